@@ -1,0 +1,58 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
+import { runJob, type RunResult } from '../cli/services/run.js'
+
+export default class Run extends BaseCommand<RunResult> {
+  static override summary = 'Compile and run a job program (job.ts) on the embedded runtime.'
+  static override description = `Runs the program attached: it prints the JobID, waits for the job to end and prints its runtime.
+Arguments after the job file are passed to the program (process.argv).
+${EXIT_CODES_HELP}`
+
+  static override examples = [
+    '<%= config.bin %> run examples/word-count.ts',
+    '<%= config.bin %> run -p 3 -D execution.checkpointing.interval=10s job.ts --input data.txt',
+    '<%= config.bin %> run -s /savepoints/savepoint-1a2b3c-0123456789ab job.ts',
+  ]
+
+  static override strict = false
+
+  static override args = {
+    jobFile: Args.string({ description: 'The job program (.ts or .js)', required: true }),
+  }
+
+  static override flags = {
+    parallelism: Flags.integer({ char: 'p', min: 1, description: 'Default parallelism of the job' }),
+    fromSavepoint: Flags.string({ char: 's', description: 'Savepoint or retained checkpoint (directory or its _metadata) to restore from' }),
+    allowNonRestoredState: Flags.boolean({ char: 'n', default: false, description: 'Skip state that cannot be mapped to the new program' }),
+    claimMode: Flags.string({ options: ['claim', 'no_claim'], default: 'no_claim', description: 'Who owns the files of the restored checkpoint' }),
+  }
+
+  async run(): Promise<RunResult> {
+    const { args, argv, flags } = await this.parse(Run)
+    const config = this.loadConfiguration(flags)
+    const json = this.jsonEnabled()
+    const jobArgs = (argv as string[]).slice(1)
+    return runJob(
+      {
+        file: args.jobFile,
+        args: jobArgs,
+        config,
+        parallelism: flags.parallelism,
+        restore: flags.fromSavepoint === undefined ? undefined : {
+          path: flags.fromSavepoint,
+          allowNonRestoredState: flags.allowNonRestoredState,
+          claimMode: flags.claimMode as 'claim' | 'no_claim',
+        },
+        printStream: json ? process.stderr : process.stdout,
+      },
+      {
+        submitted: (jobId) => this.say(`Job has been submitted with JobID ${jobId}`),
+        finished: (r) => {
+          this.say('Program execution finished')
+          this.say(r.status === 'FINISHED' ? `Job with JobID ${r.jobId} has finished.` : `Job with JobID ${r.jobId} has been ${r.status === 'CANCELED' ? 'cancelled' : r.status.toLowerCase()}.`)
+          this.say(`Job Runtime: ${r.netRuntimeMs} ms`)
+        },
+      },
+    )
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * tsflink's job API: what a job program imports from 'tsflink'. Names follow Apache Flink's
+ * DataStream API. Importing this module does nothing by itself.
+ */
+export { StreamExecutionEnvironment, HashMapStateBackend, JobExecutionResult } from './runtime/api/environment.js'
+export type { StateBackend } from './runtime/api/environment.js'
+export { CheckpointConfig, CheckpointingMode, ExternalizedCheckpointCleanup } from './runtime/api/checkpoint-config.js'
+export { DataStream, KeyedStream, SingleOutputStreamOperator, DataStreamSink } from './runtime/api/datastream.js'
+export {
+  AbstractRichFunction, RichMapFunction, RichFlatMapFunction, RichFilterFunction, RichSinkFunction,
+  KeyedProcessFunction, ProcessFunction,
+} from './runtime/api/functions.js'
+export type {
+  Collector, RuntimeContext, OpenContext, TaskInfo, MapFunction, FlatMapFunction, FilterFunction, ReduceFunction,
+  KeySelector, SinkFunction, TimerService, KeyedProcessContext, OnTimerContext, ProcessContext, TimeDomain,
+  CheckpointedFunction, CheckpointListener, FunctionInitializationContext, FunctionSnapshotContext,
+} from './runtime/api/functions.js'
+export {
+  ValueStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
+} from './runtime/api/state.js'
+export type { ValueState, ListState, MapState, ReducingState, KeyedStateStore, OperatorStateStore } from './runtime/api/state.js'
+export { WatermarkStrategy } from './runtime/api/watermark.js'
+export { RestartStrategies } from './runtime/job/restart-strategy.js'
+export type { RestartStrategyConfig } from './runtime/job/restart-strategy.js'
+export { DataGeneratorSource, RateLimiterStrategy } from './runtime/connectors/generator-source.js'
+export { FileSource } from './runtime/connectors/file-source.js'
+export { FileSink } from './runtime/connectors/file-sink.js'
+export type { Source, SourceReader, ReaderOutput, InputStatus } from './runtime/connectors/source.js'
+export { Configuration } from './runtime/config/configuration.js'
+export { MemoryStorage } from './runtime/storage/memory-storage.js'
+export { FsStorage } from './runtime/storage/fs-storage.js'
+export type { Storage } from './runtime/storage/storage.js'

@@ -1,0 +1,143 @@
+/**
+ * CheckpointConfig, CheckpointingMode and ExternalizedCheckpointCleanup, named as in Flink's Java
+ * API. Settings made here override the configuration file and -D. Pure.
+ */
+import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '../checkpoint/options.js'
+import type { Storage } from '../storage/storage.js'
+
+export const CheckpointingMode = {
+  EXACTLY_ONCE: 'EXACTLY_ONCE',
+  AT_LEAST_ONCE: 'AT_LEAST_ONCE',
+} as const
+export type CheckpointingMode = (typeof CheckpointingMode)[keyof typeof CheckpointingMode]
+
+export const ExternalizedCheckpointCleanup = {
+  RETAIN_ON_CANCELLATION: 'RETAIN_ON_CANCELLATION',
+  DELETE_ON_CANCELLATION: 'DELETE_ON_CANCELLATION',
+  NO_EXTERNALIZED_CHECKPOINTS: 'NO_EXTERNALIZED_CHECKPOINTS',
+} as const
+export type ExternalizedCheckpointCleanup = (typeof ExternalizedCheckpointCleanup)[keyof typeof ExternalizedCheckpointCleanup]
+
+function positive(name: string, v: number, min: number): number {
+  if (!Number.isFinite(v) || v < min) throw new Error(`${name} must be a number >= ${min}, got ${v}`)
+  return v
+}
+
+export class CheckpointConfig {
+  private s: CheckpointSettings = { ...DEFAULT_CHECKPOINT_SETTINGS }
+  private dir: string | undefined
+  private storage: Storage | undefined
+
+  /** Current settings (a copy). */
+  settings(): CheckpointSettings {
+    return { ...this.s }
+  }
+
+  isCheckpointingEnabled(): boolean {
+    return this.s.intervalMs !== undefined
+  }
+
+  getCheckpointInterval(): number {
+    return this.s.intervalMs ?? -1
+  }
+
+  setCheckpointInterval(ms: number): void {
+    this.s.intervalMs = positive('Checkpoint interval', ms, 10)
+  }
+
+  /** Turns periodic checkpoints off again. */
+  disableCheckpointing(): void {
+    this.s.intervalMs = undefined
+  }
+
+  getCheckpointingMode(): CheckpointingMode {
+    return this.s.mode
+  }
+
+  setCheckpointingMode(mode: CheckpointingMode): void {
+    if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE') throw new Error(`Unknown checkpointing mode '${String(mode)}'`)
+    this.s.mode = mode
+  }
+
+  getCheckpointTimeout(): number {
+    return this.s.timeoutMs
+  }
+
+  setCheckpointTimeout(ms: number): void {
+    this.s.timeoutMs = positive('Checkpoint timeout', ms, 1)
+  }
+
+  getMaxConcurrentCheckpoints(): number {
+    return this.s.maxConcurrent
+  }
+
+  setMaxConcurrentCheckpoints(n: number): void {
+    this.s.maxConcurrent = positive('Max concurrent checkpoints', n, 1)
+  }
+
+  getMinPauseBetweenCheckpoints(): number {
+    return this.s.minPauseMs
+  }
+
+  setMinPauseBetweenCheckpoints(ms: number): void {
+    this.s.minPauseMs = positive('Min pause between checkpoints', ms, 0)
+  }
+
+  getTolerableCheckpointFailureNumber(): number {
+    return this.s.tolerableFailures
+  }
+
+  setTolerableCheckpointFailureNumber(n: number): void {
+    this.s.tolerableFailures = positive('Tolerable checkpoint failure number', n, 0)
+  }
+
+  getExternalizedCheckpointCleanup(): ExternalizedCheckpointCleanup {
+    return this.s.retention
+  }
+
+  setExternalizedCheckpointCleanup(mode: ExternalizedCheckpointCleanup): void {
+    if (!Object.values(ExternalizedCheckpointCleanup).includes(mode)) throw new Error(`Unknown externalized checkpoint cleanup '${String(mode)}'`)
+    this.s.retention = mode
+  }
+
+  /** Flink's older name for setExternalizedCheckpointCleanup. */
+  enableExternalizedCheckpoints(mode: ExternalizedCheckpointCleanup): void {
+    this.setExternalizedCheckpointCleanup(mode)
+  }
+
+  isExternalizedCheckpointsEnabled(): boolean {
+    return this.s.retention !== 'NO_EXTERNALIZED_CHECKPOINTS'
+  }
+
+  getNumRetainedCheckpoints(): number {
+    return this.s.numRetained
+  }
+
+  setNumRetainedCheckpoints(n: number): void {
+    this.s.numRetained = positive('Retained checkpoints', n, 1)
+  }
+
+  /** Where checkpoints go: a path or s3:// URL, or a Storage of your own (tests, custom stores). */
+  setCheckpointStorage(dirOrStorage: string | { dir: string; storage: Storage }): void {
+    if (typeof dirOrStorage === 'string') {
+      this.dir = dirOrStorage
+    } else {
+      this.dir = dirOrStorage.dir
+      this.storage = dirOrStorage.storage
+    }
+  }
+
+  getCheckpointDirectory(): string | undefined {
+    return this.dir
+  }
+
+  getCustomStorage(): Storage | undefined {
+    return this.storage
+  }
+
+  /** Used by the environment to apply configuration before user code runs. */
+  applySettings(partial: { [K in keyof CheckpointSettings]?: CheckpointSettings[K] | undefined }, dir: string | undefined): void {
+    for (const [k, v] of Object.entries(partial)) if (v !== undefined) (this.s as unknown as Record<string, unknown>)[k] = v
+    if (dir !== undefined) this.dir = dir
+  }
+}

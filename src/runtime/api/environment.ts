@@ -1,0 +1,271 @@
+/**
+ * StreamExecutionEnvironment: where a job program configures execution and declares its sources,
+ * as in Flink. Settings come from the configuration (file, then -D) and are overridden by what the
+ * program sets. `execute()` builds the job graph and runs it on the embedded runtime, or hands it
+ * to the launcher that installed an execution context (the CLI).
+ */
+import { Writable } from 'node:stream'
+import { readRestorePoint } from '../checkpoint/restore-point.js'
+import { systemClock, type Clock } from '../clock.js'
+import type { Configuration } from '../config/configuration.js'
+import { loadConfig } from '../config/loader.js'
+import { CHECKPOINTING_MODES, RETENTION_MODES } from '../config/options.js'
+import { CollectionSource } from '../connectors/collection-source.js'
+import { FileSource } from '../connectors/file-source.js'
+import { numberSequence } from '../connectors/generator-source.js'
+import type { Source } from '../connectors/source.js'
+import { ConfigError, ProgramError } from '../errors.js'
+import { buildJobGraph } from '../graph/job-graph.js'
+import type { SourceTransformation, Transformation } from '../graph/transformation.js'
+import { newJobId } from '../ids.js'
+import { currentContext, type ExecutionContext } from '../job/context.js'
+import { defaultCheckpointsDir } from '../job/defaults.js'
+import { JobMaster, type JobResult, type JobSpec } from '../job/job-master.js'
+import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategyConfig } from '../job/restart-strategy.js'
+import { normalizeLocation } from '../storage/paths.js'
+import { storageFor } from '../storage/resolve.js'
+import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
+import { DataStream, SingleOutputStreamOperator, type StreamContext } from './datastream.js'
+import { WatermarkStrategy } from './watermark.js'
+
+/** The state backend keeping keyed state on the heap (Flink's HashMapStateBackend). */
+export class HashMapStateBackend {
+  readonly name = 'hashmap' as const
+}
+
+export type StateBackend = HashMapStateBackend
+
+export class JobExecutionResult {
+  constructor(private readonly result: JobResult) {}
+  getJobID(): string {
+    return this.result.jobId
+  }
+  getJobName(): string {
+    return this.result.jobName
+  }
+  /** Net runtime in milliseconds. */
+  getNetRuntime(): number {
+    return this.result.netRuntimeMs
+  }
+  get status(): string {
+    return this.result.status
+  }
+  get restarts(): number {
+    return this.result.restarts
+  }
+}
+
+export class StreamExecutionEnvironment {
+  private readonly transformations: Transformation[] = []
+  private idCounter = 0
+  private parallelism: number
+  private maxParallelism: number | undefined
+  private chaining = true
+  private restartStrategy: RestartStrategyConfig | undefined
+  private readonly checkpointConfig = new CheckpointConfig()
+  private clock: Clock = systemClock
+  private readonly streamContext: StreamContext
+
+  private constructor(
+    private readonly config: Configuration,
+    private readonly context: ExecutionContext | undefined,
+  ) {
+    this.parallelism = context?.parallelism ?? config.getInt('parallelism.default') ?? 1
+    this.maxParallelism = config.getInt('pipeline.max-parallelism')
+    this.applyCheckpointConfig(config)
+    const backend = config.getString('state.backend.type')
+    if (backend !== undefined && backend.toLowerCase() !== 'hashmap') {
+      throw new ConfigError(`state.backend.type '${backend}' is not available in this version of tsflink; use 'hashmap'`)
+    }
+    this.streamContext = {
+      addTransformation: (t) => void this.transformations.push(t),
+      nextId: () => this.idCounter++,
+      printStream: () => this.context?.printStream ?? lazyStdout,
+    }
+  }
+
+  /** The environment of the launcher that runs this program, or a local one with defaults. */
+  static getExecutionEnvironment(): StreamExecutionEnvironment {
+    const ctx = currentContext()
+    if (ctx !== undefined) return new StreamExecutionEnvironment(ctx.config, ctx)
+    return new StreamExecutionEnvironment(loadConfig().config, undefined)
+  }
+
+  /** A local environment with the given configuration (tests, embedding). */
+  static createLocalEnvironment(config?: Configuration): StreamExecutionEnvironment {
+    return new StreamExecutionEnvironment(config ?? loadConfig().config, undefined)
+  }
+
+  private applyCheckpointConfig(c: Configuration): void {
+    const cc = this.checkpointConfig
+    cc.applySettings({
+      intervalMs: c.getDuration('execution.checkpointing.interval'),
+      mode: c.getEnum('execution.checkpointing.mode', CHECKPOINTING_MODES),
+      timeoutMs: c.getDuration('execution.checkpointing.timeout'),
+      maxConcurrent: c.getInt('execution.checkpointing.max-concurrent-checkpoints'),
+      minPauseMs: c.getDuration('execution.checkpointing.min-pause'),
+      tolerableFailures: c.getInt('execution.checkpointing.tolerable-failed-checkpoints'),
+      retention: c.getEnum('execution.checkpointing.externalized-checkpoint-retention', RETENTION_MODES),
+      numRetained: c.getInt('execution.checkpointing.num-retained'),
+      incremental: c.getBool('execution.checkpointing.incremental'),
+    }, c.getString('execution.checkpointing.dir'))
+  }
+
+  // ---- configuration ----
+
+  setParallelism(parallelism: number): this {
+    if (!Number.isInteger(parallelism) || parallelism < 1) throw new Error(`The parallelism must be at least 1, got ${parallelism}`)
+    this.parallelism = parallelism
+    return this
+  }
+
+  getParallelism(): number {
+    return this.parallelism
+  }
+
+  setMaxParallelism(maxParallelism: number): this {
+    if (!Number.isInteger(maxParallelism) || maxParallelism < 1 || maxParallelism > 32768) {
+      throw new Error(`The max parallelism must be between 1 and 32768, got ${maxParallelism}`)
+    }
+    this.maxParallelism = maxParallelism
+    return this
+  }
+
+  getMaxParallelism(): number {
+    return this.maxParallelism ?? 128
+  }
+
+  /** Turns on periodic checkpoints every `intervalMs`, optionally with a mode. */
+  enableCheckpointing(intervalMs: number, mode?: CheckpointingMode): this {
+    this.checkpointConfig.setCheckpointInterval(intervalMs)
+    if (mode !== undefined) this.checkpointConfig.setCheckpointingMode(mode)
+    return this
+  }
+
+  getCheckpointConfig(): CheckpointConfig {
+    return this.checkpointConfig
+  }
+
+  setStateBackend(backend: StateBackend): this {
+    if (!(backend instanceof HashMapStateBackend)) throw new Error('Unsupported state backend')
+    return this
+  }
+
+  setRestartStrategy(strategy: RestartStrategyConfig): this {
+    this.restartStrategy = strategy
+    return this
+  }
+
+  disableOperatorChaining(): this {
+    this.chaining = false
+    return this
+  }
+
+  /** Replaces the clock (tests). */
+  setClock(clock: Clock): this {
+    this.clock = clock
+    return this
+  }
+
+  getConfiguration(): Configuration {
+    return this.config
+  }
+
+  // ---- sources ----
+
+  fromSource<T, S>(source: Source<T, S>, watermarks: WatermarkStrategy<T>, sourceName: string): SingleOutputStreamOperator<T> {
+    const t: SourceTransformation = {
+      type: 'source', id: this.idCounter++, name: sourceName, uid: undefined, parallelism: undefined, maxParallelism: undefined,
+      source: source as Source<unknown, unknown>, watermarks: watermarks as WatermarkStrategy<unknown>,
+    }
+    this.transformations.push(t)
+    return new SingleOutputStreamOperator<T>(this.streamContext, t)
+  }
+
+  addSource<T, S>(source: Source<T, S>, sourceName = 'Custom Source'): SingleOutputStreamOperator<T> {
+    return this.fromSource(source, WatermarkStrategy.noWatermarks<T>(), sourceName)
+  }
+
+  fromElements<T>(...elements: T[]): SingleOutputStreamOperator<T> {
+    return this.fromSource(new CollectionSource(elements), WatermarkStrategy.noWatermarks<T>(), 'Collection Source')
+  }
+
+  fromCollection<T>(elements: Iterable<T>): SingleOutputStreamOperator<T> {
+    return this.fromSource(new CollectionSource([...elements]), WatermarkStrategy.noWatermarks<T>(), 'Collection Source')
+  }
+
+  /** The numbers from..to (inclusive), in parallel. */
+  fromSequence(from: number, to: number): SingleOutputStreamOperator<number> {
+    return this.fromSource(numberSequence(from, to), WatermarkStrategy.noWatermarks<number>(), 'Sequence Source')
+  }
+
+  /** Lines of a text file, or of every file in a directory. */
+  readTextFile(path: string): SingleOutputStreamOperator<string> {
+    return this.fromSource(FileSource.forLines(path), WatermarkStrategy.noWatermarks<string>(), `File Source (${path})`)
+  }
+
+  // ---- execution ----
+
+  /** Builds the job's graph (for tests and tools); runs nothing. */
+  getJobGraph(): ReturnType<typeof buildJobGraph> {
+    return buildJobGraph(this.transformations, { parallelism: this.parallelism, maxParallelism: this.maxParallelism, chaining: this.chaining })
+  }
+
+  /** Prepares the job without running it. */
+  async prepare(jobName = 'tsflink Streaming Job'): Promise<JobSpec> {
+    if (this.transformations.length === 0) throw new ProgramError('No operators defined in streaming topology. Cannot execute.')
+    const graph = this.getJobGraph()
+    const cc = this.checkpointConfig
+    const settings = cc.settings()
+    const checkpointsDir = normalizeLocation(cc.getCheckpointDirectory() ?? defaultCheckpointsDir())
+    const custom = cc.getCustomStorage()
+    const storageForLocation = custom === undefined
+      ? (location: string) => storageFor(location, this.config)
+      : (location: string) => (location.startsWith(checkpointsDir) ? custom : storageFor(location, this.config))
+    const restoreReq = this.context?.restore
+    const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
+    const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
+    return {
+      jobId: newJobId(),
+      jobName,
+      graph,
+      checkpoint: settings,
+      checkpointsDir,
+      savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir),
+      storageFor: storageForLocation,
+      restart: this.restartStrategy ?? restartStrategyFromConfig(this.config) ?? defaultRestartStrategy(settings.intervalMs !== undefined),
+      restore: restorePoint === undefined || restoreReq === undefined ? undefined : {
+        location: restorePoint.location,
+        metadata: restorePoint.metadata,
+        allowNonRestoredState: restoreReq.allowNonRestoredState,
+        claimMode: restoreReq.claimMode,
+      },
+      clock: this.clock,
+      program: this.context?.program ?? null,
+    }
+  }
+
+  /** Runs the job and resolves when it has ended (finished or canceled); rejects if it failed. */
+  async execute(jobName = 'tsflink Streaming Job'): Promise<JobExecutionResult> {
+    const ctx = this.context
+    if (ctx !== undefined) ctx.executions++
+    const spec = await this.prepare(jobName)
+    const start = (s: JobSpec): JobMaster => new JobMaster(s)
+    const result = ctx !== undefined ? await ctx.submit(spec, start) : await start(spec).run()
+    return new JobExecutionResult(result)
+  }
+
+  /** Starts the job and returns its master without waiting (embedding, tests). */
+  async executeAsync(jobName = 'tsflink Streaming Job'): Promise<{ master: JobMaster; result: Promise<JobResult> }> {
+    const spec = await this.prepare(jobName)
+    const master = new JobMaster(spec)
+    return { master, result: master.run() }
+  }
+}
+
+/** print() without a launcher writes to this process's stdout. */
+const lazyStdout = new Writable({
+  write(chunk: Buffer | string, _enc, cb) {
+    process.stdout.write(chunk, () => cb())
+  },
+})

@@ -1,0 +1,355 @@
+/**
+ * The checkpoint coordinator: triggers checkpoints (periodically and on request), collects the
+ * tasks' acknowledgements, writes `_metadata` last and atomically, retains and subsumes completed
+ * checkpoints, aborts expired ones, and counts failures.
+ *
+ * Architecture Invariant: a checkpoint directory is complete exactly when its `_metadata` exists;
+ * `_metadata` is written only after every task acknowledged and every state file is durable, and
+ * it is the first thing deleted when a checkpoint is discarded.
+ *
+ * Time comes from the injected Clock; tasks are reached through `CoordinatorContext`, so the
+ * decisions are tested without a running job (test/coordinator.test.ts).
+ */
+import type { Clock, Cancellable } from '../clock.js'
+import { StateError, describeError } from '../errors.js'
+import { checkpointId, type CheckpointId, type JobId } from '../ids.js'
+import type { Storage } from '../storage/storage.js'
+import { checkpointDir, jobCheckpointDir, metadataLocation, newSavepointDir } from '../storage/paths.js'
+import { CompletedCheckpointStore } from './completed-store.js'
+import { CheckpointFailureManager, type CheckpointFailureReason } from './failure-manager.js'
+import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
+import type { CheckpointBarrier, CheckpointSettings } from './options.js'
+import { decideTrigger } from './request-decider.js'
+import type { CompletedCheckpoint, OperatorSubtaskSnapshot } from './snapshot.js'
+
+export interface CoordinatorContext {
+  readonly clock: Clock
+  /** The storage holding a location (checkpoints and savepoints may live on different ones). */
+  storageFor(location: string): Storage
+  readonly jobId: JobId
+  readonly jobName: string
+  readonly checkpointsDir: string
+  readonly backend: StateBackendName
+  readonly program: { file: string; args: string[] } | null
+  /** Keys of the tasks that must acknowledge a checkpoint started now. */
+  participants(): string[]
+  /** Starts a checkpoint in the tasks; false when the job cannot take one now (not running). */
+  startCheckpoint(barrier: CheckpointBarrier): boolean
+  notifyComplete(id: CheckpointId, isSavepoint: boolean): void
+  notifyAborted(id: CheckpointId): void
+  /** Checkpoints failed more often in a row than tolerated: the job must fail with this error. */
+  failJob(error: Error): void
+}
+
+export interface TriggerRequest {
+  type: 'checkpoint' | 'savepoint'
+  /** For savepoints: the directory the savepoint directory is created in. */
+  targetDirectory?: string
+  format?: SnapshotFormat
+  /** The last checkpoint of a job whose tasks all finished: ignores concurrency limits. */
+  final?: boolean
+}
+
+interface Pending {
+  barrier: CheckpointBarrier
+  awaiting: Set<string>
+  acks: OperatorSubtaskSnapshot[]
+  timeout: Cancellable
+  finalizing: boolean
+  waiters: { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }[]
+}
+
+export class CheckpointFailure extends StateError {
+  constructor(
+    readonly reason: CheckpointFailureReason,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? {} : { cause })
+  }
+}
+
+export class CheckpointCoordinator {
+  private nextId: number
+  private readonly pending = new Map<number, Pending>()
+  private readonly store: CompletedCheckpointStore
+  private readonly failures: CheckpointFailureManager
+  private lastCompletionAt: number | undefined
+  private periodicTimer: Cancellable | undefined
+  private periodicWaitingForPending = false
+  private running = false
+  private readonly discards: Promise<void>[] = []
+  /** Completed checkpoints and savepoints, in order, for the REST API and tests. */
+  readonly history: { id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number }[] = []
+  readonly failed: { id: CheckpointId; reason: CheckpointFailureReason; message: string }[] = []
+
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    readonly settings: CheckpointSettings,
+    restoredFrom?: CompletedCheckpoint,
+  ) {
+    this.store = new CompletedCheckpointStore(settings.numRetained)
+    this.failures = new CheckpointFailureManager(settings.tolerableFailures)
+    this.nextId = (restoredFrom?.id ?? 0) + 1
+  }
+
+  get periodic(): boolean {
+    return this.settings.intervalMs !== undefined
+  }
+
+  /** Starts periodic checkpoints (if configured). */
+  start(): void {
+    this.running = true
+    if (this.settings.intervalMs !== undefined && this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
+  }
+
+  /** Stops periodic triggering; pending checkpoints are left alone. */
+  stopPeriodic(): void {
+    this.periodicTimer?.cancel()
+    this.periodicTimer = undefined
+    this.running = false
+  }
+
+  latestCompleted(): CompletedCheckpoint | undefined {
+    return this.store.latest()
+  }
+
+  retained(): readonly CompletedCheckpoint[] {
+    return this.store.all()
+  }
+
+  get pendingCount(): number {
+    return this.pending.size
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures.failures
+  }
+
+  private schedulePeriodic(delayMs: number): void {
+    this.periodicTimer?.cancel()
+    this.periodicTimer = this.ctx.clock.schedule(delayMs, () => {
+      this.periodicTimer = undefined
+      this.periodicTick()
+    })
+  }
+
+  private periodicTick(): void {
+    if (!this.running || this.settings.intervalMs === undefined) return
+    const d = decideTrigger({
+      now: this.ctx.clock.now(),
+      pending: this.pending.size,
+      lastCompletionAt: this.lastCompletionAt,
+      maxConcurrent: this.settings.maxConcurrent,
+      minPauseMs: this.settings.minPauseMs,
+      forced: false,
+    })
+    if (d.action === 'wait-for-pending') {
+      this.periodicWaitingForPending = true
+      return
+    }
+    if (d.action === 'delay') {
+      this.schedulePeriodic(d.delayMs)
+      return
+    }
+    this.startPending({ type: 'checkpoint' }).catch(() => {})
+    this.schedulePeriodic(this.settings.intervalMs)
+  }
+
+  /** After a checkpoint ends, a periodic trigger that waited for it may go. */
+  private onPendingEnded(): void {
+    if (!this.periodicWaitingForPending || !this.running || this.settings.intervalMs === undefined) return
+    this.periodicWaitingForPending = false
+    const pause = this.settings.minPauseMs
+    this.schedulePeriodic(pause > 0 ? pause : 0)
+  }
+
+  /** Triggers a checkpoint or savepoint now (forced past min pause and concurrency for savepoints). */
+  trigger(req: TriggerRequest): Promise<CompletedCheckpoint> {
+    if (req.type === 'checkpoint' && req.final !== true) {
+      const d = decideTrigger({
+        now: this.ctx.clock.now(),
+        pending: this.pending.size,
+        lastCompletionAt: this.lastCompletionAt,
+        maxConcurrent: this.settings.maxConcurrent,
+        minPauseMs: 0,
+        forced: false,
+      })
+      if (d.action !== 'trigger') {
+        return Promise.reject(new StateError('Too many checkpoints in progress; try again when the current one ends'))
+      }
+    }
+    return this.startPending(req)
+  }
+
+  private startPending(req: TriggerRequest): Promise<CompletedCheckpoint> {
+    const id = checkpointId(this.nextId++)
+    const now = this.ctx.clock.now()
+    const isSavepoint = req.type === 'savepoint'
+    let location: string
+    if (isSavepoint) {
+      if (req.targetDirectory === undefined) return Promise.reject(new StateError('No savepoint directory given'))
+      location = newSavepointDir(req.targetDirectory, this.ctx.jobId)
+    } else {
+      location = checkpointDir(this.ctx.checkpointsDir, this.ctx.jobId, id)
+    }
+    const barrier: CheckpointBarrier = {
+      id,
+      timestamp: now,
+      type: req.type,
+      format: req.format ?? (isSavepoint ? 'canonical' : 'native'),
+      location,
+      incremental: !isSavepoint && this.settings.incremental,
+    }
+    const participants = this.ctx.participants()
+    return new Promise<CompletedCheckpoint>((resolve, reject) => {
+      const p: Pending = {
+        barrier,
+        awaiting: new Set(participants),
+        acks: [],
+        finalizing: false,
+        waiters: [{ resolve, reject }],
+        timeout: this.ctx.clock.schedule(this.settings.timeoutMs, () =>
+          this.abort(id, 'CHECKPOINT_EXPIRED', `Checkpoint ${id} expired before completing (timeout ${this.settings.timeoutMs} ms)`),
+        ),
+      }
+      this.pending.set(id, p)
+      if (!this.ctx.startCheckpoint(barrier)) {
+        this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} could not start: the job is not running`)
+      }
+    })
+  }
+
+  acknowledge(id: CheckpointId, taskKey: string, operators: OperatorSubtaskSnapshot[]): void {
+    const p = this.pending.get(id)
+    if (p === undefined || p.finalizing || !p.awaiting.delete(taskKey)) return
+    p.acks.push(...operators)
+    if (p.awaiting.size === 0) void this.finalize(p)
+  }
+
+  decline(id: CheckpointId, taskKey: string, error: unknown): void {
+    const p = this.pending.get(id)
+    if (p === undefined || p.finalizing) return
+    this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} was declined by task ${taskKey}: ${describeError(error)}`, error)
+  }
+
+  private async finalize(p: Pending): Promise<void> {
+    p.finalizing = true
+    const { barrier } = p
+    try {
+      const metadata = this.buildMetadata(p)
+      await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
+      if (this.pending.get(barrier.id) !== p) return // aborted meanwhile (expired): already cleaned up
+      p.timeout.cancel()
+      this.pending.delete(barrier.id)
+      const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata }
+      this.lastCompletionAt = this.ctx.clock.now()
+      this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
+      const isSavepoint = barrier.type === 'savepoint'
+      if (!isSavepoint) {
+        this.failures.onSuccess()
+        for (const old of this.store.add(completed)) this.discard(old.location)
+        // Older pending checkpoints are subsumed by this one.
+        for (const [otherId, other] of this.pending) {
+          if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
+        }
+      }
+      this.ctx.notifyComplete(barrier.id, isSavepoint)
+      for (const w of p.waiters) w.resolve(completed)
+      this.onPendingEnded()
+    } catch (err) {
+      this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${barrier.id} could not be finalized: ${describeError(err)}`, err)
+    }
+  }
+
+  private buildMetadata(p: Pending): CheckpointMetadata {
+    const byOperator = new Map<string, OperatorStateEntry>()
+    const files: FileReference[] = []
+    for (const a of p.acks) {
+      let entry = byOperator.get(a.operatorId)
+      if (entry === undefined) {
+        entry = { operatorId: a.operatorId, uid: a.uid, name: a.name, parallelism: a.parallelism, maxParallelism: a.maxParallelism, subtasks: [] }
+        byOperator.set(a.operatorId, entry)
+      }
+      const st: OperatorStateEntry['subtasks'][number] = { subtask: a.subtask }
+      if (a.keyed !== undefined) st.keyed = a.keyed
+      if (a.operator !== undefined) st.operator = a.operator
+      entry.subtasks.push(st)
+      files.push(...a.files)
+    }
+    const operators = [...byOperator.values()].sort((a, b) => a.operatorId.localeCompare(b.operatorId))
+    for (const o of operators) o.subtasks.sort((a, b) => a.subtask - b.subtask)
+    files.sort((a, b) => a.path.localeCompare(b.path))
+    return {
+      jobId: this.ctx.jobId,
+      jobName: this.ctx.jobName,
+      checkpointId: p.barrier.id,
+      timestamp: p.barrier.timestamp,
+      completedAt: new Date(this.ctx.clock.now()).toISOString(),
+      kind: { type: p.barrier.type, incremental: p.barrier.incremental, format: p.barrier.format },
+      backend: this.ctx.backend,
+      program: this.ctx.program,
+      operators,
+      files,
+    }
+  }
+
+  /** Aborts a pending checkpoint: tasks drop their work for it, and its files are deleted. */
+  abort(id: CheckpointId, reason: CheckpointFailureReason, message: string, cause?: unknown): void {
+    const p = this.pending.get(id)
+    if (p === undefined) return
+    this.pending.delete(id)
+    p.timeout.cancel()
+    const isSavepoint = p.barrier.type === 'savepoint'
+    this.failed.push({ id, reason, message })
+    this.ctx.notifyAborted(id)
+    this.discard(p.barrier.location)
+    const err = new CheckpointFailure(reason, message, cause)
+    for (const w of p.waiters) w.reject(err)
+    if (this.failures.onFailure(reason, isSavepoint)) {
+      this.ctx.failJob(new StateError(`Exceeded checkpoint tolerable failure threshold (${this.settings.tolerableFailures}): ${message}`, { cause: err }))
+    }
+    this.onPendingEnded()
+  }
+
+  /** Aborts every pending checkpoint (the job is failing over or ending); not counted as failures. */
+  abortAll(reason: CheckpointFailureReason, message: string): void {
+    for (const id of [...this.pending.keys()]) this.abort(checkpointId(id), reason, message)
+  }
+
+  /** Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete. */
+  private discard(location: string): void {
+    const storage = this.ctx.storageFor(location)
+    const d = storage
+      .delete(metadataLocation(location))
+      .then(() => storage.deleteTree(location))
+      .catch(() => {})
+    this.discards.push(d)
+  }
+
+  /**
+   * The job reached a terminal state: applies the externalized-checkpoint retention, as Flink
+   * does: everything is discarded when the job finished; on cancel RETAIN_ON_CANCELLATION keeps
+   * them; on failure both externalized modes keep them.
+   */
+  async shutdown(status: 'FINISHED' | 'CANCELED' | 'FAILED'): Promise<void> {
+    this.stopPeriodic()
+    this.abortAll('JOB_FAILOVER', `The job ended (${status})`)
+    const r = this.settings.retention
+    const keep =
+      (status === 'CANCELED' && r === 'RETAIN_ON_CANCELLATION') ||
+      (status === 'FAILED' && (r === 'RETAIN_ON_CANCELLATION' || r === 'DELETE_ON_CANCELLATION'))
+    if (!keep) {
+      for (const c of this.store.drain()) this.discard(c.location)
+      await Promise.all(this.discards)
+      const jobDir = jobCheckpointDir(this.ctx.checkpointsDir, this.ctx.jobId)
+      await this.ctx.storageFor(jobDir).deleteTree(jobDir).catch(() => {})
+    }
+    await Promise.all(this.discards)
+  }
+
+  /** Waits until every deletion started so far has ended. */
+  async settled(): Promise<void> {
+    await Promise.all(this.discards)
+  }
+}

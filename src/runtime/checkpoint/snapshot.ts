@@ -1,0 +1,27 @@
+/**
+ * What a task reports when it acknowledges a checkpoint: the state handles of each operator of its
+ * chain, and the checkpoint a job restores from. Pure types.
+ */
+import type { CheckpointId, OperatorId } from '../ids.js'
+import type { CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'
+
+export interface OperatorSubtaskSnapshot {
+  operatorId: OperatorId
+  uid: string | null
+  name: string
+  parallelism: number
+  maxParallelism: number
+  subtask: number
+  keyed?: KeyedStateHandle
+  operator?: OperatorStateHandle
+  /** Files written for this snapshot, relative to the checkpoint directory. */
+  files: FileReference[]
+}
+
+/** A checkpoint or savepoint whose `_metadata` has been written. */
+export interface CompletedCheckpoint {
+  id: CheckpointId
+  /** The directory holding `_metadata`. */
+  location: string
+  metadata: CheckpointMetadata
+}

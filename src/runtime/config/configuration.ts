@@ -1,0 +1,88 @@
+/**
+ * Configuration: flat `key → string` settings with typed getters that accept both a key's new and
+ * legacy names. Precedence is decided by whoever merges: defaults < file < -D < job code.
+ * Pure. Tests: test/config.test.ts.
+ */
+import { ConfigError } from '../errors.js'
+import { parseDuration } from './duration.js'
+import { optionFor, validateValue } from './options.js'
+
+export class Configuration {
+  private readonly values = new Map<string, string>()
+
+  constructor(entries: Iterable<[string, string]> = []) {
+    for (const [k, v] of entries) this.set(k, v)
+  }
+
+  /** Sets a key; a legacy name is stored under the option's current name. */
+  set(key: string, value: string | number | boolean): this {
+    const opt = optionFor(key)
+    this.values.set(opt?.key ?? key, String(value))
+    return this
+  }
+
+  has(key: string): boolean {
+    return this.raw(key) !== undefined
+  }
+
+  raw(key: string): string | undefined {
+    const opt = optionFor(key)
+    return this.values.get(opt?.key ?? key)
+  }
+
+  /** A copy with `other`'s values laid over this one's. */
+  merged(other: Configuration): Configuration {
+    const c = new Configuration(this.values)
+    for (const [k, v] of other.values) c.values.set(k, v)
+    return c
+  }
+
+  entries(): [string, string][] {
+    return [...this.values]
+  }
+
+  /** Throws a ConfigError naming the first key whose value does not fit its type. */
+  validate(origin: string): void {
+    for (const [k, v] of this.values) {
+      const opt = optionFor(k)
+      if (opt === undefined) continue
+      const problem = validateValue(opt, v)
+      if (problem !== undefined) throw new ConfigError(`Invalid value for '${k}' in ${origin}: ${problem}`)
+    }
+  }
+
+  getString(key: string): string | undefined {
+    const v = this.raw(key)
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+
+  getInt(key: string): number | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    if (!/^-?\d+$/.test(v)) throw new ConfigError(`Invalid value for '${key}': '${v}' is not a whole number`)
+    return Number(v)
+  }
+
+  getBool(key: string): boolean | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    if (!/^(true|false)$/i.test(v)) throw new ConfigError(`Invalid value for '${key}': '${v}' is not true or false`)
+    return v.toLowerCase() === 'true'
+  }
+
+  getDuration(key: string): number | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    const ms = parseDuration(v)
+    if (ms === undefined) throw new ConfigError(`Invalid value for '${key}': '${v}' is not a duration (e.g. 500 ms, 10 s, 3min, 1 h)`)
+    return ms
+  }
+
+  getEnum<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    const hit = allowed.find((a) => a.toLowerCase() === v.toLowerCase())
+    if (hit === undefined) throw new ConfigError(`Invalid value for '${key}': '${v}' is not one of ${allowed.join(', ')}`)
+    return hit
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The source contract (after Flink's FLIP-27, simplified): a Source makes splits and readers; a
+ * reader emits records from the splits it owns and reports their positions as splits again, so
+ * that a restored or rescaled job resumes exactly where the checkpoint was.
+ * Splits must be structured-cloneable. Tests: test/sources.test.ts.
+ */
+import type { Clock } from '../clock.js'
+
+export type InputStatus = 'MORE_AVAILABLE' | 'NOTHING_AVAILABLE' | 'END_OF_INPUT'
+
+export interface ReaderOutput<T> {
+  /** Emits a record, with its event timestamp if the source knows one. */
+  collect(record: T, timestamp?: number): void
+}
+
+export interface SourceReaderContext {
+  readonly subtask: number
+  readonly parallelism: number
+  readonly attempt: number
+  readonly clock: Clock
+}
+
+export interface SourceReader<T, S> {
+  /** Called once before the first poll, with the splits this subtask owns. */
+  addSplits(splits: S[]): void
+  start?(): Promise<void>
+  /** Emits up to `max` records; never blocks. */
+  pollNext(output: ReaderOutput<T>, max: number): InputStatus
+  /** After NOTHING_AVAILABLE: resolves when a poll may find records. */
+  isAvailable(): Promise<void>
+  /** Current positions, as splits; called synchronously at the barrier. */
+  snapshotState(checkpointId: number): S[]
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>
+  close?(): void | Promise<void>
+}
+
+export interface Source<T, S> {
+  readonly boundedness: 'BOUNDED' | 'CONTINUOUS_UNBOUNDED'
+  /** Splits of a fresh start; split j goes to subtask j mod parallelism. */
+  createSplits(parallelism: number): S[] | Promise<S[]>
+  createReader(ctx: SourceReaderContext): SourceReader<T, S>
+  /** Most subtasks that can do useful work (e.g. 1 for a collection). */
+  readonly maxParallelism?: number
+}

@@ -1,0 +1,54 @@
+/**
+ * In-memory storage: the twin of the real ones for unit tests. Optionally slowed or failing, to
+ * exercise checkpoint timeouts and failures.
+ */
+import type { Storage, StoredObject } from './storage.js'
+
+export class MemoryStorage implements Storage {
+  readonly objects = new Map<string, { data: Buffer; mtimeMs: number }>()
+  /** Milliseconds every write waits before it lands. */
+  writeDelayMs = 0
+  /** When set, every write rejects with this error. */
+  failWrites: Error | undefined
+
+  private async beforeWrite(): Promise<void> {
+    if (this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs))
+    if (this.failWrites !== undefined) throw this.failWrites
+  }
+
+  async write(location: string, data: Uint8Array): Promise<void> {
+    await this.beforeWrite()
+    this.objects.set(location, { data: Buffer.from(data), mtimeMs: Date.now() })
+  }
+
+  writeAtomic(location: string, data: Uint8Array): Promise<void> {
+    return this.write(location, data)
+  }
+
+  async read(location: string): Promise<Buffer> {
+    const o = this.objects.get(location)
+    if (o === undefined) throw Object.assign(new Error(`No such object: ${location}`), { code: 'ENOENT' })
+    return o.data
+  }
+
+  async stat(location: string): Promise<StoredObject | undefined> {
+    const o = this.objects.get(location)
+    return o === undefined ? undefined : { location, size: o.data.length, mtimeMs: o.mtimeMs }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const p = prefix.endsWith('/') ? prefix : `${prefix}/`
+    return [...this.objects]
+      .filter(([k]) => k.startsWith(p))
+      .map(([location, o]) => ({ location, size: o.data.length, mtimeMs: o.mtimeMs }))
+  }
+
+  async delete(location: string): Promise<void> {
+    this.objects.delete(location)
+  }
+
+  async deleteTree(prefix: string): Promise<void> {
+    const p = prefix.endsWith('/') ? prefix : `${prefix}/`
+    for (const k of [...this.objects.keys()]) if (k.startsWith(p)) this.objects.delete(k)
+  }
+}

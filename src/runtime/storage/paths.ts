@@ -1,0 +1,79 @@
+/**
+ * The only module that builds checkpoint and savepoint locations (SPEC §5):
+ *   <checkpoints-dir>/<jobId>/chk-<n>/_metadata, <jobId>/shared/, <jobId>/taskowned/
+ *   <savepoints-dir>/savepoint-<first 6 hex of jobId>-<12 hex>/_metadata
+ * Locations are filesystem paths or s3:// URLs; both join with '/'. Pure.
+ */
+import { randomBytes } from 'node:crypto'
+import { isAbsolute, resolve } from 'node:path'
+import type { CheckpointId, JobId } from '../ids.js'
+
+export const METADATA_FILE = '_metadata'
+
+export function isRemote(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
+}
+
+/** Makes a user-given directory absolute (filesystem) and strips a trailing slash. */
+export function normalizeLocation(location: string): string {
+  if (location.startsWith('file://')) location = location.slice('file://'.length)
+  const l = isRemote(location) ? location : isAbsolute(location) ? location : resolve(location)
+  return l.length > 1 && l.endsWith('/') ? l.replace(/\/+$/, '') : l
+}
+
+export function join(base: string, ...parts: string[]): string {
+  let out = base.replace(/\/+$/, '')
+  for (const p of parts) out = `${out}/${p.replace(/^\/+/, '')}`
+  return out
+}
+
+export function parent(location: string): string {
+  const i = location.replace(/\/+$/, '').lastIndexOf('/')
+  return i <= 0 ? location : location.slice(0, i)
+}
+
+export function basename(location: string): string {
+  const l = location.replace(/\/+$/, '')
+  return l.slice(l.lastIndexOf('/') + 1)
+}
+
+/** `relative(base, location)` for a location inside base, else undefined. */
+export function relativeTo(base: string, location: string): string | undefined {
+  const b = base.replace(/\/+$/, '') + '/'
+  return location.startsWith(b) ? location.slice(b.length) : undefined
+}
+
+export function jobCheckpointDir(checkpointsDir: string, jobId: JobId): string {
+  return join(checkpointsDir, jobId)
+}
+
+export function checkpointDir(checkpointsDir: string, jobId: JobId, id: CheckpointId): string {
+  return join(checkpointsDir, jobId, `chk-${id}`)
+}
+
+export function sharedDir(checkpointsDir: string, jobId: JobId): string {
+  return join(checkpointsDir, jobId, 'shared')
+}
+
+export function taskOwnedDir(checkpointsDir: string, jobId: JobId): string {
+  return join(checkpointsDir, jobId, 'taskowned')
+}
+
+export function newSavepointDir(savepointsDir: string, jobId: JobId): string {
+  return join(savepointsDir, `savepoint-${jobId.slice(0, 6)}-${randomBytes(6).toString('hex')}`)
+}
+
+export function metadataLocation(dir: string): string {
+  return join(dir, METADATA_FILE)
+}
+
+/** `chk-<n>` → n, else undefined. */
+export function parseCheckpointDirName(name: string): number | undefined {
+  const m = /^chk-(\d+)$/.exec(name)
+  return m === null ? undefined : Number(m[1])
+}
+
+/** A state file name unique within its checkpoint. */
+export function stateFileName(kind: string, operatorId: string, subtask: number): string {
+  return `${kind}-${operatorId.slice(0, 12)}-${subtask}-${randomBytes(4).toString('hex')}`
+}
