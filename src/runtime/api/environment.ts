@@ -53,6 +53,10 @@ export class JobExecutionResult {
   get restarts(): number {
     return this.result.restarts
   }
+  /** Checkpoints completed during the run. */
+  get checkpoints(): number {
+    return this.result.checkpoints
+  }
 }
 
 export class StreamExecutionEnvironment {

@@ -1,0 +1,171 @@
+/**
+ * The coordinator's decisions with an injected clock and an in-memory storage: interval, min
+ * pause, concurrency, timeout, tolerable failures, subsumption and retention.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { CheckpointCoordinator, type CoordinatorContext } from '../src/runtime/checkpoint/coordinator.js'
+import { parseMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointBarrier, type CheckpointSettings } from '../src/runtime/checkpoint/options.js'
+import { decideTrigger } from '../src/runtime/checkpoint/request-decider.js'
+import { ManualClock } from '../src/runtime/clock.js'
+import type { JobId, OperatorId } from '../src/runtime/ids.js'
+import { MemoryStorage } from '../src/runtime/storage/memory-storage.js'
+
+const JOB = 'a'.repeat(32) as JobId
+
+function harness(settings: Partial<CheckpointSettings>, tasks = ['0#0', '1#0']) {
+  const clock = new ManualClock(1_000_000)
+  const storage = new MemoryStorage()
+  const started: CheckpointBarrier[] = []
+  const completed: number[] = []
+  const aborted: number[] = []
+  const failures: Error[] = []
+  const ctx: CoordinatorContext = {
+    clock, storageFor: () => storage, jobId: JOB, jobName: 'test', checkpointsDir: '/cp', backend: 'hashmap', program: null,
+    participants: () => tasks,
+    startCheckpoint: (b) => { started.push(b); return true },
+    notifyComplete: (id) => completed.push(id),
+    notifyAborted: (id) => aborted.push(id),
+    failJob: (e) => failures.push(e),
+  }
+  const coord = new CheckpointCoordinator(ctx, { ...DEFAULT_CHECKPOINT_SETTINGS, ...settings })
+  const ackAll = async (id: number): Promise<void> => {
+    for (const t of tasks) {
+      await storage.write(`/cp/${JOB}/chk-${id}/state-${t}`, Buffer.from('x'))
+      coord.acknowledge(id as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1 }] }])
+    }
+    await new Promise((r) => setImmediate(r))
+  }
+  return { clock, storage, started, completed, aborted, failures, coord, ackAll }
+}
+
+describe('decideTrigger', () => {
+  const base = { now: 10_000, pending: 0, lastCompletionAt: undefined, maxConcurrent: 1, minPauseMs: 0, forced: false }
+  it('triggers when nothing is pending', () => assert.deepEqual(decideTrigger(base), { action: 'trigger' }))
+  it('waits while max concurrent are pending', () => {
+    assert.deepEqual(decideTrigger({ ...base, pending: 1 }), { action: 'wait-for-pending' })
+    assert.deepEqual(decideTrigger({ ...base, pending: 1, maxConcurrent: 2 }), { action: 'trigger' })
+  })
+  it('delays until the min pause has passed', () => {
+    assert.deepEqual(decideTrigger({ ...base, minPauseMs: 500, lastCompletionAt: 9_800 }), { action: 'delay', delayMs: 300 })
+    assert.deepEqual(decideTrigger({ ...base, minPauseMs: 500, lastCompletionAt: 9_400 }), { action: 'trigger' })
+  })
+  it('a min pause means one at a time', () => {
+    assert.deepEqual(decideTrigger({ ...base, minPauseMs: 1, maxConcurrent: 5, pending: 1 }), { action: 'wait-for-pending' })
+  })
+  it('savepoints are forced', () => assert.deepEqual(decideTrigger({ ...base, pending: 9, forced: true }), { action: 'trigger' }))
+})
+
+describe('CheckpointCoordinator', () => {
+  it('triggers on the interval and writes _metadata last', async () => {
+    const h = harness({ intervalMs: 1000 })
+    h.coord.start()
+    h.clock.advance(999)
+    assert.equal(h.started.length, 0)
+    h.clock.advance(1)
+    assert.equal(h.started.length, 1)
+    assert.equal(await h.storage.stat(`/cp/${JOB}/chk-1/_metadata`), undefined)
+    await h.ackAll(1)
+    const meta = parseMetadata(await h.storage.read(`/cp/${JOB}/chk-1/_metadata`), 'test')
+    assert.equal(meta.checkpointId, 1)
+    assert.deepEqual(meta.files.map((f) => f.path), ['state-0#0', 'state-1#0'])
+    assert.deepEqual(h.completed, [1])
+  })
+
+  it('does not start a second checkpoint while one is pending (max concurrent 1)', async () => {
+    const h = harness({ intervalMs: 100 })
+    h.coord.start()
+    h.clock.advance(100)
+    h.clock.advance(300)
+    assert.equal(h.started.length, 1)
+    await h.ackAll(1)
+    h.clock.advance(0)
+    assert.equal(h.started.length, 2, 'the waiting trigger goes as soon as the pending one ends')
+  })
+
+  it('allows overlapping checkpoints up to max concurrent', () => {
+    const h = harness({ intervalMs: 100, maxConcurrent: 3 })
+    h.coord.start()
+    h.clock.advance(500)
+    assert.equal(h.started.length, 3)
+  })
+
+  it('honours the min pause after a completion', async () => {
+    const h = harness({ intervalMs: 100, minPauseMs: 1000 })
+    h.coord.start()
+    h.clock.advance(100)
+    await h.ackAll(1)
+    h.clock.advance(900)
+    assert.equal(h.started.length, 1)
+    h.clock.advance(100)
+    assert.equal(h.started.length, 2)
+  })
+
+  it('expires a checkpoint at its timeout, deletes its files, and counts the failure', async () => {
+    const h = harness({ intervalMs: 1000, timeoutMs: 200, tolerableFailures: 1 })
+    h.coord.start()
+    h.clock.advance(1000)
+    await h.storage.write(`/cp/${JOB}/chk-1/partial`, Buffer.from('x'))
+    h.clock.advance(200)
+    assert.deepEqual(h.aborted, [1])
+    await h.coord.settled()
+    assert.equal(h.storage.objects.size, 0, 'the expired checkpoint left nothing behind')
+    assert.equal(h.failures.length, 0, 'one failure is tolerated')
+    h.clock.advance(800)
+    h.clock.advance(200)
+    assert.equal(h.failures.length, 1, 'the second consecutive failure fails the job')
+    assert.match(h.failures[0]!.message, /tolerable failure threshold/)
+  })
+
+  it('a success resets the failure count', async () => {
+    const h = harness({ intervalMs: 1000, timeoutMs: 200, tolerableFailures: 1 })
+    h.coord.start()
+    h.clock.advance(1200)
+    assert.equal(h.coord.consecutiveFailures, 1)
+    h.clock.advance(800)
+    await h.ackAll(2)
+    assert.equal(h.coord.consecutiveFailures, 0)
+  })
+
+  it('keeps num-retained checkpoints and deletes subsumed ones, _metadata first', async () => {
+    const h = harness({ intervalMs: 100, numRetained: 2 })
+    h.coord.start()
+    for (let id = 1; id <= 4; id++) {
+      h.clock.advance(100)
+      await h.ackAll(id)
+    }
+    await h.coord.settled()
+    const dirs = new Set([...h.storage.objects.keys()].map((k) => k.split('/')[3]))
+    assert.deepEqual([...dirs].sort(), ['chk-3', 'chk-4'])
+    assert.deepEqual(h.coord.retained().map((c) => c.id), [3, 4])
+  })
+
+  it('a declined checkpoint is aborted', () => {
+    const h = harness({ intervalMs: 100, tolerableFailures: 5 })
+    h.coord.start()
+    h.clock.advance(100)
+    h.coord.decline(1 as never, '0#0', new Error('disk full'))
+    assert.deepEqual(h.aborted, [1])
+    assert.match(h.coord.failed[0]!.message, /disk full/)
+  })
+
+  for (const [retention, status, kept] of [
+    ['NO_EXTERNALIZED_CHECKPOINTS', 'CANCELED', false],
+    ['NO_EXTERNALIZED_CHECKPOINTS', 'FAILED', false],
+    ['RETAIN_ON_CANCELLATION', 'CANCELED', true],
+    ['RETAIN_ON_CANCELLATION', 'FAILED', true],
+    ['RETAIN_ON_CANCELLATION', 'FINISHED', false],
+    ['DELETE_ON_CANCELLATION', 'CANCELED', false],
+    ['DELETE_ON_CANCELLATION', 'FAILED', true],
+  ] as const) {
+    it(`${retention} ${kept ? 'keeps' : 'deletes'} checkpoints when the job is ${status}`, async () => {
+      const h = harness({ intervalMs: 100, retention })
+      h.coord.start()
+      h.clock.advance(100)
+      await h.ackAll(1)
+      await h.coord.shutdown(status)
+      assert.equal(h.storage.objects.size > 0, kept)
+    })
+  }
+})

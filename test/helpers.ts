@@ -1,0 +1,50 @@
+/**
+ * Test helpers: temporary folders, the committed output of a file sink, running the real CLI.
+ */
+import { spawn, type SpawnOptions } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after } from 'node:test'
+
+export const ROOT = resolve(import.meta.dirname, '..')
+export const CLI = join(ROOT, 'bin', 'run.js')
+
+/** A fresh folder, removed when the test file ends. */
+export function tmp(prefix = 'tsflink-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  after(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+/** Every committed (visible) line a file sink wrote, sorted. */
+export function committedLines(dir: string): string[] {
+  const lines: string[] = []
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith('part-')) continue
+    for (const l of readFileSync(join(dir, name), 'utf8').split('\n')) if (l !== '') lines.push(l)
+  }
+  return lines.sort()
+}
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real CLI as a subprocess. */
+export function runCli(args: string[], opts: SpawnOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { ...opts, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }))
+  })
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
