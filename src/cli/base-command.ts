@@ -5,7 +5,7 @@
  * Commands return a typed result; `--json` prints it as one JSON document on stdout.
  */
 import { Command, Flags, Errors } from '@oclif/core'
-import { TsflinkError, describeError } from '../runtime/errors.js'
+import { describeError, isTsflinkError } from '../runtime/errors.js'
 import { loadConfig, parseDynamicProperties } from '../runtime/config/loader.js'
 import type { Configuration } from '../runtime/config/configuration.js'
 
@@ -17,7 +17,7 @@ export abstract class BaseCommand<T> extends Command {
   static override baseFlags = {
     jobmanager: Flags.string({ char: 'm', description: 'REST endpoint (host:port) of a running job manager', helpGroup: 'GLOBAL' }),
     'config-dir': Flags.string({ description: 'Directory holding config.yaml or flink-conf.yaml', helpGroup: 'GLOBAL' }),
-    dynamic: Flags.string({ char: 'D', multiple: true, description: 'Configuration override key=value', helpGroup: 'GLOBAL' }),
+    dynamic: Flags.string({ char: 'D', multiple: true, multipleNonGreedy: true, description: 'Configuration override key=value', helpGroup: 'GLOBAL' }),
   }
 
   abstract override run(): Promise<T>
@@ -39,7 +39,7 @@ export abstract class BaseCommand<T> extends Command {
     const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit
     let exit: number
     let hint: string | undefined
-    if (err instanceof TsflinkError) {
+    if (isTsflinkError(err)) {
       exit = err.kind === 'usage' ? 2 : 1
       hint = err.hint
     } else if (oclifExit !== undefined) {

@@ -8,7 +8,7 @@ import { register } from 'node:module'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { tsImport } from 'tsx/esm/api'
-import { ProgramError, describeError, TsflinkError } from '../runtime/errors.js'
+import { ProgramError, describeError, isTsflinkError } from '../runtime/errors.js'
 import { installContext, type ExecutionContext } from '../runtime/job/context.js'
 
 let hookRegistered = false
@@ -38,7 +38,7 @@ export async function runProgram(file: string, args: string[], ctx: ExecutionCon
   try {
     await tsImport(pathToFileURL(abs).href, import.meta.url)
   } catch (err) {
-    if (err instanceof TsflinkError) throw err
+    if (isTsflinkError(err)) throw err
     throw new ProgramError(`The program '${file}' failed: ${firstLine(describeError(err))}`, { cause: err })
   } finally {
     installContext(undefined)

@@ -7,9 +7,12 @@
 /** usage: the caller asked for something malformed (exit 2). operation: a well-formed request failed (exit 1). */
 export type ErrorKind = 'usage' | 'operation'
 
+const BRAND = Symbol.for('tsflink.error')
+
 export class TsflinkError extends Error {
   readonly kind: ErrorKind
   readonly hint: string | undefined
+  readonly [BRAND] = true
 
   constructor(message: string, options: { kind?: ErrorKind; hint?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -17,6 +20,14 @@ export class TsflinkError extends Error {
     this.kind = options.kind ?? 'operation'
     this.hint = options.hint
   }
+}
+
+/**
+ * True for errors raised by any copy of this library: a job program may load its own module
+ * instance, so `instanceof` is not enough.
+ */
+export function isTsflinkError(err: unknown): err is TsflinkError {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
 }
 
 /** A configuration file or value that cannot be used. */

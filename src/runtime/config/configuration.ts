@@ -42,12 +42,12 @@ export class Configuration {
   }
 
   /** Throws a ConfigError naming the first key whose value does not fit its type. */
-  validate(origin: string): void {
+  validate(origin: string, kind: 'usage' | 'operation' = 'operation'): void {
     for (const [k, v] of this.values) {
       const opt = optionFor(k)
       if (opt === undefined) continue
       const problem = validateValue(opt, v)
-      if (problem !== undefined) throw new ConfigError(`Invalid value for '${k}' in ${origin}: ${problem}`)
+      if (problem !== undefined) throw new ConfigError(`Invalid value for '${k}' in ${origin}: ${problem}`, { kind })
     }
   }
 

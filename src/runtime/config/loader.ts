@@ -78,6 +78,6 @@ export function parseDynamicProperties(pairs: readonly string[]): Configuration 
     if (i <= 0) throw new ConfigError(`Invalid -D argument '${p}': expected key=value`, { kind: 'usage' })
     c.set(p.slice(0, i).trim(), p.slice(i + 1).trim())
   }
-  c.validate('-D')
+  c.validate('-D', 'usage')
   return c
 }
