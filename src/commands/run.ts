@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { runJob, type RunResult } from '../cli/services/run.js'
+import { ProgramError } from '../runtime/errors.js'
 
 export default class Run extends BaseCommand<RunResult> {
   static override summary = 'Compile and run a job program (job.ts) on the embedded runtime.'
@@ -29,6 +30,9 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<RunResult> {
     const { args, argv, flags } = await this.parse(Run)
+    if (flags.jobmanager !== undefined) {
+      throw new ProgramError(`run executes jobs on the embedded runtime; it cannot submit to a job manager at ${flags.jobmanager}`, { kind: 'usage' })
+    }
     const config = this.loadConfiguration(flags)
     const json = this.jsonEnabled()
     const jobArgs = (argv as string[]).slice(1)

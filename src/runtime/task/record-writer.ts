@@ -23,7 +23,7 @@ export class RecordWriter implements Output<unknown> {
 
   constructor(
     readonly channels: Channel[],
-    private readonly partitioner: PartitionerKind,
+    partitioner: PartitionerKind,
     private readonly key: KeySpec | undefined,
     private readonly maxParallelism: number,
     private readonly timestamps: TimestampContext | undefined,
@@ -32,34 +32,54 @@ export class RecordWriter implements Output<unknown> {
     const keyed = partitioner === 'hash'
     this.buffers = channels.map(() => ({ records: [], keys: keyed ? [] : null, timestamps: timestamps === undefined ? null : [] }))
     this.next = subtask % channels.length
+    this.collect = this.chooseCollect(partitioner)
   }
 
-  collect(record: unknown): void {
-    let target: number
-    let key: unknown
-    const n = this.channels.length
-    switch (this.partitioner) {
-      case 'hash': {
-        key = normalizeKey(this.key!.selector(record))
-        target = n === 1 ? 0 : operatorIndexForKeyGroup(this.maxParallelism, n, keyGroupForKey(key as never, this.maxParallelism))
-        break
-      }
-      case 'forward':
-      case 'global':
-        target = 0
-        break
-      case 'shuffle':
-        target = (Math.random() * n) | 0
-        break
-      default:
-        target = this.next
-        this.next = this.next + 1 === n ? 0 : this.next + 1
-    }
+  /** Sends one record; specialized per partitioner in the constructor (the hot path). */
+  collect: (record: unknown) => void
+
+  private collectHashSingle(record: unknown): void {
+    const b = this.buffers[0]!
+    b.records.push(record)
+    b.keys!.push(normalizeKey(this.key!.selector(record)))
+    if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
+    if (b.records.length >= BATCH_SIZE) this.flushChannel(0)
+  }
+
+  private collectHash(record: unknown): void {
+    const key = normalizeKey(this.key!.selector(record))
+    const target = operatorIndexForKeyGroup(this.maxParallelism, this.channels.length, keyGroupForKey(key, this.maxParallelism))
     const b = this.buffers[target]!
     b.records.push(record)
-    if (b.keys !== null) b.keys.push(key)
+    b.keys!.push(key)
     if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
     if (b.records.length >= BATCH_SIZE) this.flushChannel(target)
+  }
+
+  private collectTo(target: number, record: unknown): void {
+    const b = this.buffers[target]!
+    b.records.push(record)
+    if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
+    if (b.records.length >= BATCH_SIZE) this.flushChannel(target)
+  }
+
+  private chooseCollect(partitioner: PartitionerKind): (record: unknown) => void {
+    const n = this.channels.length
+    switch (partitioner) {
+      case 'hash':
+        return n === 1 ? (r) => this.collectHashSingle(r) : (r) => this.collectHash(r)
+      case 'forward':
+      case 'global':
+        return (r) => this.collectTo(0, r)
+      case 'shuffle':
+        return (r) => this.collectTo((Math.random() * n) | 0, r)
+      default:
+        return (r) => {
+          const t = this.next
+          this.next = t + 1 === n ? 0 : t + 1
+          this.collectTo(t, r)
+        }
+    }
   }
 
   emitWatermark(timestamp: number): void {

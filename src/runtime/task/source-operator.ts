@@ -41,7 +41,12 @@ export class SourceOperator extends StreamOperator<never, unknown> {
     const out = this.output
     const gen = this.generator
     if (assign === undefined && gen === undefined) {
-      this.readerOutput = { collect: (r, t) => { ts.ts = t; out.collect(r) } }
+      this.readerOutput = {
+        collect: (r, t) => {
+          if (t !== undefined || ts.ts !== undefined) ts.ts = t
+          out.collect(r)
+        },
+      }
     } else {
       this.readerOutput = {
         collect: (r, t) => {

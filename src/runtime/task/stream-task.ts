@@ -266,10 +266,17 @@ export class StreamTask {
     const ts = this.setup.timestamps
     const keyed = this.keyed
     if (keyed !== undefined && keys !== null) {
-      for (let i = 0; i < n; i++) {
-        keyed.currentKey = keys[i] as StateKey
-        if (timestamps !== null) ts.ts = timestamps[i]
-        head.processElement(records[i])
+      if (timestamps === null) {
+        for (let i = 0; i < n; i++) {
+          keyed.currentKey = keys[i] as StateKey
+          head.processElement(records[i])
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          keyed.currentKey = keys[i] as StateKey
+          ts.ts = timestamps[i]
+          head.processElement(records[i])
+        }
       }
     } else if (timestamps !== null) {
       for (let i = 0; i < n; i++) {

@@ -1,0 +1,17 @@
+/**
+ * `npm run bench`: every hot-path benchmark, each printing ratios against a baseline measured in
+ * the same run. Pass a name to run one: `npm run bench -- keyed-count`.
+ */
+import { checkpointPauses, keyedCount } from './keyed-count.js'
+
+const benches: Record<string, () => Promise<void>> = {
+  'keyed-count': () => keyedCount(),
+  'checkpoint-pauses': () => checkpointPauses(),
+}
+
+const only = process.argv[2]
+for (const [name, run] of Object.entries(benches)) {
+  if (only !== undefined && only !== name) continue
+  await run()
+  console.log()
+}
