@@ -117,11 +117,16 @@ export function buildJobGraph(all: readonly Transformation[], defaults: GraphDef
   for (const t of all) if (t.type === 'source' || t.type === 'operator') physical(t)
 
   // Chaining: a forward edge into an operator with exactly one input, at the same parallelism.
+  // A keyed edge between two operators that both run with parallelism 1 is fused too: every key
+  // goes to the one subtask anyway, so the records need not cross a channel.
   const inDegree = nodes.map((n) => edges.filter((e) => e.to === n.index).length)
-  const chainedEdges = edges.map((e) => ({
-    ...e,
-    chained: defaults.chaining && e.partitioner === 'forward' && inDegree[e.to] === 1 && nodes[e.from]!.parallelism === nodes[e.to]!.parallelism,
-  }))
+  const chainedEdges = edges.map((e) => {
+    const from = nodes[e.from]!
+    const to = nodes[e.to]!
+    const forward = e.partitioner === 'forward' && from.parallelism === to.parallelism
+    const fusedKeyed = e.partitioner === 'hash' && from.parallelism === 1 && to.parallelism === 1
+    return { ...e, chained: defaults.chaining && inDegree[e.to] === 1 && (forward || fusedKeyed) }
+  })
 
   const vertexOf: number[] = new Array<number>(nodes.length).fill(-1)
   const vertices: JobVertex[] = []
@@ -164,7 +169,7 @@ function assignOperatorIds(nodes: GraphNode[], edges: GraphEdge[]): void {
   nodes.forEach((n, position) => {
     const i = n.index
     if (n.uid !== null) return
-    const chainedOut = edges.filter((e) => e.from === i && e.chained).length
+    const chainedOut = edges.filter((e) => e.from === i && e.chained && e.partitioner === 'forward').length
     const inputs = edges.filter((e) => e.to === i).map((e) => nodes[e.from]!.operatorId).sort()
     n.operatorId = md5(`auto:${position}:${n.kind}:${chainedOut}:${inputs.join(',')}`) as OperatorId
   })

@@ -23,7 +23,7 @@ import type { OperatorId } from '../ids.js'
 import type { Output, StreamOperator, TaskServices, TimestampContext } from '../operators/operator.js'
 import { InternalTimerService } from '../operators/timer-service.js'
 import { HeapKeyedStateBackend, readKeyGroupSections, serializeKeyedSnapshot, type KeyedSnapshot } from '../state/heap-keyed-backend.js'
-import { keyGroupRangeForSubtask, type StateKey } from '../state/key-groups.js'
+import { keyGroupRangeForSubtask, normalizeKey, type StateKey } from '../state/key-groups.js'
 import { OperatorStateBackend } from '../state/operator-state-backend.js'
 import { join, stateFileName } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
@@ -64,6 +64,9 @@ export interface TaskSetup {
 }
 
 interface ChainMember {
+  /** Keyed state of this operator, when it reads a keyed stream. */
+  keyed: HeapKeyedStateBackend | undefined
+  timers: InternalTimerService | undefined
   node: number
   operatorId: OperatorId
   uid: string | null
@@ -80,8 +83,9 @@ export class StreamTask {
   private readonly chain: ChainMember[] = []
   private readonly head: StreamOperator
   private readonly source: SourceOperator | undefined
+  /** The head operator's keyed state, when the task reads a keyed stream. */
   private readonly keyed: HeapKeyedStateBackend | undefined
-  private readonly timers: InternalTimerService | undefined
+  private readonly keyedMembers: HeapKeyedStateBackend[]
   private readonly writers: RecordWriter[]
   private readonly aligner: BarrierAligner | undefined
   private readonly inputWatermarks: number[]
@@ -104,11 +108,6 @@ export class StreamTask {
     this.aligner = headNode.kind === 'source' ? undefined : new BarrierAligner(setup.inputs.length, setup.mode)
     this.inputWatermarks = setup.inputs.map(() => Number.NEGATIVE_INFINITY)
     this.closedInputs = setup.inputs.map(() => false)
-    if (headNode.keyed) {
-      const range = keyGroupRangeForSubtask(headNode.maxParallelism, headNode.parallelism, subtask)
-      this.keyed = new HeapKeyedStateBackend(range, headNode.maxParallelism)
-      this.timers = new InternalTimerService()
-    }
     this.writers = [...setup.writers.values()].flat()
 
     // Build operators tail-first so each one's output (its chained successors) exists.
@@ -116,7 +115,11 @@ export class StreamTask {
     for (const nodeIndex of [...vertex.nodes].reverse()) {
       const node = graph.nodes[nodeIndex]!
       const operator = node.kind === 'source' ? new SourceOperator(node.source!, node.watermarks!) : node.createOperator!()
+      const keyed = node.keyed
+        ? new HeapKeyedStateBackend(keyGroupRangeForSubtask(node.maxParallelism, node.parallelism, subtask), node.maxParallelism)
+        : undefined
       members.set(nodeIndex, {
+        keyed, timers: keyed === undefined ? undefined : new InternalTimerService(),
         node: nodeIndex, operatorId: node.operatorId, uid: node.uid, name: node.name,
         parallelism: node.parallelism, maxParallelism: node.maxParallelism, operator, operatorState: new OperatorStateBackend(),
       })
@@ -137,21 +140,36 @@ export class StreamTask {
       const outputs: Output<unknown>[] = []
       for (const e of graph.edges) {
         if (e.from !== m.node || !e.chained) continue
-        const next = members.get(e.to)!.operator
-        outputs.push({ collect: (r) => next.processElement(r), emitWatermark: (w) => next.processWatermark(w) })
+        const target = members.get(e.to)!
+        const next = target.operator
+        if (e.partitioner === 'hash') {
+          // A keyed edge fused into the chain (both sides run with parallelism 1).
+          const selector = e.key!.selector
+          const backend = target.keyed!
+          outputs.push({
+            collect: (r) => {
+              backend.currentKey = normalizeKey(selector(r))
+              next.processElement(r)
+            },
+            emitWatermark: (w) => next.processWatermark(w),
+          })
+        } else {
+          outputs.push({ collect: (r) => next.processElement(r), emitWatermark: (w) => next.processWatermark(w) })
+        }
       }
       outputs.push(...(setup.writers.get(m.node) ?? []))
       const output: Output<unknown> = outputs.length === 1 ? outputs[0]! : outputs.length === 0 ? DISCARD : new BroadcastingOutput(outputs)
-      const isHead = m.node === vertex.nodes[0]
       const plan = setup.restore?.operators.get(m.operatorId)
       m.operator.setup({
         operatorId: m.operatorId, uid: m.uid, name: m.name, jobId: setup.jobId, subtask, parallelism: m.parallelism,
         maxParallelism: m.maxParallelism, attempt: setup.attempt, output,
-        keyed: isHead ? this.keyed : undefined, timers: isHead ? this.timers : undefined,
+        keyed: m.keyed, timers: m.timers,
         operatorState: m.operatorState, task: services, restored: plan !== undefined,
       })
     }
     this.head = this.chain[0]!.operator
+    this.keyed = this.chain[0]!.keyed
+    this.keyedMembers = this.chain.flatMap((m) => (m.keyed === undefined ? [] : [m.keyed]))
     this.source = this.head instanceof SourceOperator ? this.head : undefined
   }
 
@@ -172,12 +190,12 @@ export class StreamTask {
         const st = op?.subtasks[this.setup.subtask]
         if (st === undefined) continue
         for (const [name, elements] of st.lists) m.operatorState.restore(name, elements)
-        if (m.operator === this.head && this.keyed !== undefined) {
+        if (m.keyed !== undefined) {
           for (const k of st.keyed) {
             const data = await this.setup.storageFor(k.location).read(k.location)
-            for (const [, section] of readKeyGroupSections(data, k.handle, this.keyed.keyGroupRange)) {
-              this.keyed.restoreSection(section)
-              this.timers!.restore(section.t)
+            for (const [, section] of readKeyGroupSections(data, k.handle, m.keyed.keyGroupRange)) {
+              m.keyed.restoreSection(section)
+              m.timers!.restore(section.t)
             }
           }
         }
@@ -252,7 +270,7 @@ export class StreamTask {
           break
       }
       for (const w of this.writers) w.flush()
-      if (this.keyed !== undefined) this.keyed.maintain()
+      for (const k of this.keyedMembers) k.maintain()
       return true
     }
     return false
@@ -342,7 +360,7 @@ export class StreamTask {
     const parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshot | undefined }[] = []
     for (const m of this.chain) {
       m.operator.snapshotState(sctx)
-      const keyed = m.operator === this.head && this.keyed !== undefined ? this.keyed.snapshot(this.timers!.snapshot()) : undefined
+      const keyed = m.keyed?.snapshot(m.timers!.snapshot())
       parts.push({ m, opState: m.operatorState.snapshot(), keyed })
     }
     this.persist(barrier, parts).then(
