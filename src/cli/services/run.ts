@@ -1,9 +1,11 @@
 /**
- * The `run` service: runs a job program attached, reporting progress through `io`. Knows nothing
- * of flags. Returns what the command prints.
+ * The `run` service: runs a job program in this process, serves each job's REST API and lists it
+ * in the registry of running jobs while it runs. Knows nothing of flags; reports through `io`.
  */
 import type { Writable } from 'node:stream'
 import type { Configuration } from '../../runtime/config/configuration.js'
+import { JobRegistry } from '../../runtime/control/registry.js'
+import { JobRestServer } from '../../runtime/control/rest-server.js'
 import type { ExecutionContext, RestoreRequest } from '../../runtime/job/context.js'
 import type { JobMaster, JobResult } from '../../runtime/job/job-master.js'
 import { checkProgramFile, runProgram } from '../program-loader.js'
@@ -18,7 +20,7 @@ export interface RunOptions {
 }
 
 export interface RunIo {
-  submitted(jobId: string, jobName: string): void
+  submitted(jobId: string, jobName: string, endpoint: string): void
   finished(result: JobResult): void
 }
 
@@ -31,6 +33,7 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
   const jobs: Promise<unknown>[] = []
   const results: RunResult['jobs'] = []
   const masters: JobMaster[] = []
+  const registry = new JobRegistry()
   const onSignal = (): void => {
     for (const m of masters) m.cancel()
   }
@@ -46,16 +49,29 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
     submit: async (spec, start) => {
       const master = start(spec)
       masters.push(master)
-      io.submitted(spec.jobId, spec.jobName)
+      const server = new JobRestServer(master, {
+        address: opts.config.getString('rest.address') ?? '127.0.0.1',
+        port: opts.config.getInt('rest.port') ?? 0,
+        storageFor: spec.storageFor,
+      })
+      const endpoint = await server.start()
+      registry.register({ jobId: spec.jobId, jobName: spec.jobName, pid: process.pid, rest: endpoint, startTime: master.startTime })
+      io.submitted(spec.jobId, spec.jobName, endpoint)
       const run = master.run()
       jobs.push(run.catch(() => {}))
-      const result = await run
-      results.push({
-        jobId: result.jobId, jobName: result.jobName, status: result.status,
-        runtimeMs: result.netRuntimeMs, restarts: result.restarts, checkpoints: result.checkpoints,
-      })
-      io.finished(result)
-      return result
+      try {
+        const result = await run
+        results.push({
+          jobId: result.jobId, jobName: result.jobName, status: result.status,
+          runtimeMs: result.netRuntimeMs, restarts: result.restarts, checkpoints: result.checkpoints,
+        })
+        io.finished(result)
+        return result
+      } finally {
+        registry.unregister(spec.jobId)
+        await server.drain(2000)
+        await server.stop()
+      }
     },
   }
   try {

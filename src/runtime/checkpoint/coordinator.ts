@@ -48,6 +48,8 @@ export interface TriggerRequest {
   format?: SnapshotFormat
   /** The last checkpoint of a job whose tasks all finished: ignores concurrency limits. */
   final?: boolean
+  /** Stop-with-savepoint. */
+  stop?: { drain: boolean }
 }
 
 interface Pending {
@@ -108,6 +110,11 @@ export class CheckpointCoordinator {
     this.periodicTimer?.cancel()
     this.periodicTimer = undefined
     this.running = false
+  }
+
+  /** Takes ownership of the checkpoint a job was restored from (claim mode): it is retained and subsumed like the job's own. */
+  adopt(c: CompletedCheckpoint): void {
+    for (const old of this.store.add(c)) this.discard(old.location)
   }
 
   latestCompleted(): CompletedCheckpoint | undefined {
@@ -200,6 +207,7 @@ export class CheckpointCoordinator {
       format: req.format ?? (isSavepoint ? 'canonical' : 'native'),
       location,
       incremental: !isSavepoint && this.settings.incremental,
+      ...(req.stop === undefined ? {} : { stop: req.stop }),
     }
     const participants = this.ctx.participants()
     return new Promise<CompletedCheckpoint>((resolve, reject) => {
@@ -254,7 +262,8 @@ export class CheckpointCoordinator {
           if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
         }
       }
-      this.ctx.notifyComplete(barrier.id, isSavepoint)
+      // Savepoints commit no side effects, except the one a job stops with (as in Flink).
+      this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
       for (const w of p.waiters) w.resolve(completed)
       this.onPendingEnded()
     } catch (err) {

@@ -18,6 +18,11 @@ export interface CheckpointBarrier {
   readonly location: string
   /** Whether the snapshot may reference files of earlier checkpoints (incremental). */
   readonly incremental: boolean
+  /**
+   * Stop-with-savepoint: sources emit nothing after this barrier (after a final watermark when
+   * draining), and the job ends once the savepoint completed.
+   */
+  readonly stop?: { readonly drain: boolean }
 }
 
 export interface CheckpointSettings {

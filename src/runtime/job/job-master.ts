@@ -59,7 +59,7 @@ export interface JobResult {
   checkpoints: number
 }
 
-type Outcome = { kind: 'finished' } | { kind: 'canceled' } | { kind: 'failed'; error: unknown }
+type Outcome = { kind: 'finished' } | { kind: 'stopped' } | { kind: 'canceled' } | { kind: 'failed'; error: unknown }
 
 export class JobMaster {
   status: JobStatus = 'CREATED'
@@ -110,6 +110,7 @@ export class JobMaster {
       failJob: (error) => this.settle?.({ kind: 'failed', error }),
     }
     this.coordinator = new CheckpointCoordinator(ctx, spec.checkpoint, restored)
+    if (restored !== undefined && spec.restore?.claimMode === 'claim') this.coordinator.adopt(restored)
   }
 
   get jobId(): JobId {
@@ -140,7 +141,7 @@ export class JobMaster {
     let restore: { location: string; metadata: CheckpointMetadata } | undefined = this.spec.restore
     for (;;) {
       const outcome = await this.runAttempt(restore)
-      if (outcome.kind === 'finished') return this.end('FINISHED')
+      if (outcome.kind === 'finished' || outcome.kind === 'stopped') return this.end('FINISHED')
       if (outcome.kind === 'canceled') return this.end('CANCELED')
       this.lastFailure = outcome.error
       const decision = this.backoff.onFailure(this.spec.clock.now())
@@ -211,11 +212,12 @@ export class JobMaster {
     }
     let result = await outcome
     if (result.kind === 'finished') result = await this.finalCheckpoint()
+    if (result.kind === 'stopped') for (const t of this.tasks) await t.notificationsSettled()
     this.deployed = false
     this.coordinator.stopPeriodic()
     this.scheduler?.stop()
     await scheduled
-    if (result.kind === 'finished') {
+    if (result.kind === 'finished' || result.kind === 'stopped') {
       for (const t of this.tasks) await t.close()
     } else {
       if (result.kind === 'failed') this.setStatus('FAILING')
@@ -309,9 +311,30 @@ export class JobMaster {
     this.settle?.({ kind: 'canceled' })
   }
 
+  private savepoints: Promise<unknown> = Promise.resolve()
+
+  /** Savepoints run one after another, so concurrent requests never abort each other's alignment. */
+  private queued<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.savepoints.then(fn, fn)
+    this.savepoints = run.catch(() => {})
+    return run
+  }
+
   /** Takes a savepoint of the running job into a new directory below `targetDirectory`. */
   triggerSavepoint(targetDirectory: string, format: SnapshotFormat = 'canonical'): Promise<CompletedCheckpoint> {
-    return this.coordinator.trigger({ type: 'savepoint', targetDirectory, format })
+    return this.queued(() => this.coordinator.trigger({ type: 'savepoint', targetDirectory, format }))
+  }
+
+  /** Stops the job with a savepoint: sources stop at the barrier; the job finishes once it completed. */
+  async stopWithSavepoint(targetDirectory: string, drain: boolean, format: SnapshotFormat = 'canonical'): Promise<CompletedCheckpoint> {
+    const done = await this.queued(() => this.coordinator.trigger({ type: 'savepoint', targetDirectory, format, stop: { drain } }))
+    this.settle?.({ kind: 'stopped' })
+    return done
+  }
+
+  /** Triggers a checkpoint now (REST: POST /jobs/:id/checkpoints). */
+  triggerCheckpoint(): Promise<CompletedCheckpoint> {
+    return this.coordinator.trigger({ type: 'checkpoint' })
   }
 
   /** Records processed by all tasks so far. */

@@ -94,6 +94,8 @@ export class StreamTask {
   private nextChannel = 0
   private mails: (() => void)[] = []
   private waitingForSource = false
+  /** A stop-with-savepoint barrier went out: the source emits nothing more unless it is aborted. */
+  private stoppedBy: number | undefined
   private readonly scheduled: Cancellable[] = []
   /** Checkpoints started by the coordinator that this task has not yet snapshotted. */
   private readonly expected = new Map<number, CheckpointBarrier>()
@@ -222,7 +224,7 @@ export class StreamTask {
   }
 
   private stepSource(): boolean {
-    if (this.waitingForSource) return false
+    if (this.waitingForSource || this.stoppedBy !== undefined) return false
     const status = this.source!.emitNext(BATCH_SIZE)
     for (const w of this.writers) w.flush()
     if (status === 'END_OF_INPUT') {
@@ -356,6 +358,10 @@ export class StreamTask {
     }
     const sctx = { checkpointId: barrier.id, timestamp: barrier.timestamp, isSavepoint: barrier.type === 'savepoint' }
     for (const m of this.chain) m.operator.prepareSnapshotPreBarrier(barrier.id)
+    if (barrier.stop !== undefined && this.source !== undefined && this.state === 'RUNNING') {
+      if (barrier.stop.drain) this.source.emitFinalWatermark()
+      this.stoppedBy = barrier.id
+    }
     if (emitBarrier) for (const w of this.writers) w.broadcast({ kind: 'barrier', barrier })
     const parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshot | undefined }[] = []
     for (const m of this.chain) {
@@ -419,6 +425,7 @@ export class StreamTask {
   }
 
   notifyCheckpointAborted(id: number): void {
+    if (this.stoppedBy === id) this.stoppedBy = undefined
     this.aborted.add(id)
     this.expected.delete(id)
     this.aligner?.abort(id)
