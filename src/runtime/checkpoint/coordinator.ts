@@ -46,8 +46,8 @@ export interface TriggerRequest {
   /** For savepoints: the directory the savepoint directory is created in. */
   targetDirectory?: string
   format?: SnapshotFormat
-  /** The last checkpoint of a job whose tasks all finished: ignores concurrency limits. */
-  final?: boolean
+  /** Ignores the concurrency limit: the final checkpoint of a finished job, or one a user asked for. */
+  forced?: boolean
   /** Stop-with-savepoint. */
   stop?: { drain: boolean }
 }
@@ -173,7 +173,7 @@ export class CheckpointCoordinator {
 
   /** Triggers a checkpoint or savepoint now (forced past min pause and concurrency for savepoints). */
   trigger(req: TriggerRequest): Promise<CompletedCheckpoint> {
-    if (req.type === 'checkpoint' && req.final !== true) {
+    if (req.type === 'checkpoint' && req.forced !== true) {
       const d = decideTrigger({
         now: this.ctx.clock.now(),
         pending: this.pending.size,

@@ -153,7 +153,8 @@ export class JobRestServer {
     const rest = parts.slice(2)
 
     if (rest.length === 0 && method === 'GET') {
-      const d = this.jobDetails()
+      const { 'last-modification': _lm, tasks, ...d } = this.jobDetails()
+      void _lm
       return this.send(res, 200, {
         ...d,
         isStoppable: false,
@@ -161,7 +162,7 @@ export class JobRestServer {
         maxParallelism: Math.max(...m.spec.graph.nodes.map((n) => n.maxParallelism)),
         now: Date.now(),
         timestamps: { [m.status]: Date.now(), CREATED: m.startTime },
-        'status-counts': d.tasks,
+        'status-counts': tasks,
         vertices: m.spec.graph.vertices.map((v) => ({
           id: m.spec.graph.nodes[v.nodes[0]!]!.operatorId,
           name: v.name,

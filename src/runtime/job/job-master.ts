@@ -110,6 +110,8 @@ export class JobMaster {
       failJob: (error) => this.settle?.({ kind: 'failed', error }),
     }
     this.coordinator = new CheckpointCoordinator(ctx, spec.checkpoint, restored)
+    // Refuse a restore whose state does not map onto this program before anything runs.
+    if (spec.restore !== undefined) planRestore(spec.restore.location, spec.restore.metadata, spec.graph.nodes, spec.restore.allowNonRestoredState)
     if (restored !== undefined && spec.restore?.claimMode === 'claim') this.coordinator.adopt(restored)
   }
 
@@ -232,7 +234,7 @@ export class JobMaster {
     if (this.spec.checkpoint.intervalMs === undefined) return { kind: 'finished' }
     this.coordinator.stopPeriodic()
     try {
-      const done = await this.coordinator.trigger({ type: 'checkpoint', final: true })
+      const done = await this.coordinator.trigger({ type: 'checkpoint', forced: true })
       for (const t of this.tasks) await t.notificationsSettled()
       void done
       return { kind: 'finished' }
@@ -334,7 +336,7 @@ export class JobMaster {
 
   /** Triggers a checkpoint now (REST: POST /jobs/:id/checkpoints). */
   triggerCheckpoint(): Promise<CompletedCheckpoint> {
-    return this.coordinator.trigger({ type: 'checkpoint' })
+    return this.coordinator.trigger({ type: 'checkpoint', forced: true })
   }
 
   /** Records processed by all tasks so far. */
