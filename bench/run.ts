@@ -3,10 +3,12 @@
  * the same run. Pass a name to run one: `npm run bench -- keyed-count`.
  */
 import { checkpointPauses, keyedCount } from './keyed-count.js'
+import { savepointBench } from './savepoint.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
   'checkpoint-pauses': () => checkpointPauses(),
+  savepoint: () => savepointBench(),
 }
 
 const only = process.argv[2]
