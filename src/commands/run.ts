@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
+import { jobEndLines } from '../cli/formatters.js'
 import { runJob, type RunResult } from '../cli/services/run.js'
 import { isDetachedChild, runDetached, tellLauncher } from '../cli/services/detach.js'
 import { describeError, isTsflinkError } from '../runtime/errors.js'
@@ -76,9 +77,7 @@ ${EXIT_CODES_HELP}`
           tellLauncher({ type: 'submitted', jobId })
         },
         finished: (r) => {
-          this.say('Program execution finished')
-          this.say(r.status === 'FINISHED' ? `Job with JobID ${r.jobId} has finished.` : `Job with JobID ${r.jobId} has been ${r.status === 'CANCELED' ? 'cancelled' : r.status.toLowerCase()}.`)
-          this.say(`Job Runtime: ${r.netRuntimeMs} ms`)
+          for (const line of jobEndLines(r)) this.say(line)
         },
       },
     )

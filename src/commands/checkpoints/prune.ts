@@ -1,0 +1,54 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand, EXIT_CODES_HELP } from '../../cli/base-command.js'
+import { formatBytes } from '../../cli/formatters.js'
+import { pruneCheckpoints, resolveTarget } from '../../cli/services/checkpoints.js'
+import { parseDuration } from '../../runtime/config/duration.js'
+import { TsflinkError } from '../../runtime/errors.js'
+
+interface PruneOutput {
+  deleted: string[]
+  kept: string[]
+  bytesFreed: number
+}
+
+export default class CheckpointsPrune extends BaseCommand<PruneOutput> {
+  static override summary = 'Delete old checkpoints safely, and shared files no kept checkpoint references.'
+  static override description = `Never deletes: the latest valid checkpoint of a job; a running job's checkpoint in progress or its latest; a savepoint (unless --include-savepoints); a directory whose _metadata cannot be read; a file a kept checkpoint references; anything outside the given root or behind a symbolic link.
+Each checkpoint loses its _metadata first, so an interrupted prune never leaves half a checkpoint that looks valid; a re-run finishes the work. Two prunes on one root at once: the second refuses.
+${EXIT_CODES_HELP}`
+
+  static override examples = [
+    '<%= config.bin %> checkpoints prune --keep 3',
+    '<%= config.bin %> checkpoints prune --dir /data/checkpoints --older-than 7d --dry-run',
+    '<%= config.bin %> checkpoints prune 0123456789abcdef0123456789abcdef --keep 1 --json',
+  ]
+
+  static override args = {
+    jobId: Args.string({ description: 'Prune only this job\'s checkpoints' }),
+  }
+
+  static override flags = {
+    dir: Flags.string({ description: 'The root to prune (a checkpoints root or one job\'s folder)' }),
+    keep: Flags.integer({ min: 0, default: 1, description: 'Valid checkpoints to keep per job (at least 1 always stays)' }),
+    'older-than': Flags.string({ description: 'Delete only checkpoints completed longer ago than this (e.g. 7d, 12 h)' }),
+    'include-savepoints': Flags.boolean({ default: false, description: 'Apply the policy to savepoints too' }),
+    'dry-run': Flags.boolean({ default: false, description: 'Print what would be deleted; delete nothing' }),
+  }
+
+  async run(): Promise<PruneOutput> {
+    const { args, flags } = await this.parse(CheckpointsPrune)
+    const config = this.loadConfiguration(flags)
+    let olderThanMs: number | undefined
+    if (flags['older-than'] !== undefined) {
+      olderThanMs = parseDuration(flags['older-than'])
+      if (olderThanMs === undefined) throw new TsflinkError(`Invalid --older-than '${flags['older-than']}': expected a duration such as 7d or 12 h`, { kind: 'usage' })
+    }
+    const root = resolveTarget({ jobId: args.jobId, dir: flags.dir }, config)
+    const { plan, deleted } = await pruneCheckpoints(root, config, { keep: flags.keep, olderThanMs, includeSavepoints: flags['include-savepoints'], dryRun: flags['dry-run'] })
+    const verb = flags['dry-run'] ? 'Would delete' : 'Deleted'
+    for (const p of deleted) this.say(`${verb} ${p}`)
+    for (const n of plan.notes) process.stderr.write(`Note: ${n.path}: ${n.reason}\n`)
+    this.say(`${flags['dry-run'] ? 'Would free' : 'Freed'} ${formatBytes(plan.bytesFreed)}; kept ${plan.keep.length} checkpoint(s)/savepoint(s).`)
+    return { deleted, kept: plan.keep.map((e) => e.path), bytesFreed: plan.bytesFreed }
+  }
+}
