@@ -4,11 +4,13 @@
  */
 import { checkpointPauses, keyedCount } from './keyed-count.js'
 import { savepointBench } from './savepoint.js'
+import { pruneBench } from './prune.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
   'checkpoint-pauses': () => checkpointPauses(),
   savepoint: () => savepointBench(),
+  prune: () => pruneBench(),
 }
 
 const only = process.argv[2]

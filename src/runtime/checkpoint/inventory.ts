@@ -55,26 +55,43 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 async function filesIn(dir: string, recursive: boolean): Promise<{ path: string; mtimeMs: number; size: number }[]> {
-  const out: { path: string; mtimeMs: number; size: number }[] = []
   let names: string[]
   try {
     names = await readdir(dir)
   } catch {
-    return out
+    return []
   }
-  for (const n of names) {
+  const found = await mapLimit(names, 32, async (n) => {
     const p = join(dir, n)
-    const st = await lstat(p)
-    if (st.isSymbolicLink()) continue
-    if (st.isDirectory()) {
-      if (recursive) out.push(...(await filesIn(p, true)))
-    } else if (st.isFile()) out.push({ path: p, mtimeMs: st.mtimeMs, size: st.size })
+    const st = await lstat(p).catch(() => undefined)
+    if (st === undefined || st.isSymbolicLink()) return []
+    if (st.isDirectory()) return recursive ? filesIn(p, true) : []
+    return st.isFile() ? [{ path: p, mtimeMs: st.mtimeMs, size: st.size }] : []
+  })
+  return found.flat()
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
   }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
   return out
 }
 
-/** Reads one checkpoint or savepoint directory. */
-export async function inspectSnapshotDir(path: string, storage: Storage, jobId: string | undefined, type: 'checkpoint' | 'savepoint'): Promise<SnapshotEntry> {
+/**
+ * Reads one checkpoint or savepoint directory. `known` holds sizes of files already listed
+ * (shared files), which then need no separate stat.
+ */
+export async function inspectSnapshotDir(
+  path: string, storage: Storage, jobId: string | undefined, type: 'checkpoint' | 'savepoint', known: ReadonlyMap<string, number> = new Map(),
+): Promise<SnapshotEntry> {
   const own = await filesIn(path, true)
   const mtimeMs = own.reduce((m, f) => Math.max(m, f.mtimeMs), 0)
   const base: SnapshotEntry = {
@@ -91,15 +108,15 @@ export async function inspectSnapshotDir(path: string, storage: Storage, jobId: 
   } catch (err) {
     return { ...base, status: 'corrupt', problem: describeError(err) }
   }
-  const references: string[] = []
-  let size = 0
-  for (const f of meta.files) {
-    const abs = join(path, f.path)
-    references.push(abs)
-    size += f.size
-    const st = await storage.stat(abs).catch(() => undefined)
-    if (st === undefined) return { ...base, status: 'incomplete', problem: `referenced file ${f.path} is missing`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
-    if (st.size !== f.size) return { ...base, status: 'corrupt', problem: `${f.path} has ${st.size} bytes, _metadata says ${f.size}`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
+  const references = meta.files.map((f) => join(path, f.path))
+  const size = meta.files.reduce((n, f) => n + f.size, 0)
+  const ownSizes = new Map(own.map((f) => [f.path, f.size]))
+  const sizes = await Promise.all(references.map(async (abs) => known.get(abs) ?? ownSizes.get(abs) ?? (await storage.stat(abs).catch(() => undefined))?.size))
+  for (let i = 0; i < meta.files.length; i++) {
+    const f = meta.files[i]!
+    const actual = sizes[i]
+    if (actual === undefined) return { ...base, status: 'incomplete', problem: `referenced file ${f.path} is missing`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
+    if (actual !== f.size) return { ...base, status: 'corrupt', problem: `${f.path} has ${actual} bytes, _metadata says ${f.size}`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
   }
   return {
     ...base, status: 'valid', problem: undefined, metadata: meta, references, sizeBytes: size,
@@ -115,11 +132,14 @@ export async function scanRoot(root: string, storage: Storage): Promise<Inventor
   const entries: SnapshotEntry[] = []
   const jobs: JobFolder[] = []
   const scanJob = async (dir: string, jobId: string): Promise<void> => {
-    for (const n of (await readdir(dir).catch(() => [] as string[])).sort()) {
-      const p = join(dir, n)
-      if (parseCheckpointDirName(n) !== undefined && (await isDir(p))) entries.push(await inspectSnapshotDir(p, storage, jobId, 'checkpoint'))
-    }
     const shared = [...(await filesIn(join(dir, 'shared'), true)), ...(await filesIn(join(dir, 'taskowned'), true))]
+    const known = new Map(shared.map((f) => [f.path, f.size]))
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => parseCheckpointDirName(n) !== undefined).sort()
+    const found = await mapLimit(names, 32, async (n) => {
+      const p = join(dir, n)
+      return (await isDir(p)) ? inspectSnapshotDir(p, storage, jobId, 'checkpoint', known) : undefined
+    })
+    for (const e of found) if (e !== undefined) entries.push(e)
     jobs.push({ jobId, path: dir, sharedFiles: shared })
   }
   const name = root.slice(root.lastIndexOf('/') + 1)

@@ -10,7 +10,7 @@ import { StateError } from '../errors.js'
 import { isAlive } from '../control/registry.js'
 import { METADATA_FILE } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
-import { scanRoot } from './inventory.js'
+import { mapLimit, scanRoot } from './inventory.js'
 import { planPrune, type PrunePlan, type PrunePolicy } from './prune-plan.js'
 
 export const LOCK_FILE = '.tsflink-prune.lock'
@@ -60,11 +60,11 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
     const plan = planPrune(await scanRoot(root, storage), policy)
     const deleted = [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)]
     if (dryRun) return { plan, deleted }
-    for (const e of plan.deleteDirs) {
+    await mapLimit(plan.deleteDirs, 32, async (e) => {
       await storage.delete(join(e.path, METADATA_FILE))
       await storage.deleteTree(e.path)
-    }
-    for (const f of plan.deleteFiles) await storage.delete(f.path)
+    })
+    await mapLimit(plan.deleteFiles, 32, (f) => storage.delete(f.path))
     return { plan, deleted }
   } finally {
     release()
