@@ -2,7 +2,7 @@
  * tsflink's job API: what a job program imports from 'tsflink'. Names follow Apache Flink's
  * DataStream API. Importing this module does nothing by itself.
  */
-export { StreamExecutionEnvironment, HashMapStateBackend, JobExecutionResult } from './runtime/api/environment.js'
+export { StreamExecutionEnvironment, HashMapStateBackend, EmbeddedRocksDBStateBackend, JobExecutionResult } from './runtime/api/environment.js'
 export type { StateBackend } from './runtime/api/environment.js'
 export { CheckpointConfig, CheckpointingMode, ExternalizedCheckpointCleanup } from './runtime/api/checkpoint-config.js'
 export { DataStream, KeyedStream, SingleOutputStreamOperator, DataStreamSink } from './runtime/api/datastream.js'

@@ -14,12 +14,13 @@ import { CollectionSource } from '../connectors/collection-source.js'
 import { FileSource } from '../connectors/file-source.js'
 import { numberSequence } from '../connectors/generator-source.js'
 import type { Source } from '../connectors/source.js'
-import { ConfigError, ProgramError } from '../errors.js'
+import { ProgramError } from '../errors.js'
 import { buildJobGraph } from '../graph/job-graph.js'
 import type { SourceTransformation, Transformation } from '../graph/transformation.js'
 import { newJobId } from '../ids.js'
 import { currentContext, type ExecutionContext } from '../job/context.js'
-import { defaultCheckpointsDir } from '../job/defaults.js'
+import { defaultCheckpointsDir, tsflinkHome } from '../job/defaults.js'
+import { join } from 'node:path'
 import { JobMaster, type JobResult, type JobSpec } from '../job/job-master.js'
 import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategyConfig } from '../job/restart-strategy.js'
 import { normalizeLocation } from '../storage/paths.js'
@@ -28,12 +29,22 @@ import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js
 import { DataStream, SingleOutputStreamOperator, type StreamContext } from './datastream.js'
 import { WatermarkStrategy } from './watermark.js'
 
-/** The state backend keeping keyed state on the heap (Flink's HashMapStateBackend). */
+/** Keyed state on the heap (Flink's HashMapStateBackend). */
 export class HashMapStateBackend {
   readonly name = 'hashmap' as const
 }
 
-export type StateBackend = HashMapStateBackend
+/**
+ * Keyed state in tsflink's embedded on-disk LSM store, selected in configuration as
+ * `state.backend.type: rocksdb` (the name Flink configurations use). With incremental
+ * checkpointing, a checkpoint uploads only the tables new since the previous one.
+ */
+export class EmbeddedRocksDBStateBackend {
+  readonly name = 'rocksdb' as const
+  constructor(readonly enableIncrementalCheckpointing?: boolean) {}
+}
+
+export type StateBackend = HashMapStateBackend | EmbeddedRocksDBStateBackend
 
 export class JobExecutionResult {
   constructor(private readonly result: JobResult) {}
@@ -68,6 +79,7 @@ export class StreamExecutionEnvironment {
   private restartStrategy: RestartStrategyConfig | undefined
   private readonly checkpointConfig = new CheckpointConfig()
   private clock: Clock = systemClock
+  private backend: 'hashmap' | 'rocksdb' = 'hashmap'
   private readonly streamContext: StreamContext
 
   private constructor(
@@ -77,10 +89,7 @@ export class StreamExecutionEnvironment {
     this.parallelism = context?.parallelism ?? config.getInt('parallelism.default') ?? 1
     this.maxParallelism = config.getInt('pipeline.max-parallelism')
     this.applyCheckpointConfig(config)
-    const backend = config.getString('state.backend.type')
-    if (backend !== undefined && backend.toLowerCase() !== 'hashmap') {
-      throw new ConfigError(`state.backend.type '${backend}' is not available in this version of tsflink; use 'hashmap'`)
-    }
+    this.backend = config.getEnum('state.backend.type', ['hashmap', 'rocksdb'] as const) ?? 'hashmap'
     this.streamContext = {
       addTransformation: (t) => void this.transformations.push(t),
       nextId: () => this.idCounter++,
@@ -151,7 +160,11 @@ export class StreamExecutionEnvironment {
   }
 
   setStateBackend(backend: StateBackend): this {
-    if (!(backend instanceof HashMapStateBackend)) throw new Error('Unsupported state backend')
+    if (!(backend instanceof HashMapStateBackend) && !(backend instanceof EmbeddedRocksDBStateBackend)) throw new Error('Unsupported state backend')
+    this.backend = backend.name
+    if (backend instanceof EmbeddedRocksDBStateBackend && backend.enableIncrementalCheckpointing !== undefined) {
+      this.checkpointConfig.applySettings({ incremental: backend.enableIncrementalCheckpointing }, undefined)
+    }
     return this
   }
 
@@ -246,6 +259,8 @@ export class StreamExecutionEnvironment {
       },
       clock: this.clock,
       program: this.context?.program ?? null,
+      backend: this.backend,
+      localStateDir: join(tsflinkHome(), 'tmp'),
     }
   }
 

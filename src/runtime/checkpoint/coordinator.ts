@@ -14,7 +14,7 @@ import type { Clock, Cancellable } from '../clock.js'
 import { StateError, describeError } from '../errors.js'
 import { checkpointId, type CheckpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
-import { checkpointDir, jobCheckpointDir, metadataLocation, newSavepointDir } from '../storage/paths.js'
+import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir } from '../storage/paths.js'
 import { CompletedCheckpointStore } from './completed-store.js'
 import { CheckpointFailureManager, type CheckpointFailureReason } from './failure-manager.js'
 import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
@@ -114,7 +114,7 @@ export class CheckpointCoordinator {
 
   /** Takes ownership of the checkpoint a job was restored from (claim mode): it is retained and subsumed like the job's own. */
   adopt(c: CompletedCheckpoint): void {
-    for (const old of this.store.add(c)) this.discard(old.location)
+    for (const old of this.store.add(c)) this.discardSubsumed(old)
   }
 
   latestCompleted(): CompletedCheckpoint | undefined {
@@ -256,7 +256,7 @@ export class CheckpointCoordinator {
       const isSavepoint = barrier.type === 'savepoint'
       if (!isSavepoint) {
         this.failures.onSuccess()
-        for (const old of this.store.add(completed)) this.discard(old.location)
+        for (const old of this.store.add(completed)) this.discardSubsumed(old)
         // Older pending checkpoints are subsumed by this one.
         for (const [otherId, other] of this.pending) {
           if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
@@ -324,6 +324,20 @@ export class CheckpointCoordinator {
   /** Aborts every pending checkpoint (the job is failing over or ending); not counted as failures. */
   abortAll(reason: CheckpointFailureReason, message: string): void {
     for (const id of [...this.pending.keys()]) this.abort(checkpointId(id), reason, message)
+  }
+
+  /**
+   * Deletes a subsumed checkpoint, and the shared files (incremental checkpoints) it references
+   * that no retained checkpoint references. A file a pending checkpoint uses is always referenced
+   * by the latest retained one too, since tables are only ever replaced, never brought back.
+   */
+  private discardSubsumed(old: CompletedCheckpoint): void {
+    const keep = new Set<string>()
+    for (const c of this.store.all()) for (const f of c.metadata.files) keep.add(join(c.location, f.path))
+    const shared = old.metadata.files.map((f) => join(old.location, f.path)).filter((p) => !p.startsWith(`${old.location}/`) && !keep.has(p))
+    this.discard(old.location)
+    const storage = this.ctx.storageFor(old.location)
+    for (const p of shared) this.discards.push(storage.delete(p).catch(() => {}))
   }
 
   /** Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete. */

@@ -23,12 +23,28 @@ export interface SnapshotKind {
   format: SnapshotFormat
 }
 
-/** Keyed state of one subtask: one file, a section per non-empty key group. */
-export interface KeyedStateHandle {
+/** Keyed state of one subtask: one file, a section per non-empty key group (canonical format). */
+export interface KeyGroupsStateHandle {
   file: string
   keyGroupRange: [number, number]
   /** [keyGroup, offset, length] for every key group with state, ascending. */
   keyGroups: [number, number, number][]
+}
+
+/** Keyed state of one subtask of the LSM backend: its immutable tables (native format). */
+export interface SstStateHandle {
+  type: 'sst'
+  keyGroupRange: [number, number]
+  /** The subtask's tables, oldest first, relative to the checkpoint directory ('../shared/…' when incremental). */
+  sstables: string[]
+  /** Timers, in the key-group sections format. */
+  timers?: { file: string; keyGroups: [number, number, number][] }
+}
+
+export type KeyedStateHandle = KeyGroupsStateHandle | SstStateHandle
+
+export function isSstHandle(h: KeyedStateHandle): h is SstStateHandle {
+  return (h as SstStateHandle).type === 'sst'
 }
 
 /** Operator (non-keyed) list state of one subtask. */

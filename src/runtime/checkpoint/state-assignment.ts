@@ -24,7 +24,9 @@ export interface RestoreTarget {
 }
 
 export interface KeyedRestore {
-  /** Location of the state file. */
+  /** The checkpoint directory the handle's paths are relative to. */
+  checkpointDir: string
+  /** Location of the sections file (for a key-group sections handle). */
   location: string
   handle: KeyedStateHandle
 }
@@ -83,7 +85,7 @@ export function planRestore(location: string, metadata: CheckpointMetadata, targ
         const h = s.keyed
         if (h === undefined) continue
         if (h.keyGroupRange[1] < range.start || h.keyGroupRange[0] > range.end) continue
-        keyed.push({ location: join(location, h.file), handle: h })
+        keyed.push({ checkpointDir: location, location: 'file' in h ? join(location, h.file) : location, handle: h })
       }
       subtasks.push({ keyGroupRange: range, keyed, lists: new Map() })
     }

@@ -9,7 +9,9 @@
  * Tests: test/job-master.test.ts, test/integration/recovery.test.ts.
  */
 import { CheckpointCoordinator, type CoordinatorContext } from '../checkpoint/coordinator.js'
-import type { CheckpointMetadata, SnapshotFormat } from '../checkpoint/metadata.js'
+import type { CheckpointMetadata, SnapshotFormat, StateBackendName } from '../checkpoint/metadata.js'
+import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
+import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import type { CheckpointSettings } from '../checkpoint/options.js'
 import type { CompletedCheckpoint } from '../checkpoint/snapshot.js'
 import { loadOperatorLists, planRestore, type RestorePlan } from '../checkpoint/state-assignment.js'
@@ -47,6 +49,10 @@ export interface JobSpec {
   restore: RestoreSettings | undefined
   clock: Clock
   program: { file: string; args: string[] } | null
+  /** The keyed state backend: 'hashmap' (heap) or 'rocksdb' (the embedded LSM). */
+  backend: StateBackendName
+  /** Where the LSM backend keeps its local tables. */
+  localStateDir: string
 }
 
 export interface JobResult {
@@ -90,7 +96,7 @@ export class JobMaster {
       jobId: spec.jobId,
       jobName: spec.jobName,
       checkpointsDir: spec.checkpointsDir,
-      backend: 'hashmap',
+      backend: spec.backend,
       program: spec.program,
       participants: () => this.tasks.map((t) => t.key),
       startCheckpoint: (barrier) => {
@@ -300,6 +306,9 @@ export class JobMaster {
           writers: writersOf.get(key) ?? new Map(),
           storageFor, clock, mode: checkpoint.mode, checkpointingEnabled: checkpoint.intervalMs !== undefined,
           restore: plan, timestamps: tsCtx(key), hooks,
+          keyedBackend: (range, maxParallelism) => this.spec.backend === 'rocksdb'
+            ? new LsmKeyedStateBackend(range, maxParallelism, this.spec.localStateDir)
+            : new HeapKeyedStateBackend(range, maxParallelism),
         }))
       }
     }

@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../clock.js'
 import type { OperatorId } from '../ids.js'
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
+import type { KeyedStateBackend } from '../state/keyed-backend.js'
 import type { OperatorStateBackend } from '../state/operator-state-backend.js'
 import type { InternalTimerService } from './timer-service.js'
 
@@ -41,7 +41,7 @@ export interface OperatorContext {
   readonly maxParallelism: number
   readonly attempt: number
   readonly output: Output<unknown>
-  readonly keyed: HeapKeyedStateBackend | undefined
+  readonly keyed: KeyedStateBackend | undefined
   readonly operatorState: OperatorStateBackend
   readonly timers: InternalTimerService | undefined
   readonly task: TaskServices

@@ -4,7 +4,7 @@
  * (key, timestamp, domain). Timers are part of keyed state: they are snapshotted and restored by
  * key group. Pure data structure; the task drives it. Tests: test/timer-service.test.ts.
  */
-import type { TimerEntry } from '../state/heap-keyed-backend.js'
+import type { TimerEntry } from '../state/keyed-backend.js'
 import type { StateKey } from '../state/key-groups.js'
 
 interface Timer {

@@ -21,10 +21,18 @@ export function normalizeLocation(location: string): string {
   return l.length > 1 && l.endsWith('/') ? l.replace(/\/+$/, '') : l
 }
 
+/** Joins with '/', resolving '.' and '..' segments (so '../shared/x' works on object stores too). */
 export function join(base: string, ...parts: string[]): string {
-  let out = base.replace(/\/+$/, '')
-  for (const p of parts) out = `${out}/${p.replace(/^\/+/, '')}`
-  return out
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/]*)?(.*)$/i.exec(base)!
+  const prefix = m[1] ?? ''
+  const segments: string[] = []
+  for (const seg of [m[2]!, ...parts].join('/').split('/')) {
+    if (seg === '' || seg === '.') continue
+    if (seg === '..') segments.pop()
+    else segments.push(seg)
+  }
+  const absolute = prefix !== '' || base.startsWith('/')
+  return `${prefix}${absolute ? '/' : ''}${segments.join('/')}`
 }
 
 export function parent(location: string): string {

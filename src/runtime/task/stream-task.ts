@@ -22,7 +22,8 @@ import type { JobGraph, JobVertex } from '../graph/job-graph.js'
 import type { OperatorId } from '../ids.js'
 import type { Output, StreamOperator, TaskServices, TimestampContext } from '../operators/operator.js'
 import { InternalTimerService } from '../operators/timer-service.js'
-import { HeapKeyedStateBackend, readKeyGroupSections, serializeKeyedSnapshot, type KeyedSnapshot } from '../state/heap-keyed-backend.js'
+import type { KeyedSnapshotJob, KeyedStateBackend } from '../state/keyed-backend.js'
+import type { KeyGroupRange } from '../state/key-groups.js'
 import { keyGroupRangeForSubtask, normalizeKey, type StateKey } from '../state/key-groups.js'
 import { OperatorStateBackend } from '../state/operator-state-backend.js'
 import { join, stateFileName } from '../storage/paths.js'
@@ -59,13 +60,15 @@ export interface TaskSetup {
   readonly mode: CheckpointingMode
   readonly checkpointingEnabled: boolean
   readonly restore: RestorePlan | undefined
+  /** Creates the keyed state backend of a keyed operator. */
+  readonly keyedBackend: (range: KeyGroupRange, maxParallelism: number, operator: string) => KeyedStateBackend
   readonly timestamps: TimestampContext
   readonly hooks: TaskHooks
 }
 
 interface ChainMember {
   /** Keyed state of this operator, when it reads a keyed stream. */
-  keyed: HeapKeyedStateBackend | undefined
+  keyed: KeyedStateBackend | undefined
   timers: InternalTimerService | undefined
   node: number
   operatorId: OperatorId
@@ -84,8 +87,8 @@ export class StreamTask {
   private readonly head: StreamOperator
   private readonly source: SourceOperator | undefined
   /** The head operator's keyed state, when the task reads a keyed stream. */
-  private readonly keyed: HeapKeyedStateBackend | undefined
-  private readonly keyedMembers: HeapKeyedStateBackend[]
+  private readonly keyed: KeyedStateBackend | undefined
+  private readonly keyedMembers: KeyedStateBackend[]
   private readonly writers: RecordWriter[]
   private readonly aligner: BarrierAligner | undefined
   private readonly inputWatermarks: number[]
@@ -118,7 +121,7 @@ export class StreamTask {
       const node = graph.nodes[nodeIndex]!
       const operator = node.kind === 'source' ? new SourceOperator(node.source!, node.watermarks!) : node.createOperator!()
       const keyed = node.keyed
-        ? new HeapKeyedStateBackend(keyGroupRangeForSubtask(node.maxParallelism, node.parallelism, subtask), node.maxParallelism)
+        ? setup.keyedBackend(keyGroupRangeForSubtask(node.maxParallelism, node.parallelism, subtask), node.maxParallelism, `${node.operatorId.slice(0, 12)}-${subtask}`)
         : undefined
       members.set(nodeIndex, {
         keyed, timers: keyed === undefined ? undefined : new InternalTimerService(),
@@ -192,15 +195,7 @@ export class StreamTask {
         const st = op?.subtasks[this.setup.subtask]
         if (st === undefined) continue
         for (const [name, elements] of st.lists) m.operatorState.restore(name, elements)
-        if (m.keyed !== undefined) {
-          for (const k of st.keyed) {
-            const data = await this.setup.storageFor(k.location).read(k.location)
-            for (const [, section] of readKeyGroupSections(data, k.handle, m.keyed.keyGroupRange)) {
-              m.keyed.restoreSection(section)
-              m.timers!.restore(section.t)
-            }
-          }
-        }
+        if (m.keyed !== undefined && st.keyed.length > 0) m.timers!.restore(await m.keyed.restore(st.keyed, this.setup.storageFor))
       }
     }
     for (const m of this.chain) await m.operator.initializeState()
@@ -363,10 +358,10 @@ export class StreamTask {
       this.stoppedBy = barrier.id
     }
     if (emitBarrier) for (const w of this.writers) w.broadcast({ kind: 'barrier', barrier })
-    const parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshot | undefined }[] = []
+    const parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshotJob | undefined }[] = []
     for (const m of this.chain) {
       m.operator.snapshotState(sctx)
-      const keyed = m.keyed?.snapshot(m.timers!.snapshot())
+      const keyed = m.keyed?.snapshot(m.timers!.snapshot(), barrier)
       parts.push({ m, opState: m.operatorState.snapshot(), keyed })
     }
     this.persist(barrier, parts).then(
@@ -377,7 +372,7 @@ export class StreamTask {
 
   private async persist(
     barrier: CheckpointBarrier,
-    parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshot | undefined }[],
+    parts: { m: ChainMember; opState: ReturnType<OperatorStateBackend['snapshot']>; keyed: KeyedSnapshotJob | undefined }[],
   ): Promise<OperatorSubtaskSnapshot[]> {
     const { subtask } = this.setup
     const storage = this.setup.storageFor(barrier.location)
@@ -388,13 +383,9 @@ export class StreamTask {
         operatorId: m.operatorId, uid: m.uid, name: m.name, parallelism: m.parallelism, maxParallelism: m.maxParallelism, subtask, files,
       }
       if (keyed !== undefined) {
-        const serialized = await serializeKeyedSnapshot(keyed)
-        if (serialized !== undefined && !this.aborted.has(barrier.id)) {
-          const file = stateFileName('keyed', m.operatorId, subtask)
-          await storage.write(join(barrier.location, file), serialized.data)
-          files.push({ path: file, size: serialized.data.length })
-          snap.keyed = { file, keyGroupRange: [keyed.keyGroupRange.start, keyed.keyGroupRange.end], keyGroups: serialized.keyGroups }
-        }
+        const persisted = await keyed.persist({ location: barrier.location, storage, fileName: (kind) => stateFileName(kind, m.operatorId, subtask) })
+        if (persisted.handle !== undefined) snap.keyed = persisted.handle
+        files.push(...persisted.files)
       }
       if (opState !== undefined && !this.aborted.has(barrier.id)) {
         const file = stateFileName('op', m.operatorId, subtask)
@@ -453,12 +444,14 @@ export class StreamTask {
     this.mails = []
     for (const s of this.scheduled) s.cancel()
     for (const m of this.chain) await m.operator.close().catch(() => {})
+    for (const k of this.keyedMembers) k.dispose()
   }
 
   /** Closes a finished task normally. */
   async close(): Promise<void> {
     for (const s of this.scheduled) s.cancel()
     for (const m of this.chain) await m.operator.close()
+    for (const k of this.keyedMembers) k.dispose()
   }
 
   hasMail(): boolean {
