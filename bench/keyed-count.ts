@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  Configuration, DataGeneratorSource, KeyedProcessFunction, RestartStrategies, StreamExecutionEnvironment, ValueStateDescriptor,
+  Configuration, DataGeneratorSource, EmbeddedRocksDBStateBackend, KeyedProcessFunction, RestartStrategies, StreamExecutionEnvironment, ValueStateDescriptor,
   WatermarkStrategy, type Collector, type KeyedProcessContext, type ValueState,
 } from '../src/index.js'
 
@@ -45,12 +45,13 @@ interface RunStats {
   gaps: number[]
 }
 
-async function tsflink(records: number, keys: number, intervalMs: number | undefined): Promise<RunStats> {
+async function tsflink(records: number, keys: number, intervalMs: number | undefined, backend: 'hashmap' | 'rocksdb' = 'hashmap'): Promise<RunStats> {
   const dir = mkdtempSync(join(tmpdir(), 'tsflink-bench-'))
   try {
     const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', dir))
     env.setRestartStrategy(RestartStrategies.noRestart())
     if (intervalMs !== undefined) env.enableCheckpointing(intervalMs)
+    if (backend === 'rocksdb') env.setStateBackend(new EmbeddedRocksDBStateBackend(true))
     const gaps: number[] = []
     let n = 0
     let last = 0
@@ -102,4 +103,13 @@ export async function checkpointPauses(records = 10_000_000, keys = 1_000_000): 
   report('no checkpoints:  ', off)
   report(`${on.checkpoints} checkpoints:`, on)
   console.log(`  p99 pause ratio with/without checkpoints ${fmt(percentile(on.gaps, 99) / percentile(off.gaps, 99))}x`)
+}
+
+export async function lsmVsHashmap(records = 5_000_000, keys = 100_000): Promise<void> {
+  console.log(`state backends: keyed count, ${records.toLocaleString()} records, ${keys.toLocaleString()} keys, checkpoint each 1 s (incremental for the LSM)`)
+  await tsflink(records / 10, keys, 1000, 'rocksdb') // warm-up
+  const heap = await tsflink(records, keys, 1000, 'hashmap')
+  const lsm = await tsflink(records, keys, 1000, 'rocksdb')
+  console.log(`  hashmap (baseline)   ${rate(records, heap.ms)}  1.00x`)
+  console.log(`  rocksdb (LSM)        ${rate(records, lsm.ms)}  ${fmt(heap.ms / lsm.ms)}x hashmap (target >= 0.3x)`)
 }

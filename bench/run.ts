@@ -2,13 +2,16 @@
  * `npm run bench`: every hot-path benchmark, each printing ratios against a baseline measured in
  * the same run. Pass a name to run one: `npm run bench -- keyed-count`.
  */
-import { checkpointPauses, keyedCount } from './keyed-count.js'
+import { checkpointPauses, keyedCount, lsmVsHashmap } from './keyed-count.js'
+import { incrementalBench } from './incremental.js'
 import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
   'checkpoint-pauses': () => checkpointPauses(),
+  'state-backends': () => lsmVsHashmap(),
+  incremental: () => incrementalBench(),
   savepoint: () => savepointBench(),
   prune: () => pruneBench(),
 }

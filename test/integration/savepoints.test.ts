@@ -126,6 +126,17 @@ describe('savepoints through the CLI', () => {
     assert.deepEqual(committedLines(out), expectedCounts(total))
   })
 
+  it('a savepoint of the LSM backend (incremental checkpoints on) restores into the hashmap backend', async () => {
+    const home = tmp()
+    const out = join(home, 'out')
+    const total = 20_000
+    const jobId = await startDetached(home, out, total, 5000, ['-D', 'state.backend.type=rocksdb', '-D', 'execution.checkpointing.incremental=true', '-D', `execution.checkpointing.dir=${join(home, 'cp')}`])
+    const path = await savepointAndCancel(home, jobId, join(home, 'sp'))
+    const r = await runCli(['run', '-D', 'state.backend.type=hashmap', '-s', path, COUNTER, out, String(total), '100000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(committedLines(out), expectedCounts(total))
+  })
+
   it('two savepoints at once both complete, at distinct paths', async () => {
     const home = tmp()
     const jobId = await startDetached(home, join(home, 'out'), 1_000_000, 2000)

@@ -1,0 +1,168 @@
+/**
+ * The embedded LSM backend: agrees with a plain map through flushes and compactions, snapshots are
+ * consistent while processing goes on, incremental checkpoints upload only new tables, and its
+ * snapshots restore into the hashmap backend and back, at any parallelism.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ValueStateDescriptor, MapStateDescriptor, ListStateDescriptor } from '../src/runtime/api/state.js'
+import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
+import { isSstHandle, type KeyedStateHandle } from '../src/runtime/checkpoint/metadata.js'
+import type { KeyedRestore } from '../src/runtime/checkpoint/state-assignment.js'
+import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
+import { keyGroupRangeForSubtask, keyGroupForKey } from '../src/runtime/state/key-groups.js'
+import type { KeyedStateBackend } from '../src/runtime/state/keyed-backend.js'
+import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
+import { FsStorage } from '../src/runtime/storage/fs-storage.js'
+import {
+  CheckpointingMode, Configuration, DataGeneratorSource, EmbeddedRocksDBStateBackend, FileSink, RateLimiterStrategy, RestartStrategies,
+  RichMapFunction, StreamExecutionEnvironment, WatermarkStrategy,
+} from '../src/index.js'
+import { committedLines, tmp } from './helpers.js'
+
+const fs = new FsStorage()
+const ALL = { start: 0, end: 127 }
+const barrier = (id: number, location: string, opts: Partial<CheckpointBarrier> = {}): CheckpointBarrier =>
+  ({ id: id as never, timestamp: id, type: 'checkpoint', format: 'native', location, incremental: true, ...opts })
+
+async function persist(b: KeyedStateBackend, br: CheckpointBarrier): Promise<{ handle: KeyedStateHandle | undefined; bytes: number; files: string[] }> {
+  const r = await b.snapshot([], br).persist({ location: br.location, storage: fs, fileName: (k) => `${k}-${br.id}` })
+  return { handle: r.handle, bytes: r.files.reduce((n, f) => n + f.size, 0), files: r.files.map((f) => f.path) }
+}
+
+const restoreFrom = (dir: string, handle: KeyedStateHandle): KeyedRestore[] => [{ checkpointDir: dir, location: 'file' in handle ? join(dir, handle.file) : dir, handle }]
+
+describe('LSM backend', () => {
+  it('agrees with a plain map through flushes, compactions and snapshots', async () => {
+    const work = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, work, { memtableEntries: 500, compactAt: 4, cacheEntries: 300 })
+    const v = b.getState(new ValueStateDescriptor<number>('v'))
+    const model = new Map<number, number>()
+    let seed = 11
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 48271) + 7) >>> 0) % n)
+    for (let step = 0; step < 30_000; step++) {
+      const k = rnd(2000)
+      b.currentKey = k
+      if (rnd(10) === 0) {
+        v.clear()
+        model.delete(k)
+      } else {
+        const next = (v.value() ?? 0) + 1
+        v.update(next)
+        model.set(k, next)
+      }
+      if (step % 500 === 0) b.maintain()
+      if (step % 5000 === 4999) await persist(b, barrier(step, join(work, `chk-${step}`)))
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    for (let k = 0; k < 2000; k++) {
+      b.currentKey = k
+      assert.equal(v.value() ?? undefined, model.get(k), `key ${k}`)
+    }
+    assert.ok(b.tableCount >= 1)
+    b.dispose()
+  })
+
+  it('incremental checkpoints upload only new tables and reference the older ones', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'))
+    const v = b.getState(new ValueStateDescriptor<string>('v'))
+    for (let k = 0; k < 100_000; k++) {
+      b.currentKey = k
+      v.update(`value-${k}`)
+    }
+    const first = await persist(b, barrier(1, join(root, 'job', 'chk-1')))
+    for (let k = 0; k < 1000; k++) {
+      b.currentKey = k * 100
+      v.update(`changed-${k}`)
+    }
+    const second = await persist(b, barrier(2, join(root, 'job', 'chk-2')))
+    assert.ok(isSstHandle(second.handle!))
+    const newBytes = second.bytes - first.bytes
+    assert.ok(newBytes <= 0.05 * first.bytes, `touching 1% wrote ${newBytes} of ${first.bytes} bytes`)
+    assert.ok(first.files.every((f) => second.files.includes(f)), 'the second checkpoint references the first one\'s tables')
+    assert.equal(readdirSync(join(root, 'job', 'shared')).length, 2)
+
+    // Restore the second into a fresh LSM backend and into the hashmap backend.
+    for (const target of [new LsmKeyedStateBackend(ALL, 128, join(root, 'work2')), new HeapKeyedStateBackend(ALL, 128)]) {
+      await target.restore(restoreFrom(join(root, 'job', 'chk-2'), second.handle!), () => fs)
+      const tv = target.getState(new ValueStateDescriptor<string>('v'))
+      for (const k of [0, 100, 99_900, 1, 55_555]) {
+        target.currentKey = k
+        assert.equal(tv.value(), k % 100 === 0 && k < 100_000 ? `changed-${k / 100}` : `value-${k}`)
+      }
+      target.dispose()
+    }
+    b.dispose()
+  })
+
+  it('canonical savepoints of either backend restore into the other, at another parallelism', async () => {
+    const root = tmp()
+    const heap = new HeapKeyedStateBackend(ALL, 128)
+    const m = heap.getMapState(new MapStateDescriptor<string, number>('m'))
+    const l = heap.getListState(new ListStateDescriptor<number>('l'))
+    for (let k = 0; k < 500; k++) {
+      heap.currentKey = `k${k}`
+      m.put('a', k)
+      l.add(k)
+      l.add(-k)
+    }
+    const sp = await persist(heap, barrier(1, join(root, 'sp1'), { type: 'savepoint', format: 'canonical' }))
+    const halves = [0, 1].map((i) => keyGroupRangeForSubtask(128, 2, i))
+    const lsms = halves.map((r, i) => new LsmKeyedStateBackend(r, 128, join(root, `w${i}`)))
+    for (const x of lsms) await x.restore(restoreFrom(join(root, 'sp1'), sp.handle!), () => fs)
+    for (let k = 0; k < 500; k++) {
+      const key = `k${k}`
+      const owner = lsms[keyGroupForKey(key, 128) < 64 ? 0 : 1]!
+      owner.currentKey = key
+      assert.equal(owner.getMapState(new MapStateDescriptor<string, number>('m')).get('a'), k)
+      assert.deepEqual(owner.getListState(new ListStateDescriptor<number>('l')).get(), [k, -k])
+    }
+    // And back: canonical savepoints of the two LSM halves into one heap backend.
+    const back = new HeapKeyedStateBackend(ALL, 128)
+    const handles: KeyedRestore[] = []
+    for (const [i, x] of lsms.entries()) {
+      const p = await persist(x, barrier(2, join(root, `sp2-${i}`), { type: 'savepoint', format: 'canonical' }))
+      handles.push(...restoreFrom(join(root, `sp2-${i}`), p.handle!))
+      x.dispose()
+    }
+    await back.restore(handles, () => fs)
+    back.currentKey = 'k321'
+    assert.deepEqual(back.getListState(new ListStateDescriptor<number>('l')).get(), [321, -321])
+  })
+})
+
+class FailOnce extends RichMapFunction<number, number> {
+  map(v: number): number {
+    if (v === 4000 && this.getRuntimeContext().getAttemptNumber() === 0) throw new Error('injected failure')
+    return v
+  }
+}
+
+describe('LSM backend in a job', () => {
+  it('recovers exactly-once from incremental checkpoints', async () => {
+    const dir = tmp()
+    const run = async (failing: boolean): Promise<string[]> => {
+      const out = join(dir, failing ? 'out-failing' : 'out-clean')
+      const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', join(dir, 'cp')).set('execution.checkpointing.externalized-checkpoint-retention', 'RETAIN_ON_CANCELLATION'))
+      env.setStateBackend(new EmbeddedRocksDBStateBackend(true))
+      env.enableCheckpointing(40, CheckpointingMode.EXACTLY_ONCE)
+      env.setRestartStrategy(RestartStrategies.fixedDelayRestart(2, 10))
+      env.setParallelism(2)
+      let stream = env.fromSource(new DataGeneratorSource((i) => i, 6000, RateLimiterStrategy.perSecond(8000)), WatermarkStrategy.noWatermarks(), 'n').uid('n')
+      if (failing) stream = stream.map(new FailOnce()).uid('fail')
+      stream.keyBy((v: number) => v % 50).map((v: number) => v).uid('pass')
+        .keyBy((v: number) => v % 50).reduce((a: number, b: number) => a + b).uid('sum')
+        .map((s: number) => String(s)).sinkTo(FileSink.forRowFormat<string>(out).build()).uid('sink')
+      const r = await env.execute('lsm job')
+      if (failing) assert.equal(r.restarts, 1)
+      return committedLines(out)
+    }
+    const clean = await run(false)
+    const failed = await run(true)
+    assert.equal(clean.length, 6000)
+    assert.deepEqual(failed, clean)
+  })
+})
