@@ -133,10 +133,10 @@ describe('prune rules', () => {
 
   it('refuses to run twice at once on one root, and takes over a stale lock', async () => {
     const root = tmp()
-    const release = acquirePruneLock(root)
+    const release = await acquirePruneLock(root, fs)
     await assert.rejects(prune(root, fs, policy(), false), /Another prune is running on .* \(pid \d+\)/)
-    release()
-    writeFileSync(join(root, LOCK_FILE), JSON.stringify({ pid: 999999999, since: 'long ago' }))
+    await release()
+    writeFileSync(join(root, LOCK_FILE), JSON.stringify({ pid: 999999999, host: (await import('node:os')).hostname(), since: 'long ago' }))
     await prune(root, fs, policy(), false)
     assert.equal(existsSync(join(root, LOCK_FILE)), false)
   })

@@ -3,7 +3,6 @@
  * checkpoints directory), which jobs are running, and what to restore from.
  */
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Configuration } from '../../runtime/config/configuration.js'
 import { JobRegistry } from '../../runtime/control/registry.js'
 import { scanRoot, type SnapshotEntry } from '../../runtime/checkpoint/inventory.js'
@@ -11,7 +10,7 @@ import { prune, type PruneResult } from '../../runtime/checkpoint/prune.js'
 import { TsflinkError } from '../../runtime/errors.js'
 import { isJobId } from '../../runtime/ids.js'
 import { defaultCheckpointsDir } from '../../runtime/job/defaults.js'
-import { normalizeLocation } from '../../runtime/storage/paths.js'
+import { isRemote, join as joinLocation, normalizeLocation } from '../../runtime/storage/paths.js'
 import { storageFor } from '../../runtime/storage/resolve.js'
 
 export interface ListedCheckpoint {
@@ -35,14 +34,14 @@ export function resolveTarget(target: { jobId?: string | undefined; dir?: string
   if (target.dir !== undefined && target.jobId !== undefined) throw new TsflinkError('Give either a JobID or --dir, not both', { kind: 'usage' })
   if (target.dir !== undefined) {
     const dir = normalizeLocation(target.dir)
-    if (!existsSync(dir)) throw new TsflinkError(`Directory '${target.dir}' does not exist`)
+    if (!isRemote(dir) && !existsSync(dir)) throw new TsflinkError(`Directory '${target.dir}' does not exist`)
     return dir
   }
   const root = checkpointsRoot(config)
   if (target.jobId === undefined) return root
   if (!isJobId(target.jobId)) throw new TsflinkError(`Invalid JobID '${target.jobId}': a JobID is 32 hexadecimal characters (0-9, a-f)`, { kind: 'usage' })
-  const dir = join(root, target.jobId)
-  if (!existsSync(dir)) throw new TsflinkError(`No checkpoints of job ${target.jobId} in ${root}`)
+  const dir = joinLocation(root, target.jobId)
+  if (!isRemote(dir) && !existsSync(dir)) throw new TsflinkError(`No checkpoints of job ${target.jobId} in ${root}`)
   return dir
 }
 

@@ -1,15 +1,14 @@
 /**
- * What is on disk below a checkpoint root: every checkpoint and savepoint directory, whether its
- * `_metadata` verifies and every file it references exists with its recorded size, and the
- * files of `shared/` and `taskowned/`. Reads only; symbolic links are never followed.
+ * What is stored below a checkpoint root (a local folder or s3://bucket/prefix): every checkpoint
+ * and savepoint directory, whether its `_metadata` verifies and every file it references exists
+ * with its recorded size, and the files of `shared/` and `taskowned/`. Reads only, through one
+ * listing of the root; symbolic links are neither listed nor followed.
  * Used by `checkpoints list | restore | prune`. Tests: test/prune.test.ts.
  */
-import { lstat, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { describeError } from '../errors.js'
 import { isJobId } from '../ids.js'
-import { METADATA_FILE, parseCheckpointDirName } from '../storage/paths.js'
-import type { Storage } from '../storage/storage.js'
+import { basename, join, METADATA_FILE, parseCheckpointDirName, relativeTo } from '../storage/paths.js'
+import type { Storage, StoredObject } from '../storage/storage.js'
 import { parseMetadata, type CheckpointMetadata } from './metadata.js'
 
 export type EntryStatus = 'valid' | 'incomplete' | 'corrupt'
@@ -24,11 +23,11 @@ export interface SnapshotEntry {
   /** Why it is not valid. */
   problem: string | undefined
   metadata: CheckpointMetadata | undefined
-  /** Absolute paths of every file the metadata references (valid entries). */
+  /** Locations of every file the metadata references. */
   references: string[]
   /** Bytes: referenced files for valid entries, files in the directory otherwise. */
   sizeBytes: number
-  /** Files directly inside the directory. */
+  /** Files inside the directory. */
   ownFiles: string[]
   mtimeMs: number
 }
@@ -36,7 +35,7 @@ export interface SnapshotEntry {
 export interface JobFolder {
   jobId: string
   path: string
-  /** Files in shared/ and taskowned/ with their modification times. */
+  /** Files in shared/ and taskowned/. */
   sharedFiles: { path: string; mtimeMs: number; size: number }[]
 }
 
@@ -44,31 +43,6 @@ export interface Inventory {
   root: string
   entries: SnapshotEntry[]
   jobs: JobFolder[]
-}
-
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await lstat(p)).isDirectory()
-  } catch {
-    return false
-  }
-}
-
-async function filesIn(dir: string, recursive: boolean): Promise<{ path: string; mtimeMs: number; size: number }[]> {
-  let names: string[]
-  try {
-    names = await readdir(dir)
-  } catch {
-    return []
-  }
-  const found = await mapLimit(names, 32, async (n) => {
-    const p = join(dir, n)
-    const st = await lstat(p).catch(() => undefined)
-    if (st === undefined || st.isSymbolicLink()) return []
-    if (st.isDirectory()) return recursive ? filesIn(p, true) : []
-    return st.isFile() ? [{ path: p, mtimeMs: st.mtimeMs, size: st.size }] : []
-  })
-  return found.flat()
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the items' order. */
@@ -85,23 +59,17 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out
 }
 
-/**
- * Reads one checkpoint or savepoint directory. `known` holds sizes of files already listed
- * (shared files), which then need no separate stat.
- */
-export async function inspectSnapshotDir(
-  path: string, storage: Storage, jobId: string | undefined, type: 'checkpoint' | 'savepoint', known: ReadonlyMap<string, number> = new Map(),
+/** Reads one checkpoint or savepoint directory, given the objects inside it and the sizes of all objects listed. */
+async function inspect(
+  path: string, own: StoredObject[], storage: Storage, jobId: string | undefined, type: 'checkpoint' | 'savepoint', known: ReadonlyMap<string, number>,
 ): Promise<SnapshotEntry> {
-  const own = await filesIn(path, true)
-  const mtimeMs = own.reduce((m, f) => Math.max(m, f.mtimeMs), 0)
   const base: SnapshotEntry = {
     path, jobId, type, status: 'incomplete', problem: 'no _metadata', metadata: undefined, references: [],
-    sizeBytes: own.reduce((n, f) => n + f.size, 0), ownFiles: own.map((f) => f.path), mtimeMs,
-    checkpointId: type === 'checkpoint' ? parseCheckpointDirName(path.slice(path.lastIndexOf('/') + 1)) : undefined,
+    sizeBytes: own.reduce((n, f) => n + f.size, 0), ownFiles: own.map((f) => f.location), mtimeMs: own.reduce((m, f) => Math.max(m, f.mtimeMs), 0),
+    checkpointId: type === 'checkpoint' ? parseCheckpointDirName(basename(path)) : undefined,
   }
   const metaPath = join(path, METADATA_FILE)
-  const metaStat = await lstat(metaPath).catch(() => undefined)
-  if (metaStat === undefined || !metaStat.isFile()) return base
+  if (!own.some((f) => f.location === metaPath)) return base
   let meta: CheckpointMetadata
   try {
     meta = parseMetadata(await storage.read(metaPath), metaPath)
@@ -109,19 +77,15 @@ export async function inspectSnapshotDir(
     return { ...base, status: 'corrupt', problem: describeError(err) }
   }
   const references = meta.files.map((f) => join(path, f.path))
-  const size = meta.files.reduce((n, f) => n + f.size, 0)
-  const ownSizes = new Map(own.map((f) => [f.path, f.size]))
-  const sizes = await Promise.all(references.map(async (abs) => known.get(abs) ?? ownSizes.get(abs) ?? (await storage.stat(abs).catch(() => undefined))?.size))
+  const sizes = await Promise.all(references.map(async (loc) => known.get(loc) ?? (await storage.stat(loc).catch(() => undefined))?.size))
+  const withMeta = { ...base, metadata: meta, references, checkpointId: meta.checkpointId, jobId: jobId ?? meta.jobId }
   for (let i = 0; i < meta.files.length; i++) {
     const f = meta.files[i]!
     const actual = sizes[i]
-    if (actual === undefined) return { ...base, status: 'incomplete', problem: `referenced file ${f.path} is missing`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
-    if (actual !== f.size) return { ...base, status: 'corrupt', problem: `${f.path} has ${actual} bytes, _metadata says ${f.size}`, metadata: meta, references, checkpointId: meta.checkpointId, jobId: meta.jobId }
+    if (actual === undefined) return { ...withMeta, status: 'incomplete', problem: `referenced file ${f.path} is missing` }
+    if (actual !== f.size) return { ...withMeta, status: 'corrupt', problem: `${f.path} has ${actual} bytes, _metadata says ${f.size}` }
   }
-  return {
-    ...base, status: 'valid', problem: undefined, metadata: meta, references, sizeBytes: size,
-    checkpointId: meta.checkpointId, jobId: meta.jobId, type: meta.kind.type,
-  }
+  return { ...withMeta, status: 'valid', problem: undefined, sizeBytes: meta.files.reduce((n, f) => n + f.size, 0), type: meta.kind.type }
 }
 
 /**
@@ -129,34 +93,55 @@ export async function inspectSnapshotDir(
  * savepoints folder (savepoint-* inside), or a single checkpoint or savepoint directory.
  */
 export async function scanRoot(root: string, storage: Storage): Promise<Inventory> {
+  const objects = await storage.list(root)
+  const known = new Map(objects.map((o) => [o.location, o.size]))
   const entries: SnapshotEntry[] = []
-  const jobs: JobFolder[] = []
-  const scanJob = async (dir: string, jobId: string): Promise<void> => {
-    const shared = [...(await filesIn(join(dir, 'shared'), true)), ...(await filesIn(join(dir, 'taskowned'), true))]
-    const known = new Map(shared.map((f) => [f.path, f.size]))
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => parseCheckpointDirName(n) !== undefined).sort()
-    const found = await mapLimit(names, 32, async (n) => {
-      const p = join(dir, n)
-      return (await isDir(p)) ? inspectSnapshotDir(p, storage, jobId, 'checkpoint', known) : undefined
-    })
-    for (const e of found) if (e !== undefined) entries.push(e)
-    jobs.push({ jobId, path: dir, sharedFiles: shared })
+  const jobs = new Map<string, JobFolder>()
+  const dirs = new Map<string, { own: StoredObject[]; jobId: string | undefined; type: 'checkpoint' | 'savepoint' }>()
+
+  const name = basename(root)
+  const single = known.has(join(root, METADATA_FILE))
+  const rootIsJob = !single && isJobId(name)
+  const dir = (path: string, jobId: string | undefined, type: 'checkpoint' | 'savepoint'): StoredObject[] => {
+    let d = dirs.get(path)
+    if (d === undefined) dirs.set(path, (d = { own: [], jobId, type }))
+    return d.own
   }
-  const name = root.slice(root.lastIndexOf('/') + 1)
-  const rootMeta = await lstat(join(root, METADATA_FILE)).catch(() => undefined)
-  if (rootMeta?.isFile() === true) {
-    entries.push(await inspectSnapshotDir(root, storage, undefined, name.startsWith('savepoint-') ? 'savepoint' : 'checkpoint'))
-    return { root, entries, jobs }
+  const job = (jobId: string, path: string): JobFolder => {
+    let j = jobs.get(jobId)
+    if (j === undefined) jobs.set(jobId, (j = { jobId, path, sharedFiles: [] }))
+    return j
   }
-  if (isJobId(name)) {
-    await scanJob(root, name)
-    return { root, entries, jobs }
+
+  for (const o of objects) {
+    const rel = relativeTo(root, o.location)
+    if (rel === undefined) continue
+    const seg = rel.split('/')
+    if (single) {
+      dir(root, undefined, name.startsWith('savepoint-') ? 'savepoint' : 'checkpoint').push(o)
+      continue
+    }
+    let jobId: string | undefined
+    let jobPath: string
+    let rest: string[]
+    if (rootIsJob) {
+      jobId = name
+      jobPath = root
+      rest = seg
+    } else if (isJobId(seg[0]!) && seg.length > 1) {
+      jobId = seg[0]!
+      jobPath = join(root, jobId)
+      rest = seg.slice(1)
+    } else {
+      if (seg[0]!.startsWith('savepoint-') && seg.length > 1) dir(join(root, seg[0]!), undefined, 'savepoint').push(o)
+      continue
+    }
+    const head = rest[0]!
+    if (rest.length > 1 && parseCheckpointDirName(head) !== undefined) dir(join(jobPath, head), jobId, 'checkpoint').push(o)
+    else if (rest.length > 1 && (head === 'shared' || head === 'taskowned')) job(jobId, jobPath).sharedFiles.push({ path: o.location, mtimeMs: o.mtimeMs, size: o.size })
+    else job(jobId, jobPath)
   }
-  for (const n of (await readdir(root).catch(() => [] as string[])).sort()) {
-    const p = join(root, n)
-    if (!(await isDir(p))) continue
-    if (isJobId(n)) await scanJob(p, n)
-    else if (n.startsWith('savepoint-')) entries.push(await inspectSnapshotDir(p, storage, undefined, 'savepoint'))
-  }
-  return { root, entries, jobs }
+  const list = [...dirs].sort((a, b) => a[0].localeCompare(b[0]))
+  entries.push(...(await mapLimit(list, 32, ([path, d]) => inspect(path, d.own, storage, d.jobId, d.type, known))))
+  return { root, entries, jobs: [...jobs.values()] }
 }

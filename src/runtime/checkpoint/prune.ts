@@ -2,11 +2,11 @@
  * `checkpoints prune`, the acting part: takes the root's lock, scans, plans (prune-plan.ts),
  * then deletes: each checkpoint's `_metadata` first (a half-deleted checkpoint never looks valid),
  * then the directory, then unreferenced shared files. Killed at any point, a re-run converges.
- * The lock is `<root>/.tsflink-prune.lock`; a lock whose process is gone is taken over.
+ * The lock is `<root>/.tsflink-prune.lock`; a lock whose process (on this host) is gone is taken over.
  */
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
-import { StateError } from '../errors.js'
+import { hostname } from 'node:os'
+import { StateError, describeError } from '../errors.js'
+import { join } from '../storage/paths.js'
 import { isAlive } from '../control/registry.js'
 import { METADATA_FILE } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
@@ -15,36 +15,41 @@ import { planPrune, type PrunePlan, type PrunePolicy } from './prune-plan.js'
 
 export const LOCK_FILE = '.tsflink-prune.lock'
 
-/** Takes the prune lock of `root`, or throws if a live prune holds it. */
-export function acquirePruneLock(root: string): () => void {
+interface LockHolder {
+  pid?: number
+  host?: string
+  since?: string
+}
+
+/**
+ * Takes the prune lock of `root` (an object created only if absent: a local file, or a
+ * conditional PUT on S3), or throws if a live prune holds it. A lock left by a process of this
+ * host that is gone is taken over.
+ */
+export async function acquirePruneLock(root: string, storage: Storage): Promise<() => Promise<void>> {
   const lock = join(root, LOCK_FILE)
+  const me = Buffer.from(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }))
   for (let attempt = 0; attempt < 2; attempt++) {
+    let created: boolean
     try {
-      const fd = openSync(lock, 'wx')
-      writeSync(fd, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }))
-      closeSync(fd)
-      return () => {
-        try {
-          unlinkSync(lock)
-        } catch {
-          // already gone
-        }
-      }
+      created = await storage.createExclusive(lock, me)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StateError(`Cannot lock ${root}: ${(err as Error).message}`)
-      let holder: { pid?: number } = {}
-      try {
-        holder = JSON.parse(readFileSync(lock, 'utf8')) as { pid?: number }
-      } catch {
-        // unreadable: a crash while writing it; treat as stale
-      }
-      if (typeof holder.pid === 'number' && isAlive(holder.pid)) {
-        throw new StateError(`Another prune is running on ${root} (pid ${holder.pid}); refusing to run twice at once`, {
-          hint: `If no prune is running, remove ${lock}.`,
-        })
-      }
-      unlinkSync(lock) // stale: its process is gone
+      throw new StateError(`Cannot lock ${root}: ${describeError(err)}`)
     }
+    if (created) return () => storage.delete(lock).catch(() => {})
+    let holder: LockHolder = {}
+    try {
+      holder = JSON.parse((await storage.read(lock)).toString()) as LockHolder
+    } catch {
+      // unreadable: a crash while writing it; treat as stale
+    }
+    const stale = holder.pid === undefined || (holder.host === hostname() && !isAlive(holder.pid))
+    if (!stale) {
+      throw new StateError(`Another prune is running on ${root} (pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host ?? 'another host'}`}); refusing to run twice at once`, {
+        hint: `If no prune is running, remove ${lock}.`,
+      })
+    }
+    await storage.delete(lock)
   }
   throw new StateError(`Cannot lock ${root}`)
 }
@@ -55,7 +60,7 @@ export interface PruneResult {
 }
 
 export async function prune(root: string, storage: Storage, policy: PrunePolicy, dryRun: boolean): Promise<PruneResult> {
-  const release = acquirePruneLock(root)
+  const release = await acquirePruneLock(root, storage)
   try {
     const plan = planPrune(await scanRoot(root, storage), policy)
     const deleted = [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)]
@@ -67,6 +72,6 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
     await mapLimit(plan.deleteFiles, 32, (f) => storage.delete(f.path))
     return { plan, deleted }
   } finally {
-    release()
+    await release()
   }
 }

@@ -44,6 +44,7 @@ export class FsStorage implements Storage {
     }
   }
 
+  /** Every regular file below `prefix`; symbolic links are neither listed nor followed. */
   async list(prefix: string): Promise<StoredObject[]> {
     const out: StoredObject[] = []
     const walk = async (dir: string): Promise<void> => {
@@ -55,14 +56,19 @@ export class FsStorage implements Storage {
         if (code === 'ENOENT' || code === 'ENOTDIR') return
         throw e
       }
+      const dirs: string[] = []
+      const files: string[] = []
       for (const e of entries) {
-        const p = join(dir, e.name)
-        if (e.isDirectory()) await walk(p)
-        else if (e.isFile()) {
-          const s = await lstat(p)
-          out.push({ location: p, size: s.size, mtimeMs: s.mtimeMs })
-        }
+        if (e.isDirectory()) dirs.push(join(dir, e.name))
+        else if (e.isFile()) files.push(join(dir, e.name))
       }
+      for (let i = 0; i < files.length; i += 64) {
+        await Promise.all(files.slice(i, i + 64).map(async (p) => {
+          const s = await lstat(p).catch(() => undefined)
+          if (s !== undefined) out.push({ location: p, size: s.size, mtimeMs: s.mtimeMs })
+        }))
+      }
+      for (let i = 0; i < dirs.length; i += 16) await Promise.all(dirs.slice(i, i + 16).map(walk))
     }
     await walk(prefix)
     return out
@@ -78,5 +84,21 @@ export class FsStorage implements Storage {
 
   async deleteTree(prefix: string): Promise<void> {
     await rm(prefix, { recursive: true, force: true })
+  }
+
+  async createExclusive(location: string, data: Uint8Array): Promise<boolean> {
+    await mkdir(dirname(location), { recursive: true })
+    try {
+      const fh = await open(location, 'wx')
+      try {
+        await fh.writeFile(data)
+      } finally {
+        await fh.close()
+      }
+      return true
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw e
+    }
   }
 }

@@ -47,6 +47,12 @@ export class MemoryStorage implements Storage {
     this.objects.delete(location)
   }
 
+  async createExclusive(location: string, data: Uint8Array): Promise<boolean> {
+    if (this.objects.has(location)) return false
+    await this.write(location, data)
+    return true
+  }
+
   async deleteTree(prefix: string): Promise<void> {
     const p = prefix.endsWith('/') ? prefix : `${prefix}/`
     for (const k of [...this.objects.keys()]) if (k.startsWith(p)) this.objects.delete(k)

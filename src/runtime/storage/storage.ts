@@ -31,4 +31,6 @@ export interface Storage {
   delete(location: string): Promise<void>
   /** Removes everything below `prefix` (and the folder itself where folders exist). */
   deleteTree(prefix: string): Promise<void>
+  /** Creates the object only if it does not exist yet; false when it did (locks). */
+  createExclusive(location: string, data: Uint8Array): Promise<boolean>
 }
