@@ -6,7 +6,10 @@
  */
 import { hostname } from 'node:os'
 import { StateError, describeError } from '../errors.js'
-import { join } from '../storage/paths.js'
+import { createHash } from 'node:crypto'
+import { isRemote, join } from '../storage/paths.js'
+import { FsStorage } from '../storage/fs-storage.js'
+import { tsflinkHome } from '../job/defaults.js'
 import { isAlive } from '../control/registry.js'
 import { METADATA_FILE } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
@@ -27,7 +30,25 @@ interface LockHolder {
  * host that is gone is taken over.
  */
 export async function acquirePruneLock(root: string, storage: Storage): Promise<() => Promise<void>> {
-  const lock = join(root, LOCK_FILE)
+  if (!isRemote(root)) return acquireLock(root, storage)
+  // Object stores may not honour conditional writes: hold a lock on this host as well.
+  const local = join(tsflinkHome(), 'locks', createHash('sha256').update(root).digest('hex').slice(0, 32))
+  const releaseLocal = await acquireLock(local, new FsStorage(), root)
+  try {
+    const releaseRemote = await acquireLock(root, storage)
+    return async () => {
+      await releaseRemote()
+      await releaseLocal()
+    }
+  } catch (err) {
+    await releaseLocal()
+    throw err
+  }
+}
+
+async function acquireLock(dir: string, storage: Storage, shownAs = dir): Promise<() => Promise<void>> {
+  const root = shownAs
+  const lock = join(dir, LOCK_FILE)
   const me = Buffer.from(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }))
   for (let attempt = 0; attempt < 2; attempt++) {
     let created: boolean

@@ -69,6 +69,8 @@ export class S3Storage implements Storage {
   private readonly client: S3Client
 
   constructor(settings: S3Settings) {
+    // The pinned SDK supports Node 20; its notice about future releases is not for our users.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
     const config: S3ClientConfig = {
       region: settings.region,
       forcePathStyle: settings.pathStyle,

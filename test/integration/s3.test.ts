@@ -1,0 +1,126 @@
+/**
+ * Checkpoints and savepoints on S3 end to end, through the real CLI and a real S3-protocol server
+ * (s3rver) on 127.0.0.1: kill -9 and restore from S3, savepoints moved between S3 and the
+ * filesystem, list and prune of an S3 root, an unreachable S3 during checkpoints.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Configuration } from '../../src/runtime/config/configuration.js'
+import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
+
+const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
+
+function expectedCounts(n: number): string[] {
+  const per = new Map<number, number>()
+  const lines: string[] = []
+  for (let i = 0; i < n; i++) {
+    const c = (per.get(i % 7) ?? 0) + 1
+    per.set(i % 7, c)
+    lines.push(`${i % 7}:${c}`)
+  }
+  return lines.sort()
+}
+
+describe('checkpoints and savepoints on S3', () => {
+  let s3: S3Server
+  let storage: S3Storage
+  before(async () => {
+    s3 = await startS3('flink')
+    storage = new S3Storage(s3SettingsFrom(new Configuration(s3.config)))
+  })
+  after(async () => s3.stop())
+
+  it('a job killed with -9 resumes from its latest S3 checkpoint; list and prune work on the S3 root', async () => {
+    const home = tmp()
+    const out = join(home, 'out')
+    const cp = 's3://flink/checkpoints'
+    const total = 20_000
+    const child = spawn(process.execPath, [CLI, 'run', ...s3.cliConfig, '-D', 'execution.checkpointing.interval=60ms', '-D', `execution.checkpointing.dir=${cp}`,
+      '-D', 'state.backend.type=rocksdb', '-D', 'execution.checkpointing.incremental=true', '-D', 'execution.checkpointing.num-retained=3',
+      COUNTER, out, String(total), '5000'], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
+    const exited = new Promise((r) => child.on('exit', r))
+    for (let i = 0; i < 300; i++) {
+      await sleep(30)
+      if ((await storage.list(cp)).filter((o) => o.location.endsWith('/_metadata')).length >= 3) break
+    }
+    await sleep(200)
+    child.kill('SIGKILL')
+    await exited
+
+    const listed = await runCli(['checkpoints', 'list', '--dir', cp, '--json', ...s3.cliConfig], { env: { TSFLINK_HOME: home } })
+    assert.equal(listed.code, 0, listed.stderr)
+    const rows = JSON.parse(listed.stdout) as { jobId: string; status: string; checkpointId: number; incremental: boolean }[]
+    const valid = rows.filter((r) => r.status === 'valid' || r.status === 'orphan')
+    assert.ok(valid.length >= 1)
+    assert.ok(valid.every((r) => r.incremental))
+    const jobId = valid[0]!.jobId
+
+    const pruned = await runCli(['checkpoints', 'prune', '--dir', cp, '--keep', '1', '--json', ...s3.cliConfig], { env: { TSFLINK_HOME: home } })
+    assert.equal(pruned.code, 0, pruned.stderr)
+    const after = JSON.parse((await runCli(['checkpoints', 'list', '--dir', cp, '--json', ...s3.cliConfig], { env: { TSFLINK_HOME: home } })).stdout) as { status: string }[]
+    assert.equal(after.filter((r) => r.status === 'valid').length, 1)
+
+    const resumed = await runCli(['checkpoints', 'restore', jobId, ...s3.cliConfig, '-D', `execution.checkpointing.dir=${cp}`], { env: { TSFLINK_HOME: home } })
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.deepEqual(committedLines(out), expectedCounts(total))
+  })
+
+  it('a savepoint taken to S3 restores from the filesystem after a copy, and back', async () => {
+    const home = tmp()
+    const out = join(home, 'out')
+    const total = 20_000
+    const started = await runCli(['run', '-d', ...s3.cliConfig, '-D', 'execution.checkpointing.interval=100ms', COUNTER, out, String(total), '5000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(started.code, 0, started.stderr)
+    const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
+    await sleep(600)
+    const cancel = await runCli(['cancel', '-s', 's3://flink/savepoints', jobId, ...s3.cliConfig], { env: { TSFLINK_HOME: home } })
+    assert.equal(cancel.code, 0, cancel.stderr)
+    const sp = /Savepoint stored in (s3:\/\/.+)\.$/m.exec(cancel.stdout)![1]!
+    // Copy S3 → filesystem.
+    const local = join(home, 'copied-savepoint')
+    for (const o of await storage.list(sp)) {
+      const rel = o.location.slice(sp.length + 1)
+      mkdirSync(join(local, rel, '..'), { recursive: true })
+      writeFileSync(join(local, rel), await storage.read(o.location))
+    }
+    // And filesystem → S3 again, under another name.
+    const again = 's3://flink/moved/my-savepoint'
+    for (const o of await storage.list(sp)) await storage.write(`${again}/${o.location.slice(sp.length + 1)}`, await storage.read(o.location))
+    await storage.deleteTree(sp)
+    const fromS3 = await runCli(['run', '-s', again, ...s3.cliConfig, COUNTER, out, String(total), '100000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(fromS3.code, 0, fromS3.stderr)
+    assert.deepEqual(committedLines(out), expectedCounts(total))
+    const out2 = join(home, 'out2')
+    const fromFs = await runCli(['run', '-s', local, COUNTER, out2, String(total), '100000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(fromFs.code, 0, fromFs.stderr)
+  })
+
+  it('an unreachable S3 fails checkpoints: tolerated, the job runs on; not tolerated, it fails; the secret is never printed', async () => {
+    const home = tmp()
+    const down = ['-D', 's3.endpoint=http://127.0.0.1:9', '-D', 's3.access-key=AKIDEXAMPLE', '-D', `s3.secret-key=${S3_SECRET_KEY}-very-secret`,
+      '-D', 'execution.checkpointing.interval=50ms', '-D', 'execution.checkpointing.dir=s3://nowhere/cp', '-D', 'execution.checkpointing.timeout=2s']
+    const started = await runCli(['run', '-d', ...down, '-D', 'execution.checkpointing.tolerable-failed-checkpoints=1000', COUNTER, join(home, 'out'), '100000000', '2000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(started.code, 0, started.stderr)
+    const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
+    await sleep(1500)
+    const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string }
+    const stats = (await (await fetch(`http://${entry.rest}/jobs/${jobId}/checkpoints`)).json()) as { counts: { completed: number; failed: number } }
+    assert.equal(stats.counts.completed, 0)
+    assert.ok(stats.counts.failed >= 3, `failed checkpoints: ${stats.counts.failed}`)
+    const list = await runCli(['list'], { env: { TSFLINK_HOME: home } })
+    assert.match(list.stdout, new RegExp(`${jobId} : counter \\(RUNNING\\)`))
+    await runCli(['cancel', jobId], { env: { TSFLINK_HOME: home } })
+    assert.ok(!readFileSync(join(home, 'log', `${jobId}.log`), 'utf8').includes('very-secret'))
+
+    const strict = await runCli(['run', ...down, '-D', 'execution.checkpointing.tolerable-failed-checkpoints=0', '-D', 'restart-strategy.type=none',
+      COUNTER, join(home, 'out2'), '100000000', '2000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(strict.code, 1)
+    assert.match(strict.stderr, /^Error: Job failed: Exceeded checkpoint tolerable failure threshold \(0\).*S3/m)
+    assert.ok(!`${strict.stdout}${strict.stderr}`.includes('very-secret'), 'the secret key never appears')
+  })
+})
