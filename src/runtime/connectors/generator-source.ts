@@ -6,7 +6,9 @@
  * unbounded stream.
  */
 import type { InputStatus, ReaderOutput, Source, SourceReader, SourceReaderContext } from './source.js'
-import type { Clock } from '../clock.js'
+import { RateLimiterStrategy, type RateLimiter } from './rate-limiter.js'
+
+export { RateLimiterStrategy }
 
 export interface IndexSplit {
   /** Next index this split emits. */
@@ -14,19 +16,6 @@ export interface IndexSplit {
   stride: number
   /** Exclusive end index (Infinity for unbounded). */
   end: number
-}
-
-export class RateLimiterStrategy {
-  private constructor(readonly recordsPerSecond: number) {}
-
-  static perSecond(recordsPerSecond: number): RateLimiterStrategy {
-    if (!(recordsPerSecond > 0)) throw new Error('A rate limit must be a positive number of records per second')
-    return new RateLimiterStrategy(recordsPerSecond)
-  }
-
-  static noOp(): RateLimiterStrategy {
-    return new RateLimiterStrategy(Number.POSITIVE_INFINITY)
-  }
 }
 
 export class DataGeneratorSource<T> implements Source<T, IndexSplit> {
@@ -48,42 +37,29 @@ export class DataGeneratorSource<T> implements Source<T, IndexSplit> {
   }
 
   createReader(ctx: SourceReaderContext): SourceReader<T, IndexSplit> {
-    return new GeneratorReader(this.generator, this.rateLimiter.recordsPerSecond / ctx.parallelism, ctx.clock)
+    return new GeneratorReader(this.generator, this.rateLimiter.forSubtask(ctx.parallelism, ctx.clock))
   }
 }
 
 class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
   private splits: IndexSplit[] = []
   private current = 0
-  private startedAt: number | undefined
-  private emitted = 0
 
   constructor(
     private readonly generator: (index: number) => T,
-    private readonly perSecond: number,
-    private readonly clock: Clock,
+    private readonly limiter: RateLimiter,
   ) {}
 
   addSplits(splits: IndexSplit[]): void {
     this.splits.push(...splits.map((s) => ({ ...s })))
   }
 
-  private allowance(max: number): number {
-    if (!Number.isFinite(this.perSecond)) return max
-    const now = this.clock.now()
-    if (this.startedAt === undefined) this.startedAt = now
-    const due = Math.floor(((now - this.startedAt) * this.perSecond) / 1000) + 1
-    // Never burst more than one second's worth after a stall.
-    if (due - this.emitted > this.perSecond) this.emitted = due - Math.ceil(this.perSecond)
-    return Math.min(max, due - this.emitted)
-  }
-
   pollNext(output: ReaderOutput<T>, max: number): InputStatus {
-    let budget = this.allowance(max)
+    let budget = this.limiter.take(max)
     const gen = this.generator
     while (budget > 0) {
       const s = this.splits[this.current]
-      if (s === undefined) return 'END_OF_INPUT'
+      if (s === undefined) break
       let next = s.next
       const { stride, end } = s
       const limit = Math.min(end, next + budget * stride)
@@ -91,20 +67,17 @@ class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
         output.collect(gen(next))
         next += stride
         budget--
-        this.emitted++
       }
       s.next = next
       if (next >= end) this.current++
     }
+    this.limiter.giveBack(budget)
     if (this.current >= this.splits.length) return 'END_OF_INPUT'
-    return Number.isFinite(this.perSecond) ? 'NOTHING_AVAILABLE' : 'MORE_AVAILABLE'
+    return this.limiter.limited ? 'NOTHING_AVAILABLE' : 'MORE_AVAILABLE'
   }
 
   isAvailable(): Promise<void> {
-    if (!Number.isFinite(this.perSecond) || this.startedAt === undefined) return Promise.resolve()
-    const dueAt = this.startedAt + ((this.emitted) * 1000) / this.perSecond
-    const wait = Math.max(1, Math.ceil(dueAt - this.clock.now()))
-    return new Promise((resolve) => this.clock.schedule(wait, resolve))
+    return this.limiter.available()
   }
 
   snapshotState(): IndexSplit[] {
