@@ -26,6 +26,8 @@ export { DataGeneratorSource, RateLimiterStrategy } from './runtime/connectors/g
 export { FileSource } from './runtime/connectors/file-source.js'
 export { FileSink } from './runtime/connectors/file-sink.js'
 export { KafkaSource, OffsetsInitializer } from './runtime/connectors/kafka-source.js'
+export { KafkaSink, DeliveryGuarantee } from './runtime/connectors/kafka-sink.js'
+export type { KafkaRecordSerializer } from './runtime/connectors/kafka-sink.js'
 export type { KafkaRecord, KafkaSplit } from './runtime/connectors/kafka-source.js'
 export type { Source, SourceReader, ReaderOutput, InputStatus } from './runtime/connectors/source.js'
 export { Configuration } from './runtime/config/configuration.js'

@@ -3,7 +3,8 @@
  * runs until `env.execute()`. Names and semantics follow Flink's DataStream API.
  */
 import type { Writable } from 'node:stream'
-import { FileSinkOperator, type FileSinkSpec } from '../connectors/file-sink.js'
+import type { FileSinkSpec } from '../connectors/file-sink.js'
+import type { KafkaSinkSpec } from '../connectors/kafka-sink.js'
 import { PrintSinkFunction } from '../connectors/print-sink.js'
 import type { KeySpec, OneInputTransformation, PartitionerKind, Transformation } from '../graph/transformation.js'
 import type { StreamOperator } from '../operators/operator.js'
@@ -136,9 +137,10 @@ export class DataStream<T> {
     return new DataStreamSink<T>(this.operator('Sink', () => new SinkOperator<T>(make()), true))
   }
 
-  /** Attaches a sink built by a connector (FileSink, …). */
-  sinkTo(sink: FileSinkSpec<T>): DataStreamSink<T> {
-    return new DataStreamSink<T>(this.operator('File Sink', () => sink.createOperator() as FileSinkOperator<T>, true))
+  /** Attaches a sink built by a connector (FileSink, KafkaSink). */
+  sinkTo(sink: FileSinkSpec<T> | KafkaSinkSpec<T>): DataStreamSink<T> {
+    const name = sink.kind === 'file-sink' ? 'File Sink' : 'Kafka Sink'
+    return new DataStreamSink<T>(this.operator(name, () => sink.createOperator(), true))
   }
 }
 

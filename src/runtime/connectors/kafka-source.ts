@@ -193,12 +193,10 @@ export class KafkaSource<T> implements Source<T, KafkaSplit> {
   }
 }
 
-interface Buffered {
-  key: string
-  message: KafkaMessage
-  topic: string
-  partition: number
-}
+type Buffered =
+  | { key: string; message: KafkaMessage; topic: string; partition: number; advanceTo?: undefined }
+  /** The consumer moved past `advanceTo - 1` (e.g. over transaction markers, which carry no record). */
+  | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
 
@@ -302,6 +300,11 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       maxBytesPerPartition: 4 * 1024 * 1024,
     })
     this.consumer = consumer
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, lastOffset } = e.payload as { topic: string; partition: number; lastOffset: string }
+      this.buffer.push({ key: splitKey(topic, partition), advanceTo: (BigInt(lastOffset) + 1n).toString() })
+      this.wake()
+    })
     await consumer.connect()
     await consumer.subscribe({ topics: Object.keys(assignment), fromBeginning: true })
     await consumer.run({
@@ -337,6 +340,10 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       const b = this.buffer[this.head++]!
       const split = this.splits.get(b.key)
       if (split === undefined) continue
+      if (b.advanceTo !== undefined) {
+        if (BigInt(b.advanceTo) > BigInt(split.offset!)) split.offset = split.stop !== null && BigInt(b.advanceTo) > BigInt(split.stop) ? split.stop : b.advanceTo
+        continue
+      }
       const offset = BigInt(b.message.offset)
       if (offset < BigInt(split.offset!)) continue // before the position (a seek not yet applied)
       if (split.stop !== null && offset >= BigInt(split.stop)) continue

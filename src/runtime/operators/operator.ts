@@ -80,6 +80,11 @@ export abstract class StreamOperator<IN = unknown, OUT = unknown> {
   prepareSnapshotPreBarrier(_checkpointId: number): void {}
   /** Write operator state into ctx.operatorState (keyed state is snapshotted by the task). */
   snapshotState(_ctx: SnapshotContext): void {}
+  /**
+   * The asynchronous part of this operator's snapshot, awaited before the task acknowledges the
+   * checkpoint: e.g. a sink waiting until what it sent before the barrier is durable.
+   */
+  async snapshotStateAsync(_ctx: SnapshotContext): Promise<void> {}
   async notifyCheckpointComplete(_checkpointId: number, _isSavepoint: boolean): Promise<void> {}
   notifyCheckpointAborted(_checkpointId: number): void {}
   async close(): Promise<void> {}

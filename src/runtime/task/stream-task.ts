@@ -364,7 +364,8 @@ export class StreamTask {
       const keyed = m.keyed?.snapshot(m.timers!.snapshot(), barrier)
       parts.push({ m, opState: m.operatorState.snapshot(), keyed })
     }
-    this.persist(barrier, parts).then(
+    const flushes = this.chain.map((m) => m.operator.snapshotStateAsync(sctx))
+    Promise.all(flushes).then(() => this.persist(barrier, parts)).then(
       (ops) => this.setup.hooks.ack(barrier.id, this.key, ops),
       (err: unknown) => this.setup.hooks.decline(barrier.id, this.key, err),
     )
