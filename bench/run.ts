@@ -6,6 +6,7 @@ import { checkpointPauses, keyedCount, lsmVsHashmap } from './keyed-count.js'
 import { incrementalBench } from './incremental.js'
 import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
+import { kafkaBench } from './kafka.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<void>> = {
   incremental: () => incrementalBench(),
   savepoint: () => savepointBench(),
   prune: () => pruneBench(),
+  kafka: () => kafkaBench(),
 }
 
 const only = process.argv[2]

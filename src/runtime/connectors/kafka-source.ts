@@ -63,6 +63,8 @@ interface KafkaSourceConfig<T> {
   deserialize: (r: KafkaRecord) => T
   discoveryIntervalMs: number
   rateLimiter: RateLimiterStrategy
+  /** Longest time a fetch waits for data (Kafka's fetch.max.wait.ms). */
+  fetchMaxWaitMs: number
 }
 
 export class KafkaSourceBuilder<T> {
@@ -124,9 +126,11 @@ export class KafkaSourceBuilder<T> {
     return this
   }
 
-  /** Flink's property names: partition.discovery.interval.ms. */
+  /** Flink's and Kafka's property names: partition.discovery.interval.ms, fetch.max.wait.ms. */
   setProperty(key: string, value: string): this {
     if (key === 'partition.discovery.interval.ms') this.c.discoveryIntervalMs = Number(value)
+    else if (key === 'fetch.max.wait.ms') this.c.fetchMaxWaitMs = Number(value)
+    else throw new Error(`KafkaSource: unsupported property '${key}' (supported: partition.discovery.interval.ms, fetch.max.wait.ms)`)
     return this
   }
 
@@ -145,6 +149,7 @@ export class KafkaSourceBuilder<T> {
       deserialize: c.deserialize ?? ((r: KafkaRecord) => (r.value === null ? null : r.value.toString('utf8')) as T),
       discoveryIntervalMs: c.discoveryIntervalMs ?? 5000,
       rateLimiter: c.rateLimiter ?? RateLimiterStrategy.noOp(),
+      fetchMaxWaitMs: c.fetchMaxWaitMs ?? 500,
     })
   }
 }
@@ -298,6 +303,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       partitionAssigners: [assigner],
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
+      maxWaitTimeInMs: this.config.fetchMaxWaitMs,
     })
     this.consumer = consumer
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
