@@ -22,7 +22,7 @@ const sentences = env.fromSource(
 ).uid('sentences')
 
 sentences
-  .flatMap((line: string, out) => {
+  .flatMap<[string, number]>((line: string, out) => {
     for (const word of line.split(' ')) out.collect([word, 1] as [string, number])
   })
   .name('tokenize')

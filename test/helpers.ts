@@ -48,3 +48,14 @@ export function runCli(args: string[], opts: SpawnOptions & { env?: NodeJS.Proce
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** The sorted lines test/jobs/counter.ts and kafka-counter.ts write for the numbers 0..n-1 (or the given values). */
+export function expectedCounts(n: number | number[]): string[] {
+  const values = typeof n === 'number' ? Array.from({ length: n }, (_, i) => i) : n
+  const per = new Map<number, number>()
+  return values.map((v) => {
+    const c = (per.get(v % 7) ?? 0) + 1
+    per.set(v % 7, c)
+    return `${v % 7}:${c}`
+  }).sort()
+}

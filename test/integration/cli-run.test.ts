@@ -9,21 +9,10 @@ import { describe, it } from 'node:test'
 import { parseMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { verifyFiles } from '../../src/runtime/checkpoint/restore-point.js'
 import { FsStorage } from '../../src/runtime/storage/fs-storage.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 
-function expectedCounts(n: number): string[] {
-  const per = new Map<number, number>()
-  const lines: string[] = []
-  for (let i = 0; i < n; i++) {
-    const k = i % 7
-    const c = (per.get(k) ?? 0) + 1
-    per.set(k, c)
-    lines.push(`${k}:${c}`)
-  }
-  return lines.sort()
-}
 
 describe('tsflink run', () => {
   it('runs a job file from a folder without node_modules and prints Flink\'s lines', async () => {

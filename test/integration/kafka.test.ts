@@ -11,19 +11,11 @@ import {
   Configuration, DataGeneratorSource, DeliveryGuarantee, KafkaSink, KafkaSource, OffsetsInitializer, RateLimiterStrategy, RestartStrategies, RichMapFunction,
   StreamExecutionEnvironment, WatermarkStrategy,
 } from '../../src/index.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 import { startKafka, type KafkaBroker } from '../servers/kafka.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'kafka-counter.ts')
 
-function expectedCounts(values: number[]): string[] {
-  const per = new Map<number, number>()
-  return values.map((v) => {
-    const c = (per.get(v % 7) ?? 0) + 1
-    per.set(v % 7, c)
-    return `${v % 7}:${c}`
-  }).sort()
-}
 
 async function produce(brokers: string[], topic: string, values: number[]): Promise<void> {
   const producer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).producer()

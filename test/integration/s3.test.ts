@@ -10,21 +10,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Configuration } from '../../src/runtime/config/configuration.js'
 import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 
-function expectedCounts(n: number): string[] {
-  const per = new Map<number, number>()
-  const lines: string[] = []
-  for (let i = 0; i < n; i++) {
-    const c = (per.get(i % 7) ?? 0) + 1
-    per.set(i % 7, c)
-    lines.push(`${i % 7}:${c}`)
-  }
-  return lines.sort()
-}
 
 describe('checkpoints and savepoints on S3', () => {
   let s3: S3Server

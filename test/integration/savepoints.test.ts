@@ -7,20 +7,10 @@ import assert from 'node:assert/strict'
 import { cpSync, existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 
-function expectedCounts(n: number): string[] {
-  const per = new Map<number, number>()
-  const lines: string[] = []
-  for (let i = 0; i < n; i++) {
-    const c = (per.get(i % 7) ?? 0) + 1
-    per.set(i % 7, c)
-    lines.push(`${i % 7}:${c}`)
-  }
-  return lines.sort()
-}
 
 /** Starts the counter job detached; returns its JobID. */
 async function startDetached(home: string, out: string, total: number, rate: number, extra: string[] = []): Promise<string> {

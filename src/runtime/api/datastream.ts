@@ -34,6 +34,11 @@ export function perInstance<F>(f: F): () => F {
   return () => Object.assign(Object.create(Object.getPrototypeOf(f) as object) as object, f) as F
 }
 
+function checkParallelism(parallelism: number): number {
+  if (!Number.isInteger(parallelism) || parallelism < 1) throw new Error(`The parallelism of an operator must be at least 1, got ${parallelism}`)
+  return parallelism
+}
+
 export class DataStream<T> {
   constructor(
     protected readonly env: StreamContext,
@@ -160,8 +165,7 @@ export class SingleOutputStreamOperator<T> extends DataStream<T> {
   }
 
   setParallelism(parallelism: number): this {
-    if (!Number.isInteger(parallelism) || parallelism < 1) throw new Error(`The parallelism of an operator must be at least 1, got ${parallelism}`)
-    this.transformation.parallelism = parallelism
+    this.transformation.parallelism = checkParallelism(parallelism)
     return this
   }
 
@@ -239,8 +243,7 @@ export class DataStreamSink<T> {
   }
 
   setParallelism(parallelism: number): this {
-    if (!Number.isInteger(parallelism) || parallelism < 1) throw new Error(`The parallelism of an operator must be at least 1, got ${parallelism}`)
-    this.transformation.parallelism = parallelism
+    this.transformation.parallelism = checkParallelism(parallelism)
     return this
   }
 

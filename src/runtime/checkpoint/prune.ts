@@ -7,7 +7,9 @@
 import { hostname } from 'node:os'
 import { StateError, describeError } from '../errors.js'
 import { createHash } from 'node:crypto'
-import { isRemote, join } from '../storage/paths.js'
+import { readdir, rmdir } from 'node:fs/promises'
+import { isJobId } from '../ids.js'
+import { basename, isRemote, join, parseCheckpointDirName } from '../storage/paths.js'
 import { FsStorage } from '../storage/fs-storage.js'
 import { tsflinkHome } from '../job/defaults.js'
 import { isAlive } from '../control/registry.js'
@@ -91,8 +93,22 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
       await storage.deleteTree(e.path)
     })
     await mapLimit(plan.deleteFiles, 32, (f) => storage.delete(f.path))
+    if (!isRemote(root)) await removeEmptyCheckpointDirs(root)
     return { plan, deleted }
   } finally {
     await release()
+  }
+}
+
+/**
+ * A prune killed during a directory's deletion can leave it empty; listings see only files, so
+ * empty chk-* folders of a local root are removed here (rmdir never removes a non-empty one).
+ */
+async function removeEmptyCheckpointDirs(root: string): Promise<void> {
+  const jobDirs = isJobId(basename(root)) ? [root] : (await readdir(root).catch(() => [] as string[])).filter(isJobId).map((n) => join(root, n))
+  for (const dir of jobDirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (parseCheckpointDirName(name) !== undefined) await rmdir(join(dir, name)).catch(() => {})
+    }
   }
 }
