@@ -18,6 +18,7 @@
  */
 import { Kafka, logLevel, type Message, type Producer, type Transaction } from 'kafkajs'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
+import { parseBrokers } from './kafka-source.js'
 
 export const DeliveryGuarantee = {
   NONE: 'NONE',
@@ -48,7 +49,7 @@ export class KafkaSinkBuilder<T> {
   private c: Partial<KafkaSinkConfig<T>> = {}
 
   setBootstrapServers(servers: string | string[]): this {
-    this.c.brokers = typeof servers === 'string' ? servers.split(',').map((s) => s.trim()) : servers
+    this.c.brokers = parseBrokers(servers)
     return this
   }
 

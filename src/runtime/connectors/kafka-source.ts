@@ -71,7 +71,7 @@ export class KafkaSourceBuilder<T> {
   private c: Partial<KafkaSourceConfig<T>> = {}
 
   setBootstrapServers(servers: string | string[]): this {
-    this.c.brokers = typeof servers === 'string' ? servers.split(',').map((s) => s.trim()) : servers
+    this.c.brokers = parseBrokers(servers)
     return this
   }
 
@@ -152,6 +152,11 @@ export class KafkaSourceBuilder<T> {
       fetchMaxWaitMs: c.fetchMaxWaitMs ?? 500,
     })
   }
+}
+
+/** `host:port,host:port` or a list, as Kafka clients take bootstrap servers. */
+export function parseBrokers(servers: string | string[]): string[] {
+  return (typeof servers === 'string' ? servers.split(',') : servers).map((s) => s.trim()).filter((s) => s !== '')
 }
 
 const splitKey = (topic: string, partition: number): string => `${topic}:${partition}`
