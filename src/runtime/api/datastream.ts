@@ -49,18 +49,17 @@ export class DataStream<T> {
     return false
   }
 
-  protected operator<R>(name: string, create: () => StreamOperator, isSink = false): OneInputTransformation {
+  protected operator(name: string, create: () => StreamOperator, isSink = false): OneInputTransformation {
     const t: OneInputTransformation = {
       type: 'operator', id: this.env.nextId(), name, uid: undefined, parallelism: undefined, maxParallelism: undefined,
       input: this.transformation, createOperator: create, keyed: this.keyed(), isSink,
     }
     this.env.addTransformation(t)
-    void (undefined as R | undefined)
     return t
   }
 
   protected transform<R>(name: string, create: () => StreamOperator): SingleOutputStreamOperator<R> {
-    return new SingleOutputStreamOperator<R>(this.env, this.operator<R>(name, create))
+    return new SingleOutputStreamOperator<R>(this.env, this.operator(name, create))
   }
 
   map<R>(fn: MapFunction<T, R>): SingleOutputStreamOperator<R> {

@@ -26,7 +26,7 @@ import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategy
 import { normalizeLocation } from '../storage/paths.js'
 import { storageFor } from '../storage/resolve.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
-import { DataStream, SingleOutputStreamOperator, type StreamContext } from './datastream.js'
+import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
 import { WatermarkStrategy } from './watermark.js'
 
 /** Keyed state on the heap (Flink's HashMapStateBackend). */

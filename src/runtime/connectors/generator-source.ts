@@ -8,8 +8,6 @@
 import type { InputStatus, ReaderOutput, Source, SourceReader, SourceReaderContext } from './source.js'
 import { RateLimiterStrategy, type RateLimiter } from './rate-limiter.js'
 
-export { RateLimiterStrategy }
-
 export interface IndexSplit {
   /** Next index this split emits. */
   next: number

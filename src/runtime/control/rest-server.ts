@@ -120,7 +120,6 @@ export class JobRestServer {
       'start-time': m.startTime,
       'end-time': end,
       duration: (m.endTime ?? now) - m.startTime,
-      'last-modification': now,
       tasks,
     }
   }
@@ -146,15 +145,14 @@ export class JobRestServer {
     }
     if (parts[0] !== 'jobs') throw new HttpError(404, `Not found: ${url.pathname}`)
     if (parts.length === 1 && method === 'GET') return this.send(res, 200, { jobs: [{ id: m.jobId, status: m.status }] })
-    if (parts.length === 2 && parts[1] === 'overview' && method === 'GET') return this.send(res, 200, { jobs: [this.jobDetails()] })
+    if (parts.length === 2 && parts[1] === 'overview' && method === 'GET') return this.send(res, 200, { jobs: [{ ...this.jobDetails(), 'last-modification': Date.now() }] })
 
     const jobId = parts[1]!
     if (jobId !== m.jobId) throw new HttpError(404, `Job ${jobId} not found`)
     const rest = parts.slice(2)
 
     if (rest.length === 0 && method === 'GET') {
-      const { 'last-modification': _lm, tasks, ...d } = this.jobDetails()
-      void _lm
+      const { tasks, ...d } = this.jobDetails()
       return this.send(res, 200, {
         ...d,
         isStoppable: false,

@@ -240,9 +240,8 @@ export class JobMaster {
     if (this.spec.checkpoint.intervalMs === undefined) return { kind: 'finished' }
     this.coordinator.stopPeriodic()
     try {
-      const done = await this.coordinator.trigger({ type: 'checkpoint', forced: true })
+      await this.coordinator.trigger({ type: 'checkpoint', forced: true })
       for (const t of this.tasks) await t.notificationsSettled()
-      void done
       return { kind: 'finished' }
     } catch (err) {
       return { kind: 'failed', error: err }
@@ -348,14 +347,6 @@ export class JobMaster {
     return this.coordinator.trigger({ type: 'checkpoint', forced: true })
   }
 
-  /** Records processed by all tasks so far. */
-  recordsIn(): number {
-    return this.tasks.reduce((n, t) => n + t.recordsIn, 0)
-  }
-
-  get maxSchedulerSliceMs(): number {
-    return this.scheduler?.maxSliceMs ?? 0
-  }
 }
 
 function annotate(err: unknown, where: string): unknown {

@@ -222,7 +222,7 @@ export abstract class KeyedStateBackend implements KeyedStateStore {
   protected async loadHandles(handles: readonly KeyedRestore[], storageFor: (location: string) => Storage): Promise<TimerEntry[]> {
     const timers: TimerEntry[] = []
     for (const k of handles) {
-      for await (const item of readHandle(k, storageFor, this.keyGroupRange, this.maxParallelism)) {
+      for await (const item of readHandle(k, storageFor, this.keyGroupRange)) {
         if (item.kind === 'timer') timers.push(item.timer)
         else if (!item.deleted) this.load(item.name, item.key, item.value)
       }
@@ -298,7 +298,7 @@ export type HandleItem =
   | { kind: 'timer'; timer: TimerEntry }
 
 /** Every entry and timer of a handle within `range`, in write order (later entries win). */
-export async function* readHandle(k: KeyedRestore, storageFor: (location: string) => Storage, range: KeyGroupRange, maxParallelism: number): AsyncGenerator<HandleItem> {
+export async function* readHandle(k: KeyedRestore, storageFor: (location: string) => Storage, range: KeyGroupRange): AsyncGenerator<HandleItem> {
   const h = k.handle
   if (isSstHandle(h)) {
     for (const rel of h.sstables) {
@@ -315,7 +315,6 @@ export async function* readHandle(k: KeyedRestore, storageFor: (location: string
     }
     return
   }
-  void maxParallelism
   const data = await storageFor(k.location).read(k.location)
   for (const [, section] of readKeyGroupSections(data, h.keyGroups, range, k.location)) {
     for (const [name, flat] of Object.entries(section.s)) {

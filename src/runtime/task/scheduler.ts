@@ -14,8 +14,6 @@ export class Scheduler {
   private stopped = false
   private woken = false
   private sleeper: (() => void) | undefined
-  /** Longest time between two yields to the event loop, for benchmarks. */
-  maxSliceMs = 0
 
   constructor(
     private readonly tasks: readonly StreamTask[],
@@ -40,8 +38,7 @@ export class Scheduler {
     const tasks = this.tasks
     while (!this.stopped) {
       this.woken = false
-      const start = performance.now()
-      const sliceEnd = start + SLICE_MS
+      const sliceEnd = performance.now() + SLICE_MS
       let progressed: boolean
       do {
         progressed = false
@@ -55,8 +52,6 @@ export class Scheduler {
           }
         }
       } while (progressed && !this.stopped && performance.now() < sliceEnd)
-      const took = performance.now() - start
-      if (took > this.maxSliceMs) this.maxSliceMs = took
       if (this.stopped) return
       if (progressed || this.woken) await yieldToEventLoop()
       else await new Promise<void>((r) => (this.sleeper = r))

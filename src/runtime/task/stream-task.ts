@@ -103,8 +103,6 @@ export class StreamTask {
   /** Checkpoints started by the coordinator that this task has not yet snapshotted. */
   private readonly expected = new Map<number, CheckpointBarrier>()
   private readonly aborted = new Set<number>()
-  /** Records processed (for metrics and benchmarks). */
-  recordsIn = 0
 
   constructor(private readonly setup: TaskSetup) {
     const { vertex, graph, subtask } = setup
@@ -277,7 +275,6 @@ export class StreamTask {
     const { records, keys, timestamps } = b
     const head = this.head
     const n = records.length
-    this.recordsIn += n
     const ts = this.setup.timestamps
     const keyed = this.keyed
     if (keyed !== undefined && keys !== null) {
@@ -453,10 +450,6 @@ export class StreamTask {
     for (const s of this.scheduled) s.cancel()
     for (const m of this.chain) await m.operator.close()
     for (const k of this.keyedMembers) k.dispose()
-  }
-
-  hasMail(): boolean {
-    return this.mails.length > 0
   }
 }
 

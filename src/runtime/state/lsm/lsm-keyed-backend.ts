@@ -67,13 +67,13 @@ class LsmTable implements KeyValueTable<unknown> {
   get(key: StateKey): unknown {
     const v = this.d.dirty.get(key)
     if (v !== undefined) return v === TOMBSTONE ? undefined : v
-    return this.store.readBelow(this.d, key).value
+    return this.store.readBelow(this.d, key)
   }
 
   getForUpdate(key: StateKey, copy: (v: unknown) => unknown): unknown {
     const v = this.d.dirty.get(key)
     if (v !== undefined) return v === TOMBSTONE ? undefined : v
-    const below = this.store.readBelow(this.d, key).value
+    const below = this.store.readBelow(this.d, key)
     // Values below the memtable are shared (frozen memtables being written, cached blocks).
     if (below === undefined || below === null || typeof below !== 'object') return below
     const c = copy(below)
@@ -134,14 +134,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.writes++
   }
 
-  /** A value below the memtable: frozen memtables, the clean cache, then the tables. */
-  readBelow(d: StateData, key: StateKey): { value: unknown } {
+  /** A value below the memtable (undefined when absent): frozen memtables, the clean cache, then the tables. */
+  readBelow(d: StateData, key: StateKey): unknown {
     for (const f of d.frozen) {
       const v = f.get(key)
-      if (v !== undefined) return { value: v === TOMBSTONE ? undefined : v }
+      if (v !== undefined) return v === TOMBSTONE ? undefined : v
     }
     const c = d.clean.get(key)
-    if (c !== undefined) return { value: c === ABSENT ? undefined : c }
+    if (c !== undefined) return c === ABSENT ? undefined : c
     const enc = encodeKey(keyGroupForKey(key, this.maxParallelism), d.name, key)
     let found: unknown = ABSENT
     for (let i = this.ssts.length - 1; i >= 0; i--) {
@@ -152,7 +152,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       }
     }
     this.remember(d, key, found)
-    return { value: found === ABSENT ? undefined : found }
+    return found === ABSENT ? undefined : found
   }
 
   private remember(d: StateData, key: StateKey, v: unknown): void {
