@@ -7,6 +7,7 @@
  * Pure (no I/O). Tests: test/metadata.test.ts.
  */
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import { StateError } from '../errors.js'
 import type { CheckpointId, JobId, OperatorId } from '../ids.js'
 
@@ -73,6 +74,13 @@ export interface FileReference {
   /** Relative to the checkpoint directory, '/'-separated. */
   path: string
   size: number
+  /** Content checksum, `crc32:<8 lower-case hex>` (see checksumOf); absent in files listed by format v1. */
+  checksum?: string
+}
+
+/** The content checksum recorded for a state file: CRC-32 (IEEE), as `crc32:<8 lower-case hex>`. */
+export function checksumOf(data: Uint8Array): string {
+  return `crc32:${crc32(data).toString(16).padStart(8, '0')}`
 }
 
 export interface CheckpointMetadata {
