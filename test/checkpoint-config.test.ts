@@ -172,8 +172,12 @@ describe('checkpointing mode', () => {
     e.enableCheckpointing(15, mode)
     const src = (tag: string) => e.fromSource(new DataGeneratorSource((i) => [tag, i] as [string, number]), WatermarkStrategy.noWatermarks(), tag).uid(tag)
     const a = src('a').map(new CountA(upstream)).uid('count-a-at-source')
-    // The 'b' path has an extra network hop, so its barrier arrives later than 'a''s.
-    const b = src('b').rebalance().map((x: [string, number]) => x).uid('b-path')
+    // The 'b' path has an extra network hop and a slow operator, so its barrier arrives later than 'a''s.
+    const b = src('b').rebalance().map((x: [string, number]) => {
+      const until = performance.now() + 0.2
+      while (performance.now() < until);
+      return x
+    }).uid('b-path')
     a.union(b).map(new CountA(downstream)).uid('count-a-downstream').addSink(() => {})
     await runFor(e, 600)
     return { upstream, downstream }

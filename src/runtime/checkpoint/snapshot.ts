@@ -3,7 +3,7 @@
  * chain, and the checkpoint a job restores from. Pure types.
  */
 import type { CheckpointId, OperatorId } from '../ids.js'
-import type { CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'
+import type { ChannelStateHandle, CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'
 
 export interface OperatorSubtaskSnapshot {
   operatorId: OperatorId
@@ -14,6 +14,7 @@ export interface OperatorSubtaskSnapshot {
   subtask: number
   keyed?: KeyedStateHandle
   operator?: OperatorStateHandle
+  channel?: ChannelStateHandle
   /** Files written for this snapshot, relative to the checkpoint directory. */
   files: FileReference[]
 }

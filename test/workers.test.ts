@@ -1,0 +1,102 @@
+/**
+ * Task slots in worker threads, through the real CLI: where user code runs, and what happens when
+ * it throws, kills its thread, runs out of memory, never returns, or builds another graph.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
+
+const SLOTS = join(ROOT, 'test', 'jobs', 'slots.ts')
+
+const RESTART = ['-D', 'restart-strategy.type=fixed-delay', '-D', 'restart-strategy.fixed-delay.attempts=3', '-D', 'restart-strategy.fixed-delay.delay=10ms']
+
+function checkpointing(dir: string): string[] {
+  return ['-D', 'execution.checkpointing.interval=100ms', '-D', `execution.checkpointing.dir=${join(dir, 'cp')}`]
+}
+
+describe('task slots in worker threads', () => {
+  it('user code runs in worker threads, one parallel pipeline per slot, never on the main thread', async () => {
+    const dir = tmp()
+    const threads = join(dir, 'threads')
+    const r = await runCli(['run', '-p', '2', '-D', 'taskmanager.numberOfTaskSlots=2', SLOTS, join(dir, 'out'), '3000', 'ok', threads], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(committedLines(join(dir, 'out')), expectedCounts(3000))
+    const opened = readFileSync(threads, 'utf8').trim().split('\n').map((l) => l.split(' '))
+    assert.equal(opened.length, 2, 'one map instance per subtask')
+    assert.ok(opened.every(([t]) => t !== 'main'), `user code ran on the main thread: ${JSON.stringify(opened)}`)
+    assert.notEqual(opened[0]![0], opened[1]![0], 'the two subtasks ran in different threads')
+  })
+
+  it('more subtasks than slots share the slots', async () => {
+    const dir = tmp()
+    const threads = join(dir, 'threads')
+    const r = await runCli(['run', '-p', '3', '-D', 'taskmanager.numberOfTaskSlots=2', SLOTS, join(dir, 'out'), '3000', 'ok', threads], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(committedLines(join(dir, 'out')), expectedCounts(3000))
+    const opened = readFileSync(threads, 'utf8').trim().split('\n').map((l) => l.split(' '))
+    assert.equal(opened.length, 3)
+    assert.equal(new Set(opened.map(([t]) => t)).size, 2, 'three subtasks in two threads')
+  })
+
+  for (const [mode, what] of [['throw', 'an exception in user code'], ['exit', 'a worker thread that exits'], ['oom', 'a worker thread out of memory']] as const) {
+    it(`${what} fails over by the restart strategy; the output stays exactly-once`, async () => {
+      const dir = tmp()
+      const heap = mode === 'oom' ? ['-D', 'taskmanager.memory.task.heap.size=96m'] : []
+      const r = await runCli(['run', '-p', '2', ...RESTART, ...checkpointing(dir), ...heap, SLOTS, join(dir, 'out'), '20000', mode],
+        { env: { TSFLINK_HOME: dir } })
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(committedLines(join(dir, 'out')), expectedCounts(20000))
+    })
+  }
+
+  it('without restarts, the failure names its cause', async () => {
+    const dir = tmp()
+    const r = await runCli(['run', '-D', 'taskmanager.memory.task.heap.size=96m', SLOTS, join(dir, 'out'), '20000', 'oom'], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /out of memory/)
+  })
+
+  it('a program that builds another graph in the slots fails with a clear message', async () => {
+    const dir = tmp()
+    const r = await runCli(['run', SLOTS, join(dir, 'out'), '100', 'shape'], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /different job graph/)
+  })
+
+  it('user code that never returns: SIGTERM still ends the job within task.cancellation.timeout', async () => {
+    const dir = tmp()
+    const child = spawn(process.execPath, [CLI, 'run', '-D', 'task.cancellation.timeout=1s', SLOTS, join(dir, 'out'), '0', 'spin'],
+      { env: { ...process.env, TSFLINK_HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    for (let i = 0; i < 100 && !stdout.includes('submitted'); i++) await sleep(100)
+    await sleep(1000)
+    const t0 = Date.now()
+    child.kill('SIGTERM')
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)])
+    if (code === 'timeout') child.kill('SIGKILL')
+    assert.notEqual(code, 'timeout', 'the job did not end after SIGTERM')
+    assert.ok(Date.now() - t0 < 10_000)
+  })
+
+  it('a busy job ends promptly on SIGTERM (cancellation needs no timeout when user code returns)', async () => {
+    const dir = tmp()
+    const child = spawn(process.execPath, [CLI, 'run', '-p', '2', SLOTS, join(dir, 'out'), '0', 'burn'],
+      { env: { ...process.env, TSFLINK_HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    for (let i = 0; i < 100 && !stdout.includes('submitted'); i++) await sleep(100)
+    await sleep(1000)
+    const t0 = Date.now()
+    child.kill('SIGTERM')
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)])
+    if (code === 'timeout') child.kill('SIGKILL')
+    assert.notEqual(code, 'timeout', 'the job did not end after SIGTERM')
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
+  })
+})
