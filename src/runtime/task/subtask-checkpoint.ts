@@ -78,8 +78,14 @@ interface Recording {
 }
 
 export class SubtaskCheckpoint {
-  /** Checkpoints started by the coordinator that this subtask has not yet snapshotted. */
+  /**
+   * Checkpoints the coordinator started that this subtask has not snapshotted yet. A barrier may
+   * reach a task before the coordinator's message does (they travel different ways between
+   * threads): the barrier alone is enough to take the snapshot, and a late message is ignored.
+   */
   private readonly expected = new Map<number, CheckpointBarrier>()
+  /** Checkpoints this subtask snapshotted, or that were aborted: never snapshotted (again). */
+  private readonly handled = new Set<number>()
   private readonly aborted = new Set<number>()
   private readonly aligner: BarrierAligner | undefined
   private notifications: Promise<void> = Promise.resolve()
@@ -147,7 +153,7 @@ export class SubtaskCheckpoint {
     if (r !== undefined && r.barrier.id === barrier.id) {
       this.captureBeforeBarrier(r, channel)
       this.maybeFinishRecording()
-    } else if (this.expected.has(barrier.id) && this.aligner?.aligning === undefined) {
+    } else if (this.isOpen(barrier.id) && this.aligner?.aligning === undefined) {
       this.startUnaligned(barrier, [])
     }
   }
@@ -160,7 +166,7 @@ export class SubtaskCheckpoint {
       this.maybeFinishRecording()
       return
     }
-    if (this.isUnaligned(barrier) && this.expected.has(barrier.id) && this.aligner?.aligning === undefined) {
+    if (this.isUnaligned(barrier) && this.isOpen(barrier.id) && this.aligner?.aligning === undefined) {
       this.startUnaligned(barrier, [])
       this.recording?.open.delete(channel)
       this.maybeFinishRecording()
@@ -203,7 +209,7 @@ export class SubtaskCheckpoint {
       this.mail(() => {
         this.alignmentTimer = undefined
         const aligner = this.aligner
-        if (aligner === undefined || aligner.aligning !== barrier.id || !this.expected.has(barrier.id)) return
+        if (aligner === undefined || aligner.aligning !== barrier.id || !this.isOpen(barrier.id)) return
         const reached: number[] = []
         for (let c = 0; c < this.numInputs; c++) if (aligner.isBlocked(c)) reached.push(c)
         this.startUnaligned(barrier, reached)
@@ -217,7 +223,7 @@ export class SubtaskCheckpoint {
    * already queued are copied now; those not yet arrived are recorded as they are processed).
    */
   private startUnaligned(barrier: CheckpointBarrier, reached: readonly number[]): void {
-    if (!this.expected.delete(barrier.id)) return
+    if (!this.take(barrier.id)) return
     // Later barriers of this checkpoint are handled here, never by the aligner.
     this.aligner!.abort(barrier.id)
     const open = new Set<number>()
@@ -254,6 +260,7 @@ export class SubtaskCheckpoint {
 
   /** The coordinator started checkpoint `barrier` (every task hears of it; sources act on it). */
   expect(barrier: CheckpointBarrier): void {
+    if (!this.isOpen(barrier.id)) return
     this.expected.set(barrier.id, barrier)
     if (this.taskState() === 'FINISHED') {
       this.mail(() => this.snapshot(barrier, false))
@@ -272,6 +279,20 @@ export class SubtaskCheckpoint {
   }
 
   // ---- snapshots ----
+
+  /** Checkpoint `id` is neither snapshotted nor aborted here. */
+  private isOpen(id: number): boolean {
+    return !this.handled.has(id)
+  }
+
+  /** Marks checkpoint `id` as taken; false when it was snapshotted or aborted before. */
+  private take(id: number): boolean {
+    if (this.handled.has(id)) return false
+    this.handled.add(id)
+    this.expected.delete(id)
+    if (this.handled.size > 256) for (const old of this.handled) if (old < id - 128) this.handled.delete(old)
+    return true
+  }
 
   private syncSnapshot(barrier: CheckpointBarrier, emitBarrier: boolean): { parts: Part[]; flushes: Promise<void>[] } {
     const sctx = { checkpointId: barrier.id, timestamp: barrier.timestamp, isSavepoint: barrier.type === 'savepoint' }
@@ -293,11 +314,7 @@ export class SubtaskCheckpoint {
   }
 
   private snapshot(barrier: CheckpointBarrier, emitBarrier: boolean): void {
-    if (!this.expected.delete(barrier.id)) {
-      // Not expected (aborted already): forward it so downstream tasks do not stall, take nothing.
-      if (emitBarrier && !this.aborted.has(barrier.id)) for (const w of this.writers) w.broadcast({ kind: 'barrier', barrier })
-      return
-    }
+    if (!this.take(barrier.id)) return
     const { parts, flushes } = this.syncSnapshot(barrier, emitBarrier)
     this.finish(barrier, parts, flushes, [])
   }
@@ -358,6 +375,7 @@ export class SubtaskCheckpoint {
   notifyAborted(id: number): void {
     if (this.stoppedBy === id) this.stoppedBy = undefined
     this.aborted.add(id)
+    this.handled.add(id)
     this.expected.delete(id)
     this.aligner?.abort(id)
     if (this.recording?.barrier.id === id) this.recording = undefined
