@@ -16,7 +16,7 @@ import { Configuration, MemoryStorage, RichMapFunction, StreamExecutionEnvironme
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
 import { LocalChannel, type ChannelItem } from '../src/runtime/task/channel.js'
 import { StreamTask } from '../src/runtime/task/stream-task.js'
-import type { CheckpointOptions } from '../src/runtime/task/subtask-checkpoint.js'
+import type { CheckpointOptions, SubtaskCheckpoint } from '../src/runtime/task/subtask-checkpoint.js'
 
 /** Records every value it maps; at a snapshot, the values mapped so far. */
 class Recorder extends RichMapFunction<number, number> implements CheckpointedFunction {
@@ -125,6 +125,39 @@ describe('a subtask with two inputs takes consistent snapshots', () => {
     const inFlight = await h.channelState(1)
     assert.deepEqual(inFlight.get(0), [1, 2])
     assert.deepEqual(inFlight.get(1), [11, 12])
+  })
+
+  it('unaligned: once every barrier arrived, the snapshot completes without processing the records in front of them', async () => {
+    const h = await harness({ mode: 'EXACTLY_ONCE', unaligned: true, alignedTimeoutMs: undefined })
+    h.inputs[0]!.send(h.batch(1, 2))
+    h.inputs[1]!.send(h.batch(11))
+    h.inputs[0]!.send({ kind: 'barrier', barrier: h.barrier(1) })
+    h.inputs[1]!.send({ kind: 'barrier', barrier: h.barrier(1) })
+    // Deliver only the arrival notifications, as the mailbox would before any input is read.
+    const cp = (h.task as unknown as { checkpoints: SubtaskCheckpoint }).checkpoints
+    cp.onBarrierArrival(0, h.barrier(1))
+    cp.onBarrierArrival(1, h.barrier(1))
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+    assert.ok(h.acks.has(1), 'acknowledged before the queued records were processed')
+    assert.deepEqual(h.seen, [])
+    const inFlight = await h.channelState(1)
+    assert.deepEqual(inFlight.get(0), [1, 2])
+    assert.deepEqual(inFlight.get(1), [11])
+  })
+
+  it('unaligned: a snapshot in the middle of a batch persists the rest of that batch first', async () => {
+    const h = await harness({ mode: 'EXACTLY_ONCE', unaligned: true, alignedTimeoutMs: undefined })
+    const big = Array.from({ length: 200 }, (_, i) => i)
+    h.inputs[0]!.send(h.batch(...big))
+    h.task.step(performance.now() - 1) // the deadline has passed: one chunk of the batch, then the step ends
+    const done = h.seen.length
+    assert.ok(done > 0 && done < 200, `the step stopped inside the batch (${done} of 200)`)
+    h.inputs[0]!.send(h.batch(500, 501))
+    h.inputs[0]!.send({ kind: 'barrier', barrier: h.barrier(1) })
+    h.inputs[1]!.send({ kind: 'barrier', barrier: h.barrier(1) })
+    await h.run()
+    assert.deepEqual(h.atSnapshot.get(1), big.slice(0, done))
+    assert.deepEqual((await h.channelState(1)).get(0), [...big.slice(done), 500, 501])
   })
 
   it('aligned with a timeout: alignment that takes too long continues unaligned', async () => {
