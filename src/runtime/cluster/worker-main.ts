@@ -79,6 +79,9 @@ async function main(): Promise<void> {
   const transport: Transport = {
     output: (peer, id) => links.get(peer)!.output(id),
     input: (peer, id) => links.get(peer)!.input(id),
+    poll: () => {
+      for (const l of links.values()) l.poll()
+    },
   }
   const cp = init.checkpoint
   send({ t: 'ready', fingerprint: graphFingerprint(spec.graph) })

@@ -55,11 +55,13 @@ export class WorkerTaskRuntime implements TaskRuntime {
     this.slotsUsed = Math.max(1, Math.min(spec.slots, maxP))
   }
 
-  private entry(): { url: URL; execArgv: string[] } {
-    const ts = import.meta.url.endsWith('.ts')
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'))
-    if (ts && !execArgv.some((a) => a.includes('tsx'))) execArgv.push('--import', 'tsx')
-    return { url: new URL(`./worker-main.${ts ? 'ts' : 'js'}`, import.meta.url), execArgv }
+  /** The worker's entry: the compiled module, or (running from TypeScript sources) a bootstrap that registers tsx first. */
+  private entry(): { entry: URL | string; evaluate: boolean } {
+    const main = new URL('./worker-main.js', import.meta.url)
+    if (!new URL(import.meta.url).pathname.endsWith('.ts')) return { entry: main, evaluate: false }
+    const ts = new URL('./worker-main.ts', import.meta.url).href
+    const tsx = import.meta.resolve('tsx/esm/api')
+    return { entry: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}) })`, evaluate: true }
   }
 
   private async startWorkers(): Promise<void> {
@@ -74,15 +76,15 @@ export class WorkerTaskRuntime implements TaskRuntime {
         peers[j]![i] = mc.port2
       }
     }
-    const { url, execArgv } = this.entry()
+    const { entry, evaluate } = this.entry()
     const expected = graphFingerprint(this.spec.graph)
     const ready = this.waitAll((_s, m) => m.t === 'ready', new Set([...Array(n).keys()]), READY_TIMEOUT_MS, 'load the program')
     for (let i = 0; i < n; i++) {
       const init: WorkerInit = { ...this.spec.init, slot: i, slots: n, peers: peers[i]! }
-      const worker = new Worker(url, {
+      const worker = new Worker(entry, {
+        eval: evaluate,
         workerData: init,
         transferList: peers[i]!.filter((p): p is MessagePort => p !== undefined),
-        execArgv,
         name: `tsflink-slot-${i}`,
         ...(this.spec.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.spec.heapMb } }),
       })
@@ -117,7 +119,7 @@ export class WorkerTaskRuntime implements TaskRuntime {
 
   /** Resolves once every slot in `left` sent a message `match` accepts; rejects on `fatal`, death or timeout. */
   private waitAll(match: (slot: number, m: FromWorker) => boolean, left: Set<number>, timeoutMs: number, what: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    const p = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter)
         reject(new Error(`Task slots ${[...left].join(', ')} did not ${what} within ${timeoutMs} ms`))
@@ -130,6 +132,9 @@ export class WorkerTaskRuntime implements TaskRuntime {
       }
       this.waiters.push(waiter)
     })
+    // Rejections are seen by whoever awaits it; until then, they are not unhandled.
+    p.catch(() => {})
+    return p
   }
 
   private onMessage(slot: number, m: FromWorker): void {

@@ -15,15 +15,23 @@ let resolverRegistered = false
 export function registerTsflinkResolver(): void {
   if (resolverRegistered) return
   resolverRegistered = true
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'
+  const ext = new URL(import.meta.url).pathname.endsWith('.ts') ? 'ts' : 'js'
   const target = new URL(`../../index.${ext}`, import.meta.url).href
   register(new URL(`./resolve-hook.${ext}`, import.meta.url), { data: { target } })
 }
 
-/** Imports the program at absolute path `file` with `args` as its arguments; resolves when its module finished evaluating. */
+let loads = 0
+
+/**
+ * Imports the program at absolute path `file` with `args` as its arguments; resolves when its
+ * module finished evaluating. Each call evaluates the program anew (a module is otherwise
+ * evaluated once per thread), so one process can run the same program more than once.
+ */
 export async function importProgram(file: string, args: readonly string[]): Promise<void> {
   registerTsflinkResolver()
   process.argv = [process.argv[0] ?? 'node', file, ...args]
   const { tsImport } = await import('tsx/esm/api')
-  await tsImport(pathToFileURL(file).href, import.meta.url)
+  const url = pathToFileURL(file)
+  if (loads++ > 0) url.searchParams.set('tsflink-load', String(loads))
+  await tsImport(url.href, import.meta.url)
 }

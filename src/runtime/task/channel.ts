@@ -54,7 +54,7 @@ export const BATCH_SIZE = 1024
 /** Credit a channel starts with, before its consumer measured anything. */
 export const INITIAL_CREDIT = 2 * BATCH_SIZE
 export const MIN_CREDIT = 8
-export const MAX_CREDIT = 8 * BATCH_SIZE
+export const MAX_CREDIT = 32 * BATCH_SIZE
 
 /** The consumer's end of a channel. */
 export interface InputChannel {

@@ -11,7 +11,7 @@
  * deployed).
  * Tests: test/channel.test.ts, test/workers.test.ts.
  */
-import type { MessagePort } from 'node:worker_threads'
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import { deserialize, serialize } from 'node:v8'
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import { INITIAL_CREDIT, batchHintFor, type ChannelEvent, type ChannelItem, type InputChannel, type OutputChannel, type RecordBatch } from './channel.js'
@@ -176,6 +176,11 @@ export class PeerLink {
     const c = new RemoteInputChannel(this, id)
     this.inputs.set(id, c)
     return c
+  }
+
+  /** Takes every message that has arrived, without waiting for the event loop to deliver it. */
+  poll(): void {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) this.receive(m.message as PeerMessage)
   }
 
   post(m: PeerMessage, transfer: ArrayBuffer[]): void {

@@ -33,6 +33,8 @@ export const SLICE_MS = 4
 export interface Transport {
   output(peerSlot: number, channelId: string): OutputChannel
   input(peerSlot: number, channelId: string): InputChannel
+  /** Delivers what other slots sent, without waiting for the event loop (called every round). */
+  poll(): void
 }
 
 export interface Placement {
@@ -184,8 +186,10 @@ export class TaskExecutor {
       this.woken = false
       const sliceEnd = performance.now() + SLICE_MS
       let progressed: boolean
+      const transport = this.setup.transport
       do {
         progressed = false
+        transport?.poll()
         for (const t of tasks) {
           try {
             const now = performance.now()
