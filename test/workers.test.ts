@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
@@ -28,6 +28,19 @@ describe('task slots in worker threads', () => {
     assert.equal(opened.length, 2, 'one map instance per subtask')
     assert.ok(opened.every(([t]) => t !== 'main'), `user code ran on the main thread: ${JSON.stringify(opened)}`)
     assert.notEqual(opened[0]![0], opened[1]![0], 'the two subtasks ran in different threads')
+  })
+
+  it('everything a job prints in its slots reaches stdout before the job ends', async () => {
+    const dir = tmp()
+    const job = join(dir, 'print.ts')
+    writeFileSync(job, "import { StreamExecutionEnvironment } from 'tsflink'\nconst env = StreamExecutionEnvironment.getExecutionEnvironment()\nenv.fromSequence(1, 100000).map((x: number) => `line ${x}`).print()\nawait env.execute('print')\n")
+    for (const p of ['1', '2']) {
+      const r = await runCli(['run', '-p', p, job], { env: { TSFLINK_HOME: dir } })
+      assert.equal(r.code, 0, r.stderr)
+      const lines = r.stdout.split('\n').filter((l) => / line \d+$|^line \d+$/.test(l))
+      assert.equal(lines.length, 100_000, `p=${p}`)
+      assert.match(r.stdout.trim().split('\n').at(-1)!, /^Job Runtime: \d+ ms$/, 'the job\'s end is printed after its output')
+    }
   })
 
   it('more subtasks than slots share the slots', async () => {

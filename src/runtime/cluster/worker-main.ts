@@ -30,6 +30,12 @@ function send(m: FromWorker): void {
   port.postMessage(m)
 }
 
+/** Resolves once the main thread took everything written to this thread's stdout and stderr (they are copied over asynchronously). */
+function flushStdio(): Promise<void> {
+  const flush = (s: NodeJS.WriteStream): Promise<void> => new Promise((r) => s.write('', () => r()))
+  return Promise.all([flush(process.stdout), flush(process.stderr)]).then(() => {})
+}
+
 /** Runs the program until its `init.executionIndex`-th env.execute(); resolves with that job's spec. */
 async function captureJob(): Promise<JobSpec> {
   const muted = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const
@@ -151,7 +157,10 @@ async function main(): Promise<void> {
           : m.t === 'settle'
             ? Promise.all(ex.tasks.map((t) => t.notificationsSettled())).then(() => {})
             : m.t === 'cancel' ? ex.cancel() : ex.close()
-        work.then(
+        work.then(flushStdio, async (err: unknown) => {
+          await flushStdio()
+          throw err
+        }).then(
           () => send({ t: 'done', req: m.req }),
           (err: unknown) => send({ t: 'done', req: m.req, error: errorInfo(err) }),
         )
