@@ -65,6 +65,14 @@ describe('task slots in worker threads', () => {
     })
   }
 
+  it('user code that never returns fails over after heartbeat.timeout; the output stays exactly-once', async () => {
+    const dir = tmp()
+    const r = await runCli(['run', '-p', '2', ...RESTART, ...checkpointing(dir), '-D', 'heartbeat.timeout=2s', '-D', 'task.cancellation.timeout=1s',
+      SLOTS, join(dir, 'out'), '20000', 'spin-once'], { env: { TSFLINK_HOME: dir }, timeout: 60_000 })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(committedLines(join(dir, 'out')), expectedCounts(20000))
+  })
+
   it('without restarts, the failure names its cause', async () => {
     const dir = tmp()
     const r = await runCli(['run', '-D', 'taskmanager.memory.task.heap.size=96m', SLOTS, join(dir, 'out'), '20000', 'oom'], { env: { TSFLINK_HOME: dir } })

@@ -5,7 +5,7 @@
  *   slots.ts <outDir> <count> <mode> [threadsFile]
  * mode: 'ok'; 'throw' (an exception on attempt 0); 'exit' (the worker thread exits on attempt 0);
  * 'oom' (the worker thread runs out of memory on attempt 0); 'spin' (never returns);
- * 'burn' (about 20 µs of CPU per record, never ending: for cancellation tests); 'shape' (the
+ * 'spin-once' (never returns on attempt 0); 'burn' (about 20 µs of CPU per record, never ending: for cancellation tests); 'shape' (the
  * pipeline's shape differs between threads, which must fail the job).
  */
 import { appendFileSync } from 'node:fs'
@@ -32,6 +32,7 @@ class Misbehave extends RichMapFunction<number, number> {
       if (mode === 'oom') for (;;) this.hog.push(new Array(100_000).fill(v))
     }
     if (mode === 'spin' && this.seen === 50) for (;;);
+    if (mode === 'spin-once' && this.seen === 50 && attempt === 0) for (;;);
     if (mode === 'burn') {
       const until = performance.now() + 0.02
       while (performance.now() < until);

@@ -273,6 +273,7 @@ export class StreamExecutionEnvironment {
       localStateDir: join(tsflinkHome(), 'tmp'),
       execution: this.executionTarget(),
       cancellationTimeoutMs: cancellation === undefined ? DEFAULT_CANCELLATION_TIMEOUT_MS : cancellation === 0 ? Number.MAX_SAFE_INTEGER : cancellation,
+      heartbeatTimeoutMs: this.config.getDuration('heartbeat.timeout') ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
     }
   }
 
@@ -313,6 +314,9 @@ export class StreamExecutionEnvironment {
 
 /** A cancelled task that has not stopped after this long has its slot terminated (task.cancellation.timeout). */
 const DEFAULT_CANCELLATION_TIMEOUT_MS = 30_000
+
+/** heartbeat.timeout, as Flink's default. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 50_000
 
 /** Jobs executed by a program started directly (npx tsx job.ts), counted to find them again in the task slots. */
 let directExecutions = 0

@@ -28,6 +28,8 @@ export interface WorkerInit {
   peers: (import('node:worker_threads').MessagePort | undefined)[]
 }
 
+export const HEARTBEAT_INTERVAL_MS = 500
+
 /** A serializable description of an error. */
 export interface ErrorInfo {
   name: string
@@ -55,6 +57,8 @@ export type FromWorker =
   | { t: 'failed'; attempt: number; task: string; error: ErrorInfo }
   | { t: 'done'; req: number; error?: ErrorInfo }
   | { t: 'fatal'; error: ErrorInfo }
+  /** Sent every HEARTBEAT_INTERVAL_MS while the slot's thread runs JavaScript at all. */
+  | { t: 'heartbeat' }
 
 export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack }

@@ -21,7 +21,7 @@ import { PeerLink } from '../task/remote-channel.js'
 import { TaskExecutor, type Transport } from '../task/task-executor.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { graphFingerprint } from './fingerprint.js'
-import { errorInfo, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
+import { HEARTBEAT_INTERVAL_MS, errorInfo, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
@@ -91,6 +91,8 @@ async function main(): Promise<void> {
   }
   const cp = init.checkpoint
   send({ t: 'ready', fingerprint: graphFingerprint(spec.graph) })
+  // A timer fires only while the thread returns to its event loop: heartbeats stop when user code never returns.
+  setInterval(() => send({ t: 'heartbeat' }), HEARTBEAT_INTERVAL_MS).unref()
 
   const handlers = {
     deploy(m: Extract<ToWorker, { t: 'deploy' }>): void {

@@ -15,7 +15,7 @@ import type { RestorePlan } from '../checkpoint/state-assignment.js'
 import { ProgramError } from '../errors.js'
 import type { JobGraph } from '../graph/job-graph.js'
 import { graphFingerprint } from './fingerprint.js'
-import { errorFrom, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
+import { HEARTBEAT_INTERVAL_MS, errorFrom, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
 import type { AttemptEvents, TaskRuntime } from './task-runtime.js'
 
 export interface WorkerRuntimeSpec {
@@ -27,6 +27,8 @@ export interface WorkerRuntimeSpec {
   cancellationTimeoutMs: number
   /** Heap limit of each worker (MB), or undefined for Node's default. */
   heapMb: number | undefined
+  /** heartbeat.timeout: a slot silent for this long is declared stuck and the attempt fails over. */
+  heartbeatTimeoutMs: number
 }
 
 /** How long a worker may take to load the program and build the graph. */
@@ -35,6 +37,7 @@ const READY_TIMEOUT_MS = 120_000
 interface Slot {
   worker: Worker
   exited: boolean
+  lastHeartbeat: number
 }
 
 export class WorkerTaskRuntime implements TaskRuntime {
@@ -88,7 +91,7 @@ export class WorkerTaskRuntime implements TaskRuntime {
         name: `tsflink-slot-${i}`,
         ...(this.spec.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.spec.heapMb } }),
       })
-      const slot: Slot = { worker, exited: false }
+      const slot: Slot = { worker, exited: false, lastHeartbeat: Date.now() }
       this.slots.push(slot)
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'ready' && m.fingerprint !== expected) {
@@ -101,6 +104,22 @@ export class WorkerTaskRuntime implements TaskRuntime {
       worker.on('exit', (code) => this.onDeath(i, slot, new Error(`Task slot ${i} exited with code ${code}`)))
     }
     await ready
+    this.watchdog ??= setInterval(() => this.checkHeartbeats(), HEARTBEAT_INTERVAL_MS)
+    this.watchdog.unref()
+  }
+
+  private watchdog: NodeJS.Timeout | undefined
+
+  /** A slot whose thread stopped returning to its event loop (user code that never returns) fails the attempt. */
+  private checkHeartbeats(): void {
+    if (this.events === undefined) return
+    const now = Date.now()
+    this.slots.forEach((s, i) => {
+      if (s.exited || now - s.lastHeartbeat <= this.spec.heartbeatTimeoutMs) return
+      s.lastHeartbeat = now
+      this.broken = true
+      this.events?.failed(`slot-${i}`, new Error(`Task slot ${i} has not responded for ${this.spec.heartbeatTimeoutMs} ms (heartbeat.timeout): user code that does not return?`))
+    })
   }
 
   private ensureWorkers(): Promise<void> {
@@ -138,6 +157,8 @@ export class WorkerTaskRuntime implements TaskRuntime {
   }
 
   private onMessage(slot: number, m: FromWorker): void {
+    const s = this.slots[slot]
+    if (s !== undefined) s.lastHeartbeat = Date.now()
     for (const w of [...this.waiters]) {
       if (w.left.has(slot) && w.match(slot, m)) {
         w.left.delete(slot)
@@ -285,6 +306,7 @@ export class WorkerTaskRuntime implements TaskRuntime {
   }
 
   async shutdown(): Promise<void> {
+    if (this.watchdog !== undefined) clearInterval(this.watchdog)
     await this.terminateAll()
   }
 }

@@ -36,6 +36,7 @@ export const OPTIONS: readonly ConfigOption[] = [
   o('execution.checkpointing.aligned-checkpoint-timeout', 'duration', 'An aligned checkpoint still aligning after this long continues unaligned.', ['execution.checkpointing.alignment-timeout']),
   o('taskmanager.numberOfTaskSlots', 'int', 'Task slots, each a worker thread running one parallel pipeline of the job (default: the number of cores).'),
   o('taskmanager.memory.task.heap.size', 'string', 'Heap limit of each task slot (e.g. 512m, 2g); default: Node.js defaults.'),
+  o('heartbeat.timeout', 'duration', 'A task slot that has not returned to its event loop for this long (user code that never returns) fails the attempt.'),
   o('task.cancellation.timeout', 'duration', 'A cancelled task that has not stopped after this long has its slot terminated (0 waits for ever).'),
   o('state.backend.type', { enum: ['hashmap', 'rocksdb'] }, 'hashmap: state on the heap; rocksdb: the embedded on-disk LSM backend.', ['state.backend']),
   o('restart-strategy.type', { enum: RESTART_TYPES }, 'What to do when a task fails.', ['restart-strategy']),

@@ -73,6 +73,8 @@ export interface JobSpec {
   execution: ExecutionTarget
   /** task.cancellation.timeout: a task that does not stop within this long after a cancel has its slot terminated. */
   cancellationTimeoutMs: number
+  /** heartbeat.timeout: a task slot that has not returned to its event loop for this long fails the attempt. */
+  heartbeatTimeoutMs: number
 }
 
 export interface JobResult {
@@ -323,6 +325,7 @@ function createRuntime(spec: JobSpec): TaskRuntime {
     slots: x.slots,
     cancellationTimeoutMs: spec.cancellationTimeoutMs,
     heapMb: x.heapMb,
+    heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
     init: {
       jobId: spec.jobId, program: x.program, executionIndex: x.executionIndex, config: x.config, parallelism: x.parallelism,
       printTo: x.printTo, checkpoint: cp, backend: spec.backend, localStateDir: spec.localStateDir,
