@@ -61,6 +61,7 @@ class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
     const gen = this.generator
     const n = this.splits.length
     const share = Math.max(1, Math.ceil(budget / Math.max(1, n)))
+    if (n > 1 && output.createOutputForSplit !== undefined) for (const s of this.splits) if (s.next < s.end) this.outputs(output, s)
     for (let k = 0; k < n && budget > 0; k++) {
       const s = this.splits[(this.turn + k) % n]!
       if (s.next >= s.end) continue

@@ -64,6 +64,7 @@ export class SourceOperator extends StreamOperator<never, unknown> {
         out.collect(r)
       },
     })
+    const splitOutputs = new Map<string, ReaderOutput<unknown>>()
     const main = { gen: strategy.createGenerator?.(), used: false }
     this.generators.set(MAIN, main)
     const mainOutput = outputFor(main.gen)
@@ -73,12 +74,17 @@ export class SourceOperator extends StreamOperator<never, unknown> {
         mainOutput.collect(r, t)
       },
       createOutputForSplit: (id) => {
-        const gen = strategy.createGenerator?.()
-        this.generators.set(id, { gen, used: true })
-        return outputFor(gen)
+        let o = splitOutputs.get(id)
+        if (o === undefined) {
+          const gen = strategy.createGenerator?.()
+          this.generators.set(id, { gen, used: true })
+          splitOutputs.set(id, (o = outputFor(gen)))
+        }
+        return o
       },
       releaseOutputForSplit: (id) => {
         this.generators.delete(id)
+        splitOutputs.delete(id)
       },
     }
   }
