@@ -216,7 +216,7 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
   }
 
   // Ready when the REST API answers and a TaskManager registered its slots.
-  const deadline = Date.now() + 90_000
+  const deadline = Date.now() + 180_000
   for (;;) {
     const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null)
     if (dead) {
@@ -231,7 +231,7 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
     if (Date.now() > deadline) {
       const text = logs()
       await stop()
-      throw new Error(`Flink cluster did not come up within 90 s\n${text}`)
+      throw new Error(`Flink cluster did not come up within 180 s\n${text}`)
     }
     await new Promise((r) => setTimeout(r, 200))
   }
