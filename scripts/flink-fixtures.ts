@@ -9,6 +9,7 @@
  *     files of the checkpoint's own folder and of shared/ are listed with their sizes.
  * Not run by `npm test` (it takes minutes). Usage:
  *   node --import tsx scripts/flink-fixtures.ts [version ...]   (default: 1.20.3 2.2.1)
+ *   FIXTURES_ONLY=hashmap,changelog node --import tsx scripts/flink-fixtures.ts   (some scenarios only)
  */
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -18,6 +19,7 @@ import { startFlinkCluster, type FlinkCluster } from '../test/servers/flink.ts'
 import { buildTestJob } from '../test/servers/flink-job.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
+const only = process.env['FIXTURES_ONLY']?.split(',')
 const versions = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['1.20.3', '2.2.1']
 
 interface DumpFile { path: string; relative: boolean; kind: string; shared: boolean; size?: number; minSize?: number }
@@ -70,6 +72,7 @@ async function runScenario(cluster: FlinkCluster, jar: string, outDir: string, n
   until?: (c: CheckpointStats) => boolean
   savepoints?: { name: string; args: string[] }[]
 }): Promise<void> {
+  if (only && !only.includes(name)) return
   console.error(`[${cluster.version}] ${name}`)
   const run = cluster.flink(['run', '-d', ...Object.entries(options.conf).map(([k, v]) => `-D${k}=${v}`), jar, ...options.args])
   const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)?.[1]
@@ -147,7 +150,10 @@ for (const version of versions) {
   mkdirSync(outDir, { recursive: true })
   const cluster = await startFlinkCluster({
     version,
-    config: { 'execution.checkpointing.num-retained': '3', 'state.checkpoints.num-retained': '3' },
+    config: {
+      'execution.checkpointing.num-retained': '3', 'state.checkpoints.num-retained': '3',
+      'state.changelog.storage': 'filesystem', 'state.changelog.dstl.dfs.base-path': 'file://{dir}/changelog', 'dstl.dfs.base-path': 'file://{dir}/changelog',
+    },
   })
   try {
     await runScenario(cluster, jar, outDir, 'rocksdb-incremental', {
@@ -185,6 +191,15 @@ for (const version of versions) {
       },
       args: ['--rate', '3000', '--keys', '20000'],
       checkpoints: 4,
+    })
+    await runScenario(cluster, jar, outDir, 'changelog', {
+      conf: {
+        ...rocksdb, 'execution.checkpointing.incremental': 'true', 'state.backend.incremental': 'true',
+        'state.changelog.enabled': 'true', 'state.backend.changelog.enabled': 'true',
+        'state.changelog.periodic-materialize.interval': '2s', 'state.backend.changelog.periodic-materialize.interval': '2s',
+      },
+      args: ['--rate', '2000', '--keys', '5000'],
+      checkpoints: 8,
     })
   } catch (e) {
     console.error(cluster.logs().split('\n').filter((l) => /ERROR|WARN.*(Exception|fail)/i.test(l)).slice(-30).join('\n'))

@@ -20,7 +20,7 @@ python=$(command -v python3 || command -v python || true)
 rm -rf "$dest.tmp"
 mkdir -p "$dest.tmp"
 echo "install-flink: installing Apache Flink $version into $dest" >&2
-"$python" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile --root-user-action=ignore \
+PIP_BREAK_SYSTEM_PACKAGES=1 "$python" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile --root-user-action=ignore \
   --target "$dest.tmp" "apache-flink==$version" "apache-flink-libraries==$version" >&2
 [ -f "$dest.tmp/pyflink/lib/flink-dist-$version.jar" ] || { echo "install-flink: no lib/flink-dist-$version.jar in the wheels" >&2; exit 1; }
 # Wheels may lose execute bits; the scripts under bin/ need them.

@@ -56,7 +56,7 @@ export interface FlinkClusterOptions {
   version?: string
   /** Task slots of the one TaskManager (default 4). */
   slots?: number
-  /** Extra configuration keys (flat Flink keys). */
+  /** Extra configuration keys (flat Flink keys); `{dir}` in a value stands for the cluster's temp folder. */
   config?: Record<string, string>
 }
 
@@ -143,7 +143,7 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
     'heartbeat.interval': '2000',
     'heartbeat.timeout': '20000',
     'resourcemanager.taskmanager-registration.timeout': '60 s',
-    ...options.config,
+    ...Object.fromEntries(Object.entries(options.config ?? {}).map(([k, v]) => [k, v.replaceAll('{dir}', dir)])),
   }
   writeFileSync(join(confDir, 'config.yaml'), Object.entries(config).map(([k, v]) => `${k}: ${yamlScalar(v)}\n`).join(''))
   for (const f of ['log4j-console.properties', 'log4j-cli.properties', 'log4j.properties', 'logback-console.xml', 'logback.xml']) {
