@@ -9,7 +9,7 @@
  *     files of the checkpoint's own folder and of shared/ are listed with their sizes.
  * Not run by `npm test` (it takes minutes). Usage:
  *   node --import tsx scripts/flink-fixtures.ts [version ...]   (default: 1.20.3 2.2.1)
- *   FIXTURES_ONLY=hashmap,changelog node --import tsx scripts/flink-fixtures.ts   (some scenarios only)
+ *   FIXTURES_ONLY=hashmap,unaligned node --import tsx scripts/flink-fixtures.ts   (some scenarios only)
  */
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -150,10 +150,7 @@ for (const version of versions) {
   mkdirSync(outDir, { recursive: true })
   const cluster = await startFlinkCluster({
     version,
-    config: {
-      'execution.checkpointing.num-retained': '3', 'state.checkpoints.num-retained': '3',
-      'state.changelog.storage': 'filesystem', 'state.changelog.dstl.dfs.base-path': 'file://{dir}/changelog', 'dstl.dfs.base-path': 'file://{dir}/changelog',
-    },
+    config: { 'execution.checkpointing.num-retained': '3', 'state.checkpoints.num-retained': '3' },
   })
   try {
     await runScenario(cluster, jar, outDir, 'rocksdb-incremental', {
@@ -191,15 +188,6 @@ for (const version of versions) {
       },
       args: ['--rate', '3000', '--keys', '20000'],
       checkpoints: 4,
-    })
-    await runScenario(cluster, jar, outDir, 'changelog', {
-      conf: {
-        ...rocksdb, 'execution.checkpointing.incremental': 'true', 'state.backend.incremental': 'true',
-        'state.changelog.enabled': 'true', 'state.backend.changelog.enabled': 'true',
-        'state.changelog.periodic-materialize.interval': '2s', 'state.backend.changelog.periodic-materialize.interval': '2s',
-      },
-      args: ['--rate', '2000', '--keys', '5000'],
-      checkpoints: 8,
     })
   } catch (e) {
     console.error(cluster.logs().split('\n').filter((l) => /ERROR|WARN.*(Exception|fail)/i.test(l)).slice(-30).join('\n'))

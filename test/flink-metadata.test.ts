@@ -217,6 +217,11 @@ describe('Flink _metadata fails closed', () => {
     const b = Buffer.from(inc.bytes)
     b[at] = 42
     rejects(b, 'handle', /unknown keyed state handle type 42/)
+    // Flink's changelog handles (types 8, 9, 10, 13, 14) are refused too: no fixture proves them.
+    for (const changelog of [8, 9, 10, 13, 14]) {
+      b[at] = changelog
+      rejects(b, 'handle', new RegExp(`changelog state handle \\(type ${changelog}\\)`))
+    }
   })
 
   it('refuses every truncation with a FlinkMetadataError', () => {
