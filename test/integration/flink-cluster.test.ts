@@ -17,7 +17,7 @@ import { flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../server
 import { buildTestJob } from '../servers/flink-job.js'
 
 const skip = flinkSkipReason()
-const KEYS = 2000
+const KEYS = 20000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 interface CheckpointStats { id: number; status: string; state_size: number; external_path: string }
@@ -61,7 +61,7 @@ describe('a real Flink cluster', { skip }, () => {
   after(async () => { await cluster?.stop() })
 
   const submit = (extra: string[]): string => {
-    const r = cluster.flink(['run', '-d', ...conf, ...extra, jar, '--rate', '1500', '--keys', String(KEYS)])
+    const r = cluster.flink(['run', '-d', ...conf, ...extra, jar, '--rate', '3000', '--keys', String(KEYS)])
     const jobId = /JobID ([0-9a-f]{32})/.exec(r.stdout)?.[1]
     assert.ok(jobId, `bin/flink run failed (${r.status}): ${r.stdout}\n${r.stderr}`)
     return jobId
@@ -98,7 +98,6 @@ describe('a real Flink cluster', { skip }, () => {
       assert.equal(metadata.properties?.type, 'checkpoint')
       assert.equal(metadata.properties?.sharingFilesStrategy, 'FORWARD_BACKWARD', 'incremental')
       const refs = referencedFiles(metadata)
-      assert.ok(refs.some((r) => r.shared), `${chk} references shared files`)
       for (const r of refs) {
         const p = r.relative ? join(dir, r.path) : localPath(r.path)
         assert.ok(existsSync(p), `${chk} references ${p}, which does not exist`)
@@ -115,6 +114,7 @@ describe('a real Flink cluster', { skip }, () => {
         assert.equal(bytes, stats.state_size, `${chk}: referenced bytes vs REST state_size`)
       }
     }
+    assert.ok(referencedShared.size > 0, 'the retained checkpoints reference files in shared/')
     assert.ok(sharedByTwo, 'incremental checkpoints share files')
     // Files in shared/ that no retained checkpoint references: only what a checkpoint still in
     // flight at cancellation uploaded, i.e. nothing older than the latest completed checkpoint.
