@@ -132,7 +132,7 @@ describe('a real Flink cluster', { skip }, () => {
   it('real Flink restores from the latest retained checkpoint and the counts continue exactly', { timeout: 240_000 }, async () => {
     assert.ok(latestRetained, 'the first test retained a checkpoint')
     const before = outputLines(cluster)
-    const maxBefore = Math.max(...before.map((l) => l.n))
+    const maxBefore = before.reduce((m, l) => Math.max(m, l.n), -1)
     const jobId = submit(['-s', `file://${latestRetained}`])
     await completed(jobId, 2)
     await waitFor('output after the restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
@@ -141,10 +141,10 @@ describe('a real Flink cluster', { skip }, () => {
     const restored = all.slice(before.length)
     for (const l of restored) assert.equal(l.count, Math.floor(l.n / KEYS) + 1, `after restore: n=${l.n} key=${l.key} count=${l.count}`)
     // The source resumed at its checkpointed position: not from 0, and no record skipped.
-    const firstAfter = Math.min(...restored.map((l) => l.n))
+    const firstAfter = restored.reduce((m, l) => Math.min(m, l.n), Infinity)
     assert.ok(firstAfter > 0 && firstAfter <= maxBefore + 1, `resumed at ${firstAfter} (before: up to ${maxBefore})`)
     const seen = new Set(all.map((l) => l.n))
-    const maxAfter = Math.max(...restored.map((l) => l.n))
+    const maxAfter = restored.reduce((m, l) => Math.max(m, l.n), -1)
     for (let n = 0; n <= maxAfter; n++) assert.ok(seen.has(n), `record ${n} never counted`)
   })
 })
