@@ -81,8 +81,8 @@ export function restartStrategyFromConfig(c: Configuration): RestartStrategyConf
       }
     case 'exponential-delay':
     case 'exponentialdelay': {
-      const m = Number(c.getString('restart-strategy.exponential-delay.backoff-multiplier') ?? '1.5')
-      if (!Number.isFinite(m) || m < 1) throw new ConfigError(`Invalid value for 'restart-strategy.exponential-delay.backoff-multiplier': must be a number >= 1`)
+      const m = c.getNumber('restart-strategy.exponential-delay.backoff-multiplier') ?? 1.5
+      c.getNumber('restart-strategy.exponential-delay.jitter-factor')
       return {
         type: 'exponential-delay',
         initialBackoffMs: c.getDuration('restart-strategy.exponential-delay.initial-backoff') ?? 1000,
