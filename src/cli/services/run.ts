@@ -7,6 +7,7 @@ import type { Configuration } from '../../runtime/config/configuration.js'
 import { JobRegistry } from '../../runtime/control/registry.js'
 import { JobRestServer } from '../../runtime/control/rest-server.js'
 import type { ExecutionContext, RestoreRequest } from '../../runtime/job/context.js'
+import type { FailureRecord } from '../../runtime/job/failure-history.js'
 import type { JobMaster, JobResult } from '../../runtime/job/job-master.js'
 import { checkProgramFile, runProgram } from '../program-loader.js'
 
@@ -49,6 +50,7 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
     submit: async (spec, start) => {
       const master = start(spec)
       masters.push(master)
+      reportFailures(master, process.stderr)
       const server = new JobRestServer(master, {
         address: opts.config.getString('rest.address') ?? '127.0.0.1',
         port: opts.config.getInt('rest.port') ?? 0,
@@ -81,4 +83,20 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
     process.off('SIGTERM', onSignal)
   }
   return { jobs: results }
+}
+
+// ---- Failure reporting: one line per failure and restart on stderr (the job's log with run -d) ----
+
+function reportFailures(master: JobMaster, err: Writable): void {
+  master.failures.onFailure((f) => err.write(`${failureLine(master.jobId, f)}\n`))
+}
+
+/** `Job <id> failed (failure 2, attempt 1): <cause>. Restarting in 1500 ms (restart-strategy exponential-delay).` */
+export function failureLine(jobId: string, f: FailureRecord): string {
+  // eslint-disable-next-line no-control-regex
+  const cause = (f.message.split('\n')[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+  const next = f.restart
+    ? `Restarting in ${f.delayMs} ms (restart-strategy ${f.strategy}).`
+    : f.strategy === 'none' ? 'Not restarting: the restart strategy is none.' : `Not restarting: the restart strategy (${f.strategy}) gave up.`
+  return `Job ${jobId} failed (failure ${f.failureNumber}, attempt ${f.attempt}): ${cause}. ${next}`
 }
