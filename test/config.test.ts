@@ -156,3 +156,12 @@ describe('CheckpointConfig refuses what Flink refuses, with Flink\'s messages', 
     assert.deepEqual([ok.getCheckpointInterval(), ok.getCheckpointTimeout(), ok.getMaxConcurrentCheckpoints()], [10, 10, 1])
   })
 })
+
+describe('rest.bind-port', () => {
+  it('takes a port, a range or a list; anything else is refused when loaded', () => {
+    for (const ok of ['8081', '50100-50200', '50100-50200, 50300', '0']) assert.equal(parseConfigText(`rest.bind-port: "${ok}"\n`, 'c').config.getString('rest.bind-port'), ok)
+    for (const bad of ['http', '50200-50100', '70000', '1-2-3']) {
+      assert.throws(() => parseConfigText(`rest.bind-port: "${bad}"\n`, 'config.yaml'), new RegExp(`Invalid value for 'rest\\.bind-port' in config\\.yaml: '${bad}' is not a port`))
+    }
+  })
+})

@@ -5,7 +5,8 @@
  */
 import { formatDuration, parseDuration } from './duration.js'
 
-export type OptionType = 'duration' | 'int' | 'number' | 'bool' | 'string' | { enum: readonly string[] }
+/** `ports`: a port, a range (50100-50200) or a comma-separated list of both. */
+export type OptionType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'ports' | { enum: readonly string[] }
 
 /** Inclusive bounds of a numeric (or duration, in ms) option, with why, when the reason is not obvious. */
 export interface Range {
@@ -67,7 +68,7 @@ export const OPTIONS: readonly ConfigOption[] = [
   o('rest.address', 'string', 'Address of the job REST API (the server binds to it unless rest.bind-address is set).'),
   o('rest.bind-address', 'string', 'Address the job REST API binds to.'),
   o('rest.port', 'int', 'Port of the job REST API (0 picks a free one).', [], { min: 0, max: 65535 }),
-  o('rest.bind-port', 'string', 'Ports the REST API may bind to: a port, a range (50100-50200) or a list of both; the first free one is taken.'),
+  o('rest.bind-port', 'ports', 'Ports the REST API may bind to: a port, a range (50100-50200) or a list of both; the first free one is taken.'),
   o('rest.authentication', { enum: ['token', 'none'] }, "token: requests need the job's secret (from its registry entry) or a trusted client certificate; none: any local user may act on the job."),
   o('rest.async.store-duration', 'duration', 'How long the result of a savepoint, checkpoint or disposal stays available to clients.', [], { min: 1 }),
   o('security.ssl.rest.enabled', 'bool', 'Serve (and reach) the REST API over TLS.'),
@@ -110,6 +111,13 @@ export function validateValue(opt: ConfigOption, raw: string): string | undefine
   if (t === 'int') return /^-?\d+$/.test(v) ? rangeProblem(opt, raw, Number(v), false) : `'${raw}' is not a whole number`
   if (t === 'number') return v !== '' && Number.isFinite(Number(v)) ? rangeProblem(opt, raw, Number(v), false) : `'${raw}' is not a number`
   if (t === 'bool') return /^(true|false)$/i.test(v) ? undefined : `'${raw}' is not true or false`
+  if (t === 'ports') {
+    const ok = v !== '' && v.split(',').every((part) => {
+      const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part)
+      return m !== null && Number(m[1]) <= Number(m[2] ?? m[1]) && Number(m[2] ?? m[1]) <= 65535
+    })
+    return ok ? undefined : `'${raw}' is not a port, a range (50100-50200) or a list of them`
+  }
   if (t === 'string') return undefined
   const allowed = t.enum
   return allowed.some((a) => a.toLowerCase() === v.toLowerCase()) ? undefined : `'${raw}' is not one of ${allowed.join(', ')}`
