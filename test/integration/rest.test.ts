@@ -243,7 +243,11 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     assert.equal(d['end-time'], -1)
     assert.equal(d.maxParallelism, 128)
     assert.ok((d.now as number) >= t0, `now ${String(d.now)} >= ${t0}`)
-    assert.ok(Math.abs((d.duration as number) - ((d.now as number) - start)) <= 5, `duration ${String(d.duration)} = now - start ${(d.now as number) - start}`)
+    assert.equal(d.duration, (d.now as number) - start, 'duration = now - start, at one instant')
+    const stamps = d.timestamps as Record<string, number>
+    assert.equal(stamps.CREATED, start)
+    assert.ok(Object.values(stamps).every((t) => t >= start && t <= (d.now as number)), JSON.stringify(stamps))
+    assert.ok((o['last-modification'] as number) >= start && (o['last-modification'] as number) <= t1)
     const vertices = d.vertices as Record<string, unknown>[]
     assert.deepEqual(vertices.map((v) => v.parallelism), [2, 2])
     assert.ok(vertices.every((v) => v.status === 'RUNNING' && v['start-time'] === start && v.maxParallelism === 128), JSON.stringify(vertices))
@@ -393,6 +397,9 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     const end = d['end-time'] as number
     assert.ok(end >= start && end <= Date.now())
     assert.equal(d.duration, end - start)
+    const stamps = d.timestamps as Record<string, number>
+    assert.equal(stamps.CANCELED, end, 'the status was entered when the job ended')
+    assert.ok(stamps.CANCELLING! <= end, JSON.stringify(stamps))
     assert.deepEqual(await get('/jobs'), { jobs: [{ id: master.jobId, status: 'CANCELED' }] })
   })
 

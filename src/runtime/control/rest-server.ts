@@ -81,6 +81,8 @@ export class JobRestServer {
   /** Savepoints this server triggered: their format, and whether a stop took them. */
   private readonly savepointKinds = new Map<number, { format: string; sync: boolean }>()
   private readonly now: () => number
+  /** When the job entered each status, since this server watches it. */
+  private readonly statusTimes = new Map<string, number>()
 
   constructor(
     private readonly master: JobMaster,
@@ -88,6 +90,7 @@ export class JobRestServer {
   ) {
     this.secret = options.authentication === 'none' ? undefined : newSecret()
     this.now = options.now ?? Date.now
+    master.onStatus((s) => this.statusTimes.set(s, isTerminal(s) && master.endTime !== undefined ? master.endTime : master.spec.clock.now()))
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         const code = err instanceof HttpError ? err.code : err instanceof LocationRefused ? err.status : isTsflinkError(err) && err.kind === 'usage' ? 400 : 500
@@ -208,6 +211,11 @@ export class JobRestServer {
     for (let i = 0; i < completed.length - MAX_COMPLETED_OPERATIONS; i++) this.operations.delete(completed[i]![0])
   }
 
+  /** The latest status change seen (the job's start when none was). */
+  private lastModification(): number {
+    return Math.max(this.master.startTime, ...this.statusTimes.values())
+  }
+
   /** Operations kept right now (tests). */
   get operationCount(): number {
     this.expireOperations()
@@ -239,9 +247,9 @@ export class JobRestServer {
     return s.savepointsDir === undefined ? [s.checkpointsDir] : [s.savepointsDir, s.checkpointsDir]
   }
 
-  private jobDetails(): Record<string, unknown> {
+  /** The job's fields shared by the overview and the details, at one instant `now`. */
+  private jobDetails(now: number): Record<string, unknown> {
     const m = this.master
-    const now = Date.now()
     const end = m.endTime ?? -1
     const tasks = { total: 0, created: 0, scheduled: 0, deploying: 0, running: 0, finished: 0, canceling: 0, canceled: 0, failed: 0, reconciling: 0, initializing: 0 }
     for (const v of m.spec.graph.vertices) tasks.total += v.parallelism
@@ -294,21 +302,25 @@ export class JobRestServer {
     }
     if (parts[0] !== 'jobs') throw new HttpError(404, `Not found: ${url.pathname}`)
     if (parts.length === 1 && method === 'GET') return this.send(res, 200, { jobs: [{ id: m.jobId, status: m.status }] })
-    if (parts.length === 2 && parts[1] === 'overview' && method === 'GET') return this.send(res, 200, { jobs: [{ ...this.jobDetails(), 'last-modification': Date.now() }] })
+    if (parts.length === 2 && parts[1] === 'overview' && method === 'GET') {
+      const now = Date.now()
+      return this.send(res, 200, { jobs: [{ ...this.jobDetails(now), 'last-modification': this.lastModification() }] })
+    }
 
     const jobId = parts[1]!
     if (jobId !== m.jobId) throw new HttpError(404, `Job ${jobId} not found`)
     const rest = parts.slice(2)
 
     if (rest.length === 0 && method === 'GET') {
-      const { tasks, ...d } = this.jobDetails()
+      const now = Date.now()
+      const { tasks, ...d } = this.jobDetails(now)
       return this.send(res, 200, {
         ...d,
         isStoppable: false,
         'job-type': 'STREAMING',
         maxParallelism: Math.max(...m.spec.graph.nodes.map((n) => n.maxParallelism)),
-        now: Date.now(),
-        timestamps: { [m.status]: Date.now(), CREATED: m.startTime },
+        now,
+        timestamps: { CREATED: m.startTime, ...Object.fromEntries(this.statusTimes) },
         'status-counts': tasks,
         vertices: m.spec.graph.vertices.map((v) => ({
           id: m.spec.graph.nodes[v.nodes[0]!]!.operatorId,
@@ -318,7 +330,7 @@ export class JobRestServer {
           status: m.status === 'RUNNING' ? 'RUNNING' : m.status,
           'start-time': m.startTime,
           'end-time': m.endTime ?? -1,
-          duration: (m.endTime ?? Date.now()) - m.startTime,
+          duration: (m.endTime ?? now) - m.startTime,
         })),
         plan: { jid: m.jobId, name: m.spec.jobName, type: 'STREAMING', nodes: [] },
       })
