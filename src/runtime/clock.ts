@@ -34,6 +34,12 @@ export class SystemClock implements Clock {
 
   schedule(delayMs: number, fn: () => void): Cancellable {
     if (delayMs === Infinity) return { cancel: () => {} }
+    if (!(delayMs > this.maxChunkMs)) {
+      // The common case: one platform timer (NaN and negative delays count as 0).
+      const t = setTimeout(fn, delayMs > 0 ? delayMs : 0)
+      t.unref?.()
+      return { cancel: () => clearTimeout(t) }
+    }
     const deadline = Date.now() + (Number.isFinite(delayMs) ? Math.max(0, delayMs) : 0)
     let timer: NodeJS.Timeout | undefined
     let live = true
