@@ -2,11 +2,14 @@
  * Running a command as another local user (nobody), for the tests of issue "Hostile neighbours":
  * `setpriv --reuid=nobody --regid=nogroup --clear-groups node …`. The tests need root (they run
  * as root in CI); without root or setpriv they are skipped loudly, except in CI where that fails.
+ * Also: stopping a detached job and waiting for its process to end.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, chownSync } from 'node:fs'
+import { chmodSync, chownSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { CLI, type CliResult } from './helpers.js'
+import { isAlive } from '../src/runtime/control/registry.js'
+import { CLI, runCli, sleep, type CliResult } from './helpers.js'
 
 export const NOBODY = { uid: 65534, gid: 65534 }
 
@@ -58,4 +61,18 @@ export function runAsNobody(args: string[], env: NodeJS.ProcessEnv = {}, timeout
 /** The real CLI as nobody. */
 export function runCliAsNobody(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return runAsNobody([CLI, ...args], env)
+}
+
+/** Cancels a job started with `run -d` and waits (bounded) until its process has exited. */
+export async function stopJob(home: string, jobId: string | undefined): Promise<void> {
+  if (jobId === undefined) return
+  let pid: number | undefined
+  try {
+    pid = (JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { pid: number }).pid
+  } catch {
+    return // already gone
+  }
+  await runCli(['cancel', jobId], { env: { TSFLINK_HOME: home } })
+  for (const deadline = Date.now() + 30_000; isAlive(pid) && Date.now() < deadline;) await sleep(50)
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL')
 }

@@ -55,7 +55,7 @@ describe('checkpoint storage is checked when the job starts', () => {
     assert.match(r.first, new RegExp(`'${join(home, 'sp')}' \\(execution\\.checkpointing\\.savepoint-dir\\).*it is a file`))
   })
 
-  it('a good configuration passes, creates the checkpoint folder and leaves no probe file behind', async () => {
+  it('a good configuration passes, creates the checkpoint folder and writes nothing into it', async () => {
     const home = tmp()
     const cp = join(home, 'new', 'cp')
     const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', cp).set('execution.checkpointing.interval', '1 h'))
@@ -63,7 +63,7 @@ describe('checkpoint storage is checked when the job starts', () => {
     const r = await env.execute('ok')
     assert.equal(r.status, 'FINISHED')
     assert.ok(existsSync(cp))
-    assert.deepEqual(readdirSync(cp).filter((n) => n.startsWith('.tsflink-probe')), [])
+    assert.deepEqual(readdirSync(cp), [], 'no probe file, nothing else (the finished job deleted its checkpoints)')
   })
 
   it('without checkpointing the checkpoint directory is not touched', async () => {
@@ -74,16 +74,18 @@ describe('checkpoint storage is checked when the job starts', () => {
     assert.equal((await env.execute('no checkpoints')).status, 'FINISHED')
   })
 
-  it('a folder the job\'s user cannot write (run as nobody)', async (t) => {
+  it('a folder the job\'s user cannot write, or create (run as nobody)', async (t) => {
     if (!requireOtherUser(t)) return
     const home = tmp()
     giveToNobody(home)
     const locked = join(home, 'root-only')
     mkdirSync(locked, { mode: 0o755 }) // root's, not writable by nobody
-    const r = await runCliAsNobody(['run', '-D', 'execution.checkpointing.interval=100ms', '-D', `state.checkpoints.dir=${join(locked, 'cp')}`,
-      COUNTER, join(home, 'out'), '1000', '1000'], { TSFLINK_HOME: join(home, 'nobody-home') })
-    assert.equal(r.code, 1, r.stderr)
-    assert.equal(r.stderr.split('\n')[0], `Error: Cannot use '${join(locked, 'cp')}' (execution.checkpointing.dir) to store checkpoints and savepoints: it cannot be created: permission denied`)
-    assert.doesNotMatch(r.stdout, /submitted/)
+    for (const [dir, why] of [[join(locked, 'cp'), 'it cannot be created: permission denied'], [locked, 'it cannot be written: permission denied']] as const) {
+      const r = await runCliAsNobody(['run', '-D', 'execution.checkpointing.interval=100ms', '-D', `state.checkpoints.dir=${dir}`,
+        COUNTER, join(home, 'out'), '1000', '1000'], { TSFLINK_HOME: join(home, 'nobody-home') })
+      assert.equal(r.code, 1, r.stderr)
+      assert.equal(r.stderr.split('\n')[0], `Error: Cannot use '${dir}' (execution.checkpointing.dir) to store checkpoints and savepoints: ${why}`)
+      assert.doesNotMatch(r.stdout, /submitted/)
+    }
   })
 })

@@ -19,7 +19,7 @@ import { JobRestServer } from '../src/runtime/control/rest-server.js'
 import type { JobMaster } from '../src/runtime/job/job-master.js'
 import { storageFor } from '../src/runtime/storage/resolve.js'
 import { ROOT, runCli, sleep, tmp } from './helpers.js'
-import { NOBODY, giveToNobody, otherUserUnavailable, requireOtherUser, runAsNobody, runCliAsNobody } from './other-user.js'
+import { NOBODY, giveToNobody, otherUserUnavailable, requireOtherUser, runAsNobody, runCliAsNobody, stopJob } from './other-user.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 
@@ -46,6 +46,8 @@ console.log(JSON.stringify(out))
 `
 
 describe('a job run by root, with default security', () => {
+  // Registered before tmp()'s cleanup, so that it runs first: the job must be gone before its folder.
+  after(async () => stopJob(home, jobId))
   const home = tmp()
   let jobId: string
   let entry: RegistryEntry
@@ -65,10 +67,6 @@ describe('a job run by root, with default security', () => {
     entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as RegistryEntry
     base = `http://${entry.rest}`
     await until('the job to run', async () => ((await state()) === 'RUNNING' ? true : undefined))
-  })
-
-  after(async () => {
-    await runCli(['cancel', jobId], { env: { TSFLINK_HOME: home } })
   })
 
   it('the registry is the owner\'s alone: folder 0700, entry 0600, a 256-bit secret', () => {

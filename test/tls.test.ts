@@ -17,6 +17,7 @@ import { Configuration } from '../src/index.js'
 import { loadKeyStore, loadTrustStore, pkcs12Certificates } from '../src/runtime/control/keystore.js'
 import { restTlsFrom } from '../src/runtime/control/tls.js'
 import { ROOT, runCli, tmp } from './helpers.js'
+import { stopJob } from './other-user.js'
 
 const FIX = join(ROOT, 'test', 'fixtures', 'tls')
 const f = (name: string): string => join(FIX, name)
@@ -108,6 +109,8 @@ public class Client {
 `
 
 describe('a job serving its REST API over mutual TLS', () => {
+  // Registered before tmp()'s cleanup, so that it runs first: the job must be gone before its folder.
+  after(async () => stopJob(home, jobId))
   const home = tmp()
   const conf = join(home, 'conf')
   let jobId: string
@@ -136,10 +139,6 @@ describe('a job serving its REST API over mutual TLS', () => {
     const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string; tls?: { fingerprint256: string } }
     endpoint = entry.rest
     assert.equal(entry.tls?.fingerprint256, new X509Certificate(loadTrustStore(f('rest.keystore.p12'), { password: 'storepass' })[0]!).fingerprint256, 'the registry pins the certificate the job serves')
-  })
-
-  after(async () => {
-    await runCli(['cancel', jobId], { env: { TSFLINK_HOME: home } })
   })
 
   it('the owner\'s CLI reaches it through the registry (pinned certificate and secret), without any TLS configuration', async () => {

@@ -4,13 +4,13 @@
  * kernel pseudo filesystem (/proc, /sys, …) fails the start with one line naming the path, instead
  * of failing every checkpoint later. Local directories only: object stores are checked by their
  * first checkpoint (an unreachable S3 fails checkpoints, which the job may tolerate).
- * Creates the checkpoint directory (as Flink does) and writes and deletes one probe file.
+ * Creates the checkpoint directory (as Flink does) and asks the kernel whether it may be written
+ * (access(2)); it writes no probe file, which a kill -9 could leave behind among job folders.
  * Tests: test/probe.test.ts.
  */
-import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { access, mkdir, open, stat, statfs, unlink } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { access, mkdir, stat, statfs } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { FsStorage } from './fs-storage.js'
 import type { Storage } from './storage.js'
@@ -83,18 +83,7 @@ async function probeOne(target: StorageToProbe): Promise<void> {
     return
   }
   await mkdir(location, { recursive: true }).catch((err: unknown) => fail(`it cannot be created: ${reason(err)}`))
-  const probe = join(location, `.tsflink-probe-${process.pid}-${randomBytes(4).toString('hex')}`)
-  try {
-    const fh = await open(probe, 'wx')
-    try {
-      await fh.write('probe')
-    } finally {
-      await fh.close()
-    }
-  } catch (err) {
-    fail(`it cannot be written: ${reason(err)}`)
-  }
-  await unlink(probe).catch(() => {})
+  await access(location, constants.W_OK | constants.X_OK).catch((err: unknown) => fail(`it cannot be written: ${reason(err)}`))
 }
 
 /** Probes each local directory; throws a ConfigError naming the first that cannot be used. */
