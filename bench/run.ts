@@ -8,6 +8,7 @@ import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
 import { checkpointLatencyBench, checkpointPausesBench, keyedCountBench, savepointLoadBench, slotsBench } from './runtime.js'
+import { clockBench } from './clock.js'
 
 const benches: Record<string, () => Promise<void>> = {
   slots: () => slotsBench(),
@@ -21,6 +22,7 @@ const benches: Record<string, () => Promise<void>> = {
   savepoint: () => savepointBench(),
   prune: () => pruneBench(),
   kafka: () => kafkaBench(),
+  clock: () => clockBench(),
 }
 
 const only = process.argv[2]

@@ -140,7 +140,7 @@ export async function savepointLoadBench(savepoints = 5): Promise<void> {
     const { master, result } = await launch(join(JOBS, 'busy.ts'), ['200000'], {
       'execution.checkpointing.dir': join(dir, 'cp'), 'taskmanager.numberOfTaskSlots': slots,
     }, slots)
-    const server = new JobRestServer(master, { address: '127.0.0.1', port: 0, storageFor: master.spec.storageFor })
+    const server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor: master.spec.storageFor, authentication: 'none' })
     const endpoint = await server.start()
     while (master.status !== 'RUNNING') await sleep(5)
     await sleep(2000) // every key in state

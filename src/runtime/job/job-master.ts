@@ -27,6 +27,7 @@ import { LocalTaskRuntime, type AttemptEvents, type TaskRuntime } from '../clust
 import { WorkerTaskRuntime } from '../cluster/worker-runtime.js'
 import { annotate } from '../task/task-executor.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
+import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
 import { RestartBackoff, type RestartStrategyConfig } from './restart-strategy.js'
 
@@ -105,6 +106,8 @@ export class JobMaster {
   private statusListeners: ((s: JobStatus) => void)[] = []
   /** The first failure's cause, for the final error. */
   lastFailure: unknown
+  /** Every failure with its cause, attempt and the restart decision (bounded; listeners hear each). */
+  readonly failures = new FailureHistory()
 
   constructor(readonly spec: JobSpec) {
     this.startTime = spec.clock.now()
@@ -171,6 +174,7 @@ export class JobMaster {
       if (outcome.kind === 'canceled') return this.end('CANCELED')
       this.lastFailure = outcome.error
       const decision = this.backoff.onFailure(this.spec.clock.now())
+      this.failures.record(outcome.error, { timestamp: this.spec.clock.now(), attempt: this.attempt, restart: decision.restart && !this.cancelRequested, delayMs: decision.delayMs, strategy: this.spec.restart.type })
       if (!decision.restart || this.cancelRequested) {
         const result = await this.end(this.cancelRequested ? 'CANCELED' : 'FAILED')
         if (result.status === 'CANCELED') return result
