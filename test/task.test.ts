@@ -12,7 +12,7 @@ import type { ChannelStateBatch } from '../src/runtime/checkpoint/channel-state.
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import type { OperatorSubtaskSnapshot } from '../src/runtime/checkpoint/snapshot.js'
 import { ManualClock } from '../src/runtime/clock.js'
-import { Configuration, MemoryStorage, RichMapFunction, StreamExecutionEnvironment, type CheckpointedFunction, type FunctionSnapshotContext } from '../src/index.js'
+import { Configuration, MemoryStorage, RichMapFunction, StreamExecutionEnvironment, type CheckpointListener, type CheckpointedFunction, type FunctionSnapshotContext } from '../src/index.js'
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
 import { LocalChannel, type ChannelItem } from '../src/runtime/task/channel.js'
 import { StreamTask } from '../src/runtime/task/stream-task.js'
@@ -33,13 +33,13 @@ class Recorder extends RichMapFunction<number, number> implements CheckpointedFu
   }
 }
 
-async function harness(opts: CheckpointOptions) {
+async function harness(opts: CheckpointOptions, fn?: RichMapFunction<number, number>) {
   const seen: number[] = []
   const atSnapshot = new Map<number, number[]>()
   const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration())
   const a = env.fromElements(0).uid('a')
   const b = env.fromElements(0).uid('b')
-  a.union(b).map(new Recorder(seen, atSnapshot)).uid('recorder').addSink(() => {})
+  a.union(b).map(fn ?? new Recorder(seen, atSnapshot)).uid('recorder').addSink(() => {})
   const graph = env.getJobGraph()
   const vertex = graph.vertices.find((v) => graph.nodes[v.nodes[0]!]!.uid === 'recorder')!
   const inputs = [new LocalChannel(), new LocalChannel()]
@@ -47,11 +47,12 @@ async function harness(opts: CheckpointOptions) {
   const clock = new ManualClock(1000)
   const acks = new Map<number, OperatorSubtaskSnapshot[]>()
   const declines: number[] = []
+  const failures: unknown[] = []
   const task = new StreamTask({
     jobId: 'j'.repeat(32), graph, vertex, subtask: 0, attempt: 0, inputs, writers: new Map(), restore: undefined,
     storageFor: () => storage, clock, checkpointing: opts, checkpointingEnabled: true, timestamps: { ts: undefined }, replay: [],
     keyedBackend: (range, maxP) => new HeapKeyedStateBackend(range, maxP),
-    hooks: { ack: (id, _k, ops) => acks.set(id, ops), decline: (id) => declines.push(id), finished: () => {}, fail: (_k, e) => { throw e }, wake: () => {} },
+    hooks: { ack: (id, _k, ops) => acks.set(id, ops), decline: (id) => declines.push(id), finished: () => {}, fail: (_k, e) => void failures.push(e), wake: () => {} },
   })
   await task.initialize()
   const barrier = (id: number): CheckpointBarrier => ({ id, timestamp: clock.now(), type: 'checkpoint', format: 'native', location: `/cp/chk-${id}`, incremental: false } as CheckpointBarrier)
@@ -70,7 +71,7 @@ async function harness(opts: CheckpointOptions) {
     }
     return out
   }
-  return { task, inputs, clock, acks, declines, seen, atSnapshot, barrier, batch, run, channelState }
+  return { task, inputs, clock, acks, declines, failures, seen, atSnapshot, barrier, batch, run, channelState }
 }
 
 describe('a subtask with two inputs takes consistent snapshots', () => {
@@ -193,5 +194,43 @@ describe('a subtask with two inputs takes consistent snapshots', () => {
     h.task.expectCheckpoint(h.barrier(1))
     await h.run()
     assert.ok(!h.acks.has(1), 'a late coordinator message does not snapshot again')
+  })
+})
+
+/** Notes when each completion notification starts and ends; the first one is slow, `failOn` throws. */
+class Listener extends RichMapFunction<number, number> implements CheckpointListener {
+  readonly log: string[] = []
+  constructor(private readonly failOn?: number) {
+    super()
+  }
+  map(v: number): number {
+    return v
+  }
+  async notifyCheckpointComplete(id: number): Promise<void> {
+    this.log.push(`start ${id}`)
+    if (id === 1) await new Promise((r) => setTimeout(r, 50))
+    if (id === this.failOn) throw new Error(`cannot commit ${id}`)
+    this.log.push(`end ${id}`)
+  }
+}
+
+describe('completion notifications', () => {
+  it('run one after another, in checkpoint order', async () => {
+    const l = new Listener()
+    const h = await harness({ mode: 'EXACTLY_ONCE', unaligned: false, alignedTimeoutMs: undefined }, l)
+    h.task.notifyCheckpointComplete(1, false)
+    h.task.notifyCheckpointComplete(2, false)
+    await h.run()
+    await h.task.notificationsSettled()
+    assert.deepEqual(l.log, ['start 1', 'end 1', 'start 2', 'end 2'])
+  })
+
+  it('a failed one fails the task and makes notificationsSettled reject (a final commit that failed is not success)', async () => {
+    const l = new Listener(2)
+    const h = await harness({ mode: 'EXACTLY_ONCE', unaligned: false, alignedTimeoutMs: undefined }, l)
+    h.task.notifyCheckpointComplete(2, false)
+    await h.run()
+    await assert.rejects(h.task.notificationsSettled(), /cannot commit 2/)
+    assert.equal(h.failures.length, 1)
   })
 })

@@ -365,10 +365,13 @@ export class SubtaskCheckpoint {
 
   notifyComplete(id: number, isSavepoint: boolean): void {
     this.mail(() => {
-      const done = (async () => {
+      // One after another: a notification starts once the previous one (of every operator) ended.
+      this.notifications = this.notifications.then(async () => {
         for (const m of this.chain.members) await m.operator.notifyCheckpointComplete(id, isSavepoint)
-      })()
-      this.notifications = this.notifications.then(() => done).catch((err: unknown) => this.hooks.fail(err))
+      }).catch((err: unknown) => {
+        this.notificationError ??= err
+        this.hooks.fail(err)
+      })
     })
   }
 
@@ -385,9 +388,14 @@ export class SubtaskCheckpoint {
   }
 
   /** Resolves once every completion notification delivered so far has been handled. */
+  /** Rejects when a completion notification failed (e.g. a sink could not commit): the job must not report success. */
   notificationsSettled(): Promise<void> {
-    return this.notifications
+    return this.notifications.then(() => {
+      if (this.notificationError !== undefined) throw this.notificationError
+    })
   }
+
+  private notificationError: unknown
 
   cancel(): void {
     this.alignmentTimer?.cancel()
