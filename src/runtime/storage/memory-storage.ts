@@ -48,10 +48,18 @@ export class MemoryStorage implements Storage {
   }
 
   async createExclusive(location: string, data: Uint8Array): Promise<boolean> {
-    if (this.objects.has(location)) return false
-    await this.write(location, data)
+    if (this.objects.has(location) || this.creating.has(location)) return false
+    this.creating.add(location)
+    try {
+      await this.write(location, data)
+    } finally {
+      this.creating.delete(location)
+    }
     return true
   }
+
+  /** Locations a createExclusive is writing: a concurrent one must see them as taken. */
+  private readonly creating = new Set<string>()
 
   async deleteTree(prefix: string): Promise<void> {
     const p = prefix.endsWith('/') ? prefix : `${prefix}/`
