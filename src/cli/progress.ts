@@ -22,9 +22,16 @@ export async function startProgress(text: string, json: boolean): Promise<Progre
   if (!progressEnabled(json)) return NONE
   const { default: ora } = await import('ora')
   const spinner = ora({ text, stream: process.stderr, discardStdin: false }).start()
+  let shown = 0
   return {
     update: (t) => {
       spinner.text = t
+      // Show a change at once (at most every 50 ms), not only at the spinner's next frame.
+      const now = Date.now()
+      if (now - shown >= 50) {
+        shown = now
+        spinner.render()
+      }
     },
     stop: () => {
       spinner.stop()

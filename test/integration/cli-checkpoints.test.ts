@@ -3,11 +3,11 @@
  * with the spellings and situations users met: paths with '..' and file: URIs, a running job
  * known only by its lease, savepoints being written, user folders named like jobs, symbolic
  * links, a _metadata that is a folder, `--dir /`, bad flag values, damaged state files of the same
- * size, several jobs under one root, a damaged newest checkpoint, and prune killed with -9 while
- * it deletes.
+ * size, several jobs under one root, a damaged newest checkpoint, progress on a terminal, and
+ * prune killed with -9 while it deletes.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -282,6 +282,23 @@ describe('tsflink checkpoints prune', () => {
     const r = await runCli(['checkpoints', 'prune', '--keep', '-1', '--dir', tmp()])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /^Error: Parsing --keep: Expected an integer greater than or equal to 0 but received: -1$/m)
+  })
+
+  it('shows progress (count and bytes freed) on a terminal, on stderr; none without a terminal or with --json', async (t) => {
+    if (spawnSync('script', ['--version']).status !== 0) return t.skip('util-linux script(1) is needed to give the CLI a terminal')
+    const root = tmp()
+    const h = new HistoryWriter(root, JOB, () => 0)
+    for (let i = 1; i <= 120; i++) h.checkpoint(i, day(200 - i))
+    const cmd = (extra: string): string => `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} checkpoints prune --dir ${JSON.stringify(root)} --keep 1 ${extra}`
+    const piped = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run'])
+    assert.doesNotMatch(piped.stderr, /Deleted \d+\/\d+ directories/, 'no terminal: no progress')
+    const json = spawnSync('script', ['-qefc', cmd('--json --dry-run'), '/dev/null'], { env: { ...process.env, CI: '' }, encoding: 'utf8' })
+    assert.equal(json.status, 0, json.stdout)
+    assert.doesNotMatch(json.stdout, /Deleted \d+\/\d+ directories|Scanning/, '--json: no progress')
+    const tty = spawnSync('script', ['-qefc', cmd(''), '/dev/null'], { env: { ...process.env, CI: '' }, encoding: 'utf8' })
+    assert.equal(tty.status, 0, tty.stdout)
+    assert.match(tty.stdout, /Deleted \d+\/119 directories, \d+\/\d+ shared files; [\d.]+ (B|KiB|MiB) freed/)
+    assert.deepEqual(chks(join(root, JOB)), ['chk-120'])
   })
 
   it('killed with -9 while deleting, again and again: every checkpoint list calls valid restores to the exact result, and a re-run converges', async () => {

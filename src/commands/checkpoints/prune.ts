@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand, EXIT_CODES_HELP } from '../../cli/base-command.js'
 import { formatBytes } from '../../cli/formatters.js'
+import { startProgress } from '../../cli/progress.js'
 import { oneLineParseError, pruneCheckpoints, resolveTarget } from '../../cli/services/checkpoints.js'
 import { parseDuration } from '../../runtime/config/duration.js'
 import { TsflinkError } from '../../runtime/errors.js'
@@ -46,7 +47,16 @@ ${EXIT_CODES_HELP}`
       if (olderThanMs === undefined) throw new TsflinkError(`Invalid --older-than '${flags['older-than']}': expected a duration such as 7d or 12 h`, { kind: 'usage' })
     }
     const root = resolveTarget({ jobId: args.jobId, dir: flags.dir }, config)
-    const result = await pruneCheckpoints(root, config, { keep: flags.keep, olderThanMs, includeSavepoints: flags['include-savepoints'], dryRun: flags['dry-run'] })
+    const progress = await startProgress(`Scanning ${root}…`, this.jsonEnabled())
+    let result
+    try {
+      result = await pruneCheckpoints(root, config, {
+        keep: flags.keep, olderThanMs, includeSavepoints: flags['include-savepoints'], dryRun: flags['dry-run'],
+        onProgress: (p) => progress.update(`Deleted ${p.dirsDone}/${p.dirsTotal} directories, ${p.filesDone}/${p.filesTotal} shared files; ${formatBytes(p.bytesFreed)} freed`),
+      })
+    } finally {
+      progress.stop()
+    }
     const { plan, deleted, failed, bytesFreed } = result
     const verb = flags['dry-run'] ? 'Would delete' : 'Deleted'
     for (const p of deleted) this.say(`${verb} ${p}`)
