@@ -2,7 +2,8 @@
  * The only module that builds checkpoint and savepoint locations (SPEC §5):
  *   <checkpoints-dir>/<jobId>/chk-<n>/_metadata, <jobId>/shared/, <jobId>/taskowned/
  *   <savepoints-dir>/savepoint-<first 6 hex of jobId>-<12 hex>/_metadata
- * Locations are filesystem paths or s3:// URLs; both join with '/'. Pure.
+ * Locations are filesystem paths or s3:// URLs; both join with '/'. Pure; never imports the CLI.
+ * Tests: test/storage.test.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'

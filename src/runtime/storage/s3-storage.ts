@@ -12,7 +12,7 @@
  *   (`requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED`): servers that do
  *   not understand the SDK's default streaming checksums would otherwise store the chunk framing.
  * Credentials come from s3.access-key/s3.secret-key, else the SDK's default chain; they never
- * appear in messages.
+ * appear in messages. Never imports the CLI. Tests: test/storage.test.ts, test/integration/s3.test.ts.
  */
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
@@ -21,34 +21,15 @@ import {
 } from '@aws-sdk/client-s3'
 import { randomBytes } from 'node:crypto'
 import { StateError } from '../errors.js'
-import type { Configuration } from '../config/configuration.js'
+import type { S3Settings } from './s3-settings.js'
 import type { Storage, StoredObject } from './storage.js'
+
+export { s3SettingsFrom, type S3Settings } from './s3-settings.js'
 
 const PART_SIZE = 8 * 1024 * 1024
 /** Claims older than this (by the store's clock) were left by a crashed claimant and are ignored. */
 const CLAIM_TTL_MS = 30_000
 const CLAIM_ROUNDS = 8
-
-export interface S3Settings {
-  endpoint: string | undefined
-  region: string
-  accessKey: string | undefined
-  secretKey: string | undefined
-  pathStyle: boolean
-  /** Per-request timeout, ms. */
-  timeoutMs: number
-}
-
-export function s3SettingsFrom(c: Configuration | undefined): S3Settings {
-  return {
-    endpoint: c?.getString('s3.endpoint'),
-    region: c?.getString('s3.region') ?? process.env.AWS_REGION ?? 'us-east-1',
-    accessKey: c?.getString('s3.access-key'),
-    secretKey: c?.getString('s3.secret-key'),
-    pathStyle: c?.getBool('s3.path.style.access') ?? c?.getString('s3.endpoint') !== undefined,
-    timeoutMs: 30_000,
-  }
-}
 
 export function parseS3Location(location: string): { bucket: string; key: string } {
   const m = /^s3a?:\/\/([^/]+)\/?(.*)$/.exec(location)
