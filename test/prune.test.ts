@@ -31,6 +31,15 @@ const policy = (p: Partial<PrunePolicy> = {}): PrunePolicy => ({ keep: 1, olderT
 const at = (daysAgo: number): Date => new Date(NOW - daysAgo * DAY)
 const chks = (root: string, job = JOB): string[] => readdirSync(join(root, job)).filter((n) => n.startsWith('chk-')).sort()
 
+/** A valid checkpoint as the inventory describes one (for the pure planner). */
+function entry(path: string, id: number, jobPath: string, completedAtMs = at(10 - id).getTime()): SnapshotEntry {
+  return {
+    path, jobPath, jobId: JOB, checkpointId: id, type: 'checkpoint', status: 'valid', problem: undefined, unreadable: false,
+    metadata: { jobId: JOB as never, jobName: 'j', checkpointId: id as never, timestamp: 0, completedAt: new Date(completedAtMs).toISOString(), kind: { type: 'checkpoint', incremental: false, format: 'native' }, backend: 'hashmap', program: null, operators: [], files: [] },
+    references: [], fileProblems: [], sizeBytes: 1, ownFiles: [`${path}/s`], ownBytes: 1, mtimeMs: 0, recognized: true, inProgress: undefined,
+  }
+}
+
 function seeded(seed: number): (n: number) => number {
   const r = new Rng(seed)
   return (n) => r.int(n)
@@ -98,6 +107,68 @@ describe('prune rules', () => {
     assert.ok(restoresIdentically(h.checkpoints[3]!), 'the newest still restores completely')
     const sharedLeft = readdirSync(join(root, JOB, 'shared')).map((n) => join(root, JOB, 'shared', n)).sort()
     assert.deepEqual(sharedLeft, [...h.checkpoints[3]!.files.keys()].filter((p) => p.includes('/shared/')).sort(), 'exactly the referenced shared files remain')
+  })
+
+  it('rescue follows chains: a kept checkpoint needs chk-1, which needs chk-2', () => {
+    const e = (id: number, refs: string[]): SnapshotEntry => ({
+      ...entry(`/ck/${JOB}/chk-${id}`, id, `/ck/${JOB}`), references: refs, ownFiles: [`/ck/${JOB}/chk-${id}/s`],
+    })
+    const inv: Inventory = {
+      root: '/ck',
+      entries: [e(1, [`/ck/${JOB}/chk-2/s`]), e(2, []), e(3, [`/ck/${JOB}/chk-1/s`])],
+      jobs: [{ jobId: JOB, path: `/ck/${JOB}`, recognized: true, lease: undefined, sharedFiles: [] }],
+    }
+    const plan = planPrune(inv, policy({ keep: 1 }))
+    assert.deepEqual(plan.deleteDirs, [])
+    assert.deepEqual(plan.keep.map((x) => x.checkpointId), [1, 2, 3])
+  })
+
+  it('--older-than is strict: a checkpoint exactly that old stays; one a millisecond older goes', () => {
+    const inv: Inventory = {
+      root: '/ck',
+      entries: [entry(`/ck/${JOB}/chk-1`, 1, `/ck/${JOB}`, NOW - DAY - 1), entry(`/ck/${JOB}/chk-2`, 2, `/ck/${JOB}`, NOW - DAY), entry(`/ck/${JOB}/chk-3`, 3, `/ck/${JOB}`, NOW)],
+      jobs: [{ jobId: JOB, path: `/ck/${JOB}`, recognized: true, lease: undefined, sharedFiles: [] }],
+    }
+    assert.deepEqual(planPrune(inv, policy({ keep: 1, olderThanMs: DAY })).deleteDirs.map((e) => e.checkpointId), [1])
+  })
+
+  it('checkpoints with the same id are ordered by completion time; entries whose folder is unknown stay', () => {
+    const inv: Inventory = {
+      root: '/ck',
+      entries: [
+        entry(`/ck/${JOB}/chk-7`, 7, `/ck/${JOB}`, NOW - 2 * DAY), entry(`/ck/${JOB}/chk-07`, 7, `/ck/${JOB}`, NOW - DAY),
+        entry(`/ck/${JOB2}/chk-1`, 1, `/ck/${JOB2}`, 0), entry(`/ck/${JOB2}/chk-2`, 2, `/ck/${JOB2}`, 1),
+      ],
+      jobs: [{ jobId: JOB, path: `/ck/${JOB}`, recognized: true, lease: undefined, sharedFiles: [] }],
+    }
+    const plan = planPrune(inv, policy({ keep: 1 }))
+    assert.deepEqual(plan.deleteDirs.map((e) => e.path), [`/ck/${JOB}/chk-7`])
+    assert.deepEqual(plan.keep.map((e) => e.path), [`/ck/${JOB}/chk-07`, `/ck/${JOB2}/chk-1`, `/ck/${JOB2}/chk-2`])
+  })
+
+  it('a single checkpoint directory as the root: it is reported as kept, never deleted', async () => {
+    const root = tmp()
+    const h = new HistoryWriter(root, JOB)
+    h.checkpoint(1, at(9))
+    const r = await prune(join(root, JOB, 'chk-1'), fs, policy({ keep: 0, olderThanMs: 0 }), false)
+    assert.deepEqual(r.deleted, [])
+    assert.deepEqual(r.plan.keep.map((e) => e.path), [join(root, JOB, 'chk-1')])
+  })
+
+  it('a running job\'s references: outside any job folder they change nothing; into another job\'s folder (whatever the file\'s name) they keep its shared files', () => {
+    const running = (refs: string[]): Inventory => ({
+      root: '/ck',
+      entries: [{ ...entry(`/ck/${JOB}/chk-1`, 1, `/ck/${JOB}`), references: refs }],
+      jobs: [
+        { jobId: JOB, path: `/ck/${JOB}`, recognized: true, lease: undefined, sharedFiles: [] },
+        { jobId: JOB2, path: `/ck/${JOB2}`, recognized: true, lease: undefined, sharedFiles: [{ path: `/ck/${JOB2}/shared/${JOB2}`, mtimeMs: 0, size: 1 }, { path: `/ck/${JOB2}/shared/other`, mtimeMs: 0, size: 1 }] },
+      ],
+    })
+    const p = policy({ runningJobs: new Set([JOB]) })
+    assert.deepEqual(planPrune(running(['/elsewhere/x', '/ck/not-a-job/y']), p).deleteFiles.map((f) => f.path), [`/ck/${JOB2}/shared/${JOB2}`, `/ck/${JOB2}/shared/other`])
+    const busy = planPrune(running([`/ck/${JOB2}/shared/${JOB2}`]), p)
+    assert.deepEqual(busy.deleteFiles, [])
+    assert.ok(busy.notes.some((n) => n.path === `/ck/${JOB2}` && n.reason === 'a running job uses its files: no file in its shared/ or taskowned/ is deleted'))
   })
 
   it('a directory a kept checkpoint takes a file from stays, with what it references', async () => {
@@ -244,7 +315,7 @@ describe('prune rules', () => {
     savepoint(sp('done-live'), JOB, 3, 0, { inProgress: spLease() })
     savepoint(sp('expired'), JOB, 4, 0, { metadata: false, inProgress: spLease({ renewedAt: NOW - 2 * 60 * 60_000 }) })
     savepoint(sp('ended'), JOB, 5, 0, { metadata: false, inProgress: spLease({ ended: true }) })
-    savepoint(sp('named'), JOB, 6, 0, { metadata: false })
+    savepoint(sp('named'), JOB, 6, 0, { metadata: false, inProgress: spLease({ renewedAt: NOW - 2 * 60 * 60_000 }) })
     savepoint(sp('user'), JOB, 7, 0, { metadata: false }) // neither _metadata nor _in_progress: not recognised
     mkdirSync(join(root, JOB2))
     writeFileSync(join(root, JOB2, '_lease'), lease(JOB2, { savepointsInProgress: [`file://${sp('named')}`] }))
@@ -364,11 +435,6 @@ describe('prune rules', () => {
   })
 
   it('the plan never chooses anything outside its root, whatever the inventory holds (/x/ck is not /x/ck2)', () => {
-    const entry = (path: string, id: number, jobPath: string): SnapshotEntry => ({
-      path, jobPath, jobId: JOB, checkpointId: id, type: 'checkpoint', status: 'valid', problem: undefined, unreadable: false,
-      metadata: { jobId: JOB as never, jobName: 'j', checkpointId: id as never, timestamp: 0, completedAt: at(10 - id).toISOString(), kind: { type: 'checkpoint', incremental: false, format: 'native' }, backend: 'hashmap', program: null, operators: [], files: [] },
-      references: [], fileProblems: [], sizeBytes: 1, ownFiles: [`${path}/s`], ownBytes: 1, mtimeMs: 0, recognized: true, inProgress: undefined,
-    })
     const inv: Inventory = {
       root: '/x/ck',
       entries: [1, 2, 3].flatMap((i) => [entry(`/x/ck/${JOB}/chk-${i}`, i, `/x/ck/${JOB}`), entry(`/x/ck2/${JOB}/chk-${i}`, i, `/x/ck2/${JOB}`)]),
@@ -377,6 +443,68 @@ describe('prune rules', () => {
     const plan = planPrune(inv, policy({ keep: 1 }))
     assert.deepEqual(plan.deleteDirs.map((e) => e.path), [`/x/ck/${JOB}/chk-1`, `/x/ck/${JOB}/chk-2`])
     assert.deepEqual(plan.deleteFiles.map((f) => f.path), [`/x/ck/${JOB}/shared/f`])
+  })
+
+  it('says why it leaves each thing alone (the notes prune prints), for what is below its root only', async () => {
+    const base = tmp()
+    const root = join(base, JOB)
+    const h = new HistoryWriter(base, JOB)
+    h.checkpoint(1, at(4))
+    h.checkpoint(2, at(3))
+    h.checkpoint(3, at(2))
+    h.checkpoint(4, at(0), { withMetadata: false })
+    writeFileSync(join(root, 'shared', 'fresh'), 'uploading')
+    writeFileSync(join(root, '_lease'), lease(JOB, { latestCompleted: 2 }))
+    writeFileSync(join(root, 'chk-3', 'private-3'), 'changed size')
+    // Next to it: a job whose lease cannot be read, and a folder that is not a job's: no notes for them.
+    mkdirSync(join(base, JOB2, 'chk-1'), { recursive: true })
+    writeFileSync(join(base, JOB2, 'chk-1', 'x'), 'x')
+    writeFileSync(join(base, JOB2, '_lease'), 'garbage')
+    const plan = (await prune(root, fs, policy({ keep: 1 }), true)).plan
+    assert.deepEqual(plan.notes.map((n) => [n.path, n.reason]), [
+      [join(root, 'chk-2'), 'named by the live lease of its running job (its latest checkpoint, or one in progress)'],
+      [join(root, 'chk-3'), `not valid, left alone: private-3 has 12 bytes, _metadata says ${'private state of 3'.length}`],
+      [join(root, 'chk-4'), 'no _metadata, but its job is running: a checkpoint in progress'],
+      [root, 'its job is running: no file in its shared/ or taskowned/ is deleted'],
+    ])
+    assert.deepEqual(plan.deleteDirs.map((e) => e.path), [join(root, 'chk-1')])
+
+    // A job folder as the root whose own lease cannot be read, and whose shared files are all in use: one note.
+    const r3 = tmp()
+    const c = new HistoryWriter(r3, JOB)
+    c.checkpoint(1, at(2))
+    writeFileSync(join(r3, JOB, '_lease'), 'garbage')
+    const p3 = (await prune(join(r3, JOB), fs, policy({ keep: 1 }), true)).plan
+    assert.deepEqual(p3.notes.map((n) => [n.path, n.reason]), [[join(r3, JOB, '_lease'), 'unreadable lease (not JSON): its job counts as running']])
+
+    // A root with an unrecognised folder, an unreadable lease, savepoints, a rescue and an unreadable _metadata.
+    const r2 = tmp()
+    const a = new HistoryWriter(r2, JOB)
+    a.checkpoint(1, at(5))
+    a.checkpoint(2, at(4))
+    const meta = JSON.parse(readFileSync(join(r2, JOB, 'chk-2', '_metadata'), 'utf8')) as { body: CheckpointMetadata }
+    writeFileSync(join(r2, JOB, 'chk-2', '_metadata'), serializeMetadata({ ...meta.body, files: [...meta.body.files, { path: '../chk-1/private-1', size: 'private state of 1'.length }] }))
+    mkdirSync(join(r2, JOB2, 'chk-1'), { recursive: true })
+    writeFileSync(join(r2, JOB2, 'chk-1', 'x'), 'x')
+    writeFileSync(join(r2, JOB2, '_lease'), 'garbage')
+    const sp = (n: string): string => join(r2, `savepoint-012345-${n.padStart(12, '0')}`)
+    savepoint(sp('a'), JOB, 10, 1, { metadata: false, inProgress: Buffer.from('garbage') })
+    savepoint(sp('b'), JOB, 11, 1, { metadata: false, inProgress: lease(JOB, { kind: 'savepoint' }) })
+    savepoint(sp('c'), JOB, 12, 1, { metadata: false })
+    savepoint(sp('d'), JOB, 13, 1)
+    writeFileSync(join(sp('d'), '_metadata'), 'not json')
+    savepoint(sp('e'), JOB, 14, 1)
+    const p2 = (await prune(r2, fs, policy({ keep: 1 }), true)).plan
+    assert.deepEqual(p2.notes.map((n) => [n.path, n.reason]), [
+      [join(r2, JOB2), 'named like a job folder, but no _lease or _metadata in it names that job: not ours, left alone'],
+      [join(r2, JOB2, '_lease'), 'unreadable lease (not JSON): its job counts as running'],
+      [sp('a'), 'a savepoint in progress (unreadable _in_progress: not JSON): never deleted'],
+      [sp('b'), 'a savepoint in progress (live _in_progress): never deleted'],
+      [sp('c'), 'neither _metadata nor _in_progress: not a savepoint directory tsflink recognises, left alone'],
+      [sp('d'), `an incomplete savepoint (${join(sp('d'), '_metadata')} is not a tsflink _metadata file (not JSON; truncated or foreign)); pass --include-savepoints to remove it`],
+      [join(r2, JOB, 'chk-1'), `kept: a kept checkpoint references ${join(r2, JOB, 'chk-1', 'private-1')}`],
+      [r2, `${sp('d')} has an unreadable _metadata (${join(sp('d'), '_metadata')} is not a tsflink _metadata file (not JSON; truncated or foreign)): no shared file is deleted, since none can be proven unreferenced`],
+    ])
   })
 
   it('corrupt, truncated and foreign _metadata and unrelated files: listed as invalid, nothing unprovable deleted', async () => {
@@ -447,10 +575,22 @@ async function runCase(w: World, storage: Storage, features: Map<string, number>
   const p = policy({ ...w.policy, runningJobs: w.registry })
   const sorted = (xs: Iterable<string>): string[] => [...xs].sort()
 
-  const inv = await scanRoot(w.target, storage)
+  const inv = await scanRoot(w.target, storage, { context: true })
   const plan = planPrune(inv, p)
   assert.deepEqual(sorted(plan.deleteDirs.map((e) => e.path)), sorted(expected.dirs), `${tag}: directories to delete`)
   assert.deepEqual(sorted(plan.deleteFiles.map((f) => f.path)), sorted(expected.files), `${tag}: shared files to delete`)
+  // Every checkpoint or savepoint directory below the target that does not go is reported as kept.
+  const dirsBelow = new Set<string>()
+  for (const loc of w.files.keys()) {
+    const seg = loc.slice(w.ck.length + 1).split('/')
+    if (!loc.startsWith(`${w.ck}/`) || seg.length < 3 && !(seg[0]!.startsWith('savepoint-') && seg.length === 2)) continue
+    if (/^[0-9a-f]{32}$/.test(seg[0]!) && /^chk-\d+$/.test(seg[1]!)) dirsBelow.add(`${w.ck}/${seg[0]}/${seg[1]}`)
+    else if (seg[0]!.startsWith('savepoint-') && w.target === w.ck) dirsBelow.add(`${w.ck}/${seg[0]}`)
+  }
+  const expectedKept = [...dirsBelow].filter((d) => d.startsWith(`${w.target}/`) && !expected.dirs.has(d))
+  assert.deepEqual(sorted(plan.keep.map((e) => e.path)), sorted(expectedKept), `${tag}: directories kept`)
+  const byPath = (xs: string[]): string[] => [...xs].sort((a, b) => a.localeCompare(b))
+  for (const list of [plan.deleteDirs.map((e) => e.path), plan.deleteFiles.map((f) => f.path), plan.keep.map((e) => e.path)]) assert.deepEqual(list, byPath(list), `${tag}: listed in path order`)
 
   // Whatever a scanner might hand it, the plan stays inside its root: add a sibling root's entries.
   const sibling = await scanRoot(`${w.base}/ck2`, storage)

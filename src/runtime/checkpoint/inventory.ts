@@ -11,8 +11,8 @@
  * - a savepoint directory is a `savepoint-*` folder holding a `_metadata` or an `_in_progress`.
  * Anything else is listed for the user to see but is not ours to delete.
  *
- * A job folder given as the root is read together with the job folders next to it (read only):
- * a job restored in claim mode references the files of the job it was restored from.
+ * For prune, a job folder given as the root is read together with the job folders next to it
+ * (read only): a job restored in claim mode references the files of the job it was restored from.
  *
  * Never imports the CLI. Used by `checkpoints list | restore | prune | verify`.
  * Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts.
@@ -94,7 +94,15 @@ export interface Inventory {
 export interface ScanOptions {
   /** Also read every referenced file and compare its checksum, where `_metadata` records one. */
   deep?: boolean
+  /**
+   * For a job folder as the root: also read the job folders next to it (outside the root, for
+   * what their checkpoints reference and whether their jobs run). Prune needs this; listing does not.
+   */
+  context?: boolean
 }
+
+/** At most this many files are read at once for checksums (each is read whole). */
+const CHECKSUM_READS = 4
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the items' order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -167,7 +175,27 @@ interface DirSpec {
   type: 'checkpoint' | 'savepoint'
 }
 
-type Checksums = Map<string, Promise<string | undefined>>
+/** Checksums computed during one scan (a file shared by many checkpoints is read once), and the reads in flight. */
+interface Checksums {
+  sums: Map<string, Promise<string | undefined>>
+  reading: number
+  waiting: (() => void)[]
+}
+
+const newChecksums = (): Checksums => ({ sums: new Map(), reading: 0, waiting: [] })
+
+async function checksumOfFile(storage: Storage, location: string, c: Checksums): Promise<string | undefined> {
+  if (c.reading >= CHECKSUM_READS) await new Promise<void>((ok) => c.waiting.push(ok))
+  c.reading++
+  try {
+    return checksumOf(await storage.read(location))
+  } catch {
+    return undefined
+  } finally {
+    c.reading--
+    c.waiting.shift()?.()
+  }
+}
 
 /**
  * Checks every file `meta` references from the directory `path`: it exists, has the recorded
@@ -178,7 +206,7 @@ export async function checkFiles(
   path: string, meta: CheckpointMetadata, storage: Storage,
   opts: { known?: ReadonlyMap<string, number>; deep?: boolean; checksums?: Checksums } = {},
 ): Promise<FileProblem[]> {
-  const checksums = opts.checksums ?? new Map()
+  const checksums = opts.checksums ?? newChecksums()
   const problems: FileProblem[] = []
   await mapLimit(meta.files, 8, async (f) => {
     const location = join(path, f.path)
@@ -192,8 +220,8 @@ export async function checkFiles(
       return
     }
     if (opts.deep !== true || f.checksum === undefined) return
-    let sum = checksums.get(location)
-    if (sum === undefined) checksums.set(location, (sum = storage.read(location).then((b) => checksumOf(b), () => undefined)))
+    let sum = checksums.sums.get(location)
+    if (sum === undefined) checksums.sums.set(location, (sum = checksumOfFile(storage, location, checksums)))
     const actual = await sum
     if (actual === undefined) problems.push({ file: f.path, location, kind: 'missing', problem: `referenced file ${f.path} cannot be read` })
     else if (actual !== f.checksum) problems.push({ file: f.path, location, kind: 'checksum', problem: `${f.path} fails its checksum (${actual}, _metadata says ${f.checksum})` })
@@ -281,7 +309,7 @@ export async function scanRoot(root: string, storage: Storage, opts: ScanOptions
   if (single) {
     for (const o of objects) dir(root, { jobPath: undefined, jobId: undefined, type: name.startsWith('savepoint-') ? 'savepoint' : 'checkpoint' }).push(o)
   } else {
-    if (rootIsJob) {
+    if (rootIsJob && opts.context === true) {
       // The folders next to it may hold checkpoints that reference this job's files (claim mode).
       base = parent(root)
       const siblings = (await childFolders(storage, base)).filter((n) => isJobId(n) && n !== name)
@@ -313,7 +341,7 @@ export async function scanRoot(root: string, storage: Storage, opts: ScanOptions
   }
 
   const known = new Map(objects.map((o) => [o.location, o.size]))
-  const checksums: Checksums = new Map()
+  const checksums = newChecksums()
   const list = [...dirs].sort((a, b) => a[0].localeCompare(b[0]))
   const entries = await mapLimit(list, 32, async ([path, d]) => {
     const e = await inspect(path, d, storage, known, opts.deep === true, checksums)

@@ -128,7 +128,7 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
   const { dryRun = false, onProgress } = typeof opts === 'boolean' ? { dryRun: opts } : opts
   const release = await acquirePruneLock(lockRootFor(root), storage)
   try {
-    const inv = await scanRoot(root, storage)
+    const inv = await scanRoot(root, storage, { context: true })
     const plan = planPrune(inv, policy)
     if (dryRun) return { plan, deleted: [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)], failed: [], bytesFreed: plan.bytesFreed }
     const local = !isRemote(root)
