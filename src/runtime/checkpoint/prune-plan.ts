@@ -27,7 +27,6 @@
  *    claim mode uploads nothing there, but reuses what is there). A running job may be uploading
  *    files that no `_metadata` names yet, so nothing in its own shared/ or taskowned/ is deleted.
  */
-import { isJobId } from '../ids.js'
 import { join, normalizeLocation } from '../storage/paths.js'
 import type { Inventory, JobFolder, SnapshotEntry } from './inventory.js'
 import { isLeaseLive } from './lease.js'
@@ -64,14 +63,10 @@ export function isRunning(j: JobFolder, policy: Pick<PrunePolicy, 'now' | 'runni
   return (j.lease !== undefined && isLeaseLive(j.lease.parsed, policy.now)) || policy.runningJobs.has(j.jobId)
 }
 
-/** The job folder (among `folders`) a location lies in, if any. */
+/** The job folder (among `folders`) a location lies in, if any: its prefixes are tried, longest first. */
 function folderOf(location: string, folders: ReadonlyMap<string, JobFolder>): JobFolder | undefined {
-  const seg = location.split('/')
-  // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent — starting past the end or testing seg[0] ('' or 's3:') looks up nothing more
-  for (let i = seg.length - 1; i > 0; i--) {
-    // Stryker disable next-line ConditionalExpression: equivalent — only a speed-up; every folder key ends in a JobID segment
-    if (!isJobId(seg[i]!)) continue
-    const f = folders.get(seg.slice(0, i + 1).join('/'))
+  for (let i = location.lastIndexOf('/'); i > 0; i = location.lastIndexOf('/', i - 1)) {
+    const f = folders.get(location.slice(0, i))
     if (f !== undefined) return f
   }
   return undefined
@@ -100,7 +95,6 @@ export function planPrune(inv: Inventory, policy: PrunePolicy): PrunePlan {
       continue
     }
     const lease = j.lease.parsed.lease
-    // Stryker disable next-line ConditionalExpression: equivalent — 'chk-null' names no checkpoint directory
     for (const id of [lease.latestCompleted, ...lease.inProgress]) if (id !== null) named.add(join(j.path, `chk-${id}`))
     for (const sp of lease.savepointsInProgress) named.add(normalizeLocation(sp))
   }
