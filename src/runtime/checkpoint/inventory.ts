@@ -309,9 +309,9 @@ export async function scanRoot(root: string, storage: Storage, opts: ScanOptions
   if (single) {
     for (const o of objects) dir(root, { jobPath: undefined, jobId: undefined, type: name.startsWith('savepoint-') ? 'savepoint' : 'checkpoint' }).push(o)
   } else {
+    if (rootIsJob) base = parent(root)
     if (rootIsJob && opts.context === true) {
       // The folders next to it may hold checkpoints that reference this job's files (claim mode).
-      base = parent(root)
       const siblings = (await childFolders(storage, base)).filter((n) => isJobId(n) && n !== name)
       const more = await mapLimit(siblings, 8, (n) => listAll(join(base, n), storage))
       objects = [...objects, ...more.flat()]
