@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { AssignerProtocol, type Admin, type Consumer, type KafkaMessage, type PartitionAssigner } from 'kafkajs'
 import { stringHash } from '../state/key-groups.js'
 import { KafkaClient } from './kafka-client.js'
+import { fixReadCommitted } from './kafka-read-committed.js'
 import { RateLimiterStrategy, type RateLimiter } from './rate-limiter.js'
 import type { InputStatus, ReaderOutput, Source, SourceReader, SourceReaderContext } from './source.js'
 
@@ -279,6 +280,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     private readonly config: KafkaSourceConfig<T>,
     private readonly ctx: SourceReaderContext,
   ) {
+    if (config.readCommitted) fixReadCommitted()
     this.client = new KafkaClient(config.brokers, `${config.clientId}-${ctx.subtask}`)
     this.adminClient = new KafkaClient(config.brokers, `${config.clientId}-${ctx.subtask}-admin`)
     this.limiter = config.rateLimiter.forSubtask(ctx.parallelism, ctx.clock)
