@@ -223,7 +223,7 @@ const asBuffer = (v: unknown): string | Buffer | null =>
 class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
   private tx!: KafkaTransactions
   private state!: ListState<SinkSubtaskState>
-  /** The transaction records go into now; undefined while the next one is being readied. */
+  /** The transaction records go into now; undefined only while no spare was ready. */
   private current: TransactionalProducer | undefined
   private currentSends: Promise<unknown>[] = []
   private acquiring = false
@@ -265,29 +265,50 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
   }
 
   override async open(): Promise<void> {
-    await this.acquire()
+    this.spare = await this.tx.producer(this.nextId())
+    this.promote()
+  }
+
+  private nextId(): string {
+    return this.idle.pop() ?? `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.next++}`
   }
 
   /**
-   * Readies the next transaction on an idle transactional id of this subtask (or a new one): a
-   * fresh InitProducerId, so the id gets a new epoch and its previous transaction's identity, kept
-   * in a checkpoint, names no other transaction.
+   * Keeps the next transaction's producer initialized ahead of time (a fresh InitProducerId on an
+   * idle transactional id of this subtask, or a new one: the id gets a new epoch, so the identity
+   * of its previous transaction, kept in a checkpoint, names no other). At a barrier the switch to
+   * it is then immediate, and records rarely wait without a transaction.
    */
-  private async acquire(): Promise<void> {
-    if (this.acquiring || this.current !== undefined || this.closed) return
+  private ensureSpare(): void {
+    if (this.spare !== undefined || this.acquiring || this.closed) return
     this.acquiring = true
-    try {
-      const id = this.idle.pop() ?? `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.next++}`
-      const p = await this.tx.producer(id)
-      p.begin()
-      this.current = p
-      this.currentSends = []
-    } finally {
-      this.acquiring = false
-    }
-    this.flushAll()
+    this.tx.producer(this.nextId()).then(
+      (p) => {
+        this.acquiring = false
+        if (this.closed) return p.close()
+        this.spare = p
+        this.promote()
+      },
+      (e: unknown) => {
+        this.acquiring = false
+        this.failure ??= e
+      },
+    )
   }
 
+  /** The spare becomes the current transaction (if there is none). */
+  private promote(): void {
+    if (this.current === undefined && this.spare !== undefined) {
+      this.current = this.spare
+      this.spare = undefined
+      this.current.begin()
+      this.currentSends = []
+      this.flushAll()
+    }
+    this.ensureSpare()
+  }
+
+  private spare: TransactionalProducer | undefined
   private closed = false
 
   protected flushTopic(topic: string): void {
@@ -309,7 +330,7 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
       this.prepared.push({ producer: current, identity: current.identity, checkpointId: ctx.checkpointId, sends: this.currentSends })
       this.current = undefined
       this.currentSends = []
-      this.acquire().catch((e: unknown) => (this.failure ??= e))
+      this.promote()
     }
     // What is still buffered had no transaction at the barrier: it goes into the checkpoint.
     const carried = [...this.buffer].filter(([, ms]) => ms.length > 0).map(([topic, messages]) => ({ topic, messages: messages.slice() }))
@@ -349,7 +370,7 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
       t.producer.close()
       this.idle.push(t.identity.transactionalId)
     }
-    if (!this.finished) await this.acquire()
+    if (!this.finished) this.promote()
   }
 
   override finish(): void {
@@ -360,7 +381,7 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
   override async close(): Promise<void> {
     if (this.finished && !this.ctx.task.checkpointingEnabled && this.failure === undefined) {
       // Without checkpoints, the end of the input commits (as the file sink does).
-      await this.acquire()
+      for (let i = 0; i < 600 && this.current === undefined && this.failure === undefined; i++) await new Promise((r) => setTimeout(r, 50))
       this.flushAll()
       const current = this.current
       if (current !== undefined && this.currentSends.length > 0) {
@@ -377,6 +398,7 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
       await Promise.race([Promise.allSettled(this.currentSends).then(() => open.abort()).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())])
     }
     open?.close()
+    this.spare?.close()
     for (const p of this.prepared) p.producer.close()
     await this.tx?.disconnect()
     this.client?.close()
