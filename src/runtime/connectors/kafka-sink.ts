@@ -4,7 +4,7 @@
  * - AT_LEAST_ONCE: records are sent in batches; a checkpoint completes only once every record sent
  *   before its barrier is acknowledged by the broker (all sends still pending at the barrier).
  * - EXACTLY_ONCE: Flink's two-phase commit. Records go into one Kafka transaction per checkpoint
- *   interval, on a pool of transactional ids `<prefix>-<subtask>-<n>`. At the barrier the
+ *   interval, on a pool of transactional ids `<prefix>-<subtask>-<attempt>-<n>`. At the barrier the
  *   transaction is flushed (pre-commit) and its identity (transactional id, producer id, epoch)
  *   goes into the checkpoint; it is committed when the checkpoint completes. After a failure, the
  *   restored subtasks commit every prepared transaction of the checkpoint they restore (an EndTxn
@@ -71,7 +71,7 @@ export class KafkaSinkBuilder<T> {
     return this
   }
 
-  /** Unique per job (and stable across its restores): transactional ids are `<prefix>-<subtask>-<n>`. */
+  /** Unique per job (and stable across its restores): transactional ids are `<prefix>-<subtask>-<attempt>-<n>`. */
   setTransactionalIdPrefix(prefix: string): this {
     this.c.transactionalIdPrefix = prefix
     return this
@@ -253,7 +253,7 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
     const prefix = `${this.config.transactionalIdPrefix}-`
     for (const id of await this.tx.openTransactions()) {
       if (!id.startsWith(prefix)) continue
-      const m = /^(\d+)-(\d+)$/.exec(id.slice(prefix.length))
+      const m = /^(\d+)-\d+-\d+$/.exec(id.slice(prefix.length))
       if (m !== null && owned(Number(m[1]))) await this.tx.fence(id)
     }
   }
@@ -270,7 +270,9 @@ class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
   }
 
   private nextId(): string {
-    return this.idle.pop() ?? `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.next++}`
+    // The attempt is part of the id: requests of a failed attempt still under way (an InitProducerId
+    // retried at the broker) can never fence the transactions of the attempt that replaced it.
+    return this.idle.pop() ?? `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.ctx.attempt}-${this.next++}`
   }
 
   /**
