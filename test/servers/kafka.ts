@@ -188,21 +188,13 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
     version: KAFKA_VERSION,
     async createTopic(name, partitions) {
       shared ??= await admin()
-      await shared.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true })
+      await shared.createTopics({ topics: [{ topic: name, numPartitions: partitions }] })
+      await served(shared, name, partitions)
     },
     async addPartitions(topic, count) {
       shared ??= await admin()
       await shared.createPartitions({ topicPartitions: [{ topic, count }] })
-      // Wait until every new partition has a leader that answers offset requests.
-      for (let i = 0; ; i++) {
-        try {
-          const offsets = await shared.fetchTopicOffsets(topic)
-          if (offsets.length === count) return
-        } catch (e) {
-          if (i > 100) throw e
-        }
-        await new Promise((r) => setTimeout(r, 50))
-      }
+      await served(shared, topic, count)
     },
     admin,
     kill,
@@ -215,6 +207,21 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
       await kill()
       rmSync(home, { recursive: true, force: true })
     },
+  }
+}
+
+/** Waits (60 s at most, the machine may be busy) until every partition of `topic` answers offset requests. */
+async function served(admin: Admin, topic: string, partitions: number): Promise<void> {
+  const until = Date.now() + 60_000
+  for (;;) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic)
+      if (offsets.length === partitions) return
+    } catch (e) {
+      if (Date.now() > until) throw e
+    }
+    if (Date.now() > until) throw new Error(`topic ${topic}: ${partitions} partitions not served within 60 s`)
+    await new Promise((r) => setTimeout(r, 50))
   }
 }
 
