@@ -120,6 +120,27 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     assert.deepEqual((await readTopic(kafka.brokers, topic)).sort(byNumber), [...range(0, 50), ...range(1000, 1010)])
   })
 
+  it('AT_LEAST_ONCE: the checkpoint waits for a send made long before the barrier, behind 100 later ones that are acknowledged', async () => {
+    const [late, busy] = ['alo-late', 'alo-busy']
+    await kafka.createTopic(busy, 2)
+    const spec = KafkaSink.builder<string>().setBootstrapServers(kafka.brokers)
+      .setRecordSerializer({ topic: (v) => (v === 'first' ? late : busy) }).setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+    const { op } = await openSink(spec, 0)
+    op.processElement('first') // its topic does not exist yet: the send is retried
+    op.snapshotState({ checkpointId: 1, timestamp: Date.now(), isSavepoint: false }) // flushes it
+    for (let i = 0; i < 100 * 500; i++) op.processElement(String(i)) // 100 batches to a topic that exists
+    const ctx = { checkpointId: 2, timestamp: Date.now(), isSavepoint: false }
+    op.snapshotState(ctx)
+    let acknowledged = false
+    const done = op.snapshotStateAsync(ctx).then(() => void (acknowledged = true))
+    await sleep(2500)
+    assert.equal(acknowledged, false, 'checkpoint 2 must wait for the first send')
+    await kafka.createTopic(late, 1)
+    await done
+    assert.deepEqual(await readTopic(kafka.brokers, late), ['first'])
+    await op.close()
+  })
+
   class FailOnce extends RichMapFunction<number, number> {
     map(v: number): number {
       if (v === 1500 && this.getRuntimeContext().getAttemptNumber() === 0) throw new Error('injected failure')
@@ -155,15 +176,20 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     // appears, while the sends of the other records (far more than 64 batches) succeed at once.
     const [first, rest] = ['alo-first', 'alo-rest']
     await kafka.createTopic(rest, 2)
-    const n = 60_000
+    const n = 200_000
     const home = tmp()
     const cp = join(home, 'cp')
     const args = ['run', '-D', 'execution.checkpointing.interval=200ms', '-D', `execution.checkpointing.dir=${cp}`, '-D', 'execution.checkpointing.num-retained=2',
       join(ROOT, 'test', 'jobs', 'kafka-at-least-once.ts'), kafka.brokers.join(','), first, rest, String(n)]
-    const rate = ['15000']
-    const child = spawn(process.execPath, [CLI, ...args, ...rate], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
+    const child = spawn(process.execPath, [CLI, ...args, '15000'], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
     const exited = new Promise((r) => child.on('exit', r))
-    await sleep(3000) // many checkpoint intervals; with the bug, checkpoints complete without record 0
+    // Wait until far more than 64 batches of 500 after record 0 are acknowledged, then give the job
+    // 5 s to complete one more checkpoint: with the bug it does (without record 0); it must not.
+    const admin = await kafka.admin()
+    const acked = async (): Promise<number> => (await admin.fetchTopicOffsets(rest)).reduce((sum, o) => sum + Number(o.high), 0)
+    for (let i = 0; i < 600 && (await acked()) < 40_000; i++) await sleep(100)
+    const at = latestCheckpoint(cp)
+    for (let i = 0; i < 50 && latestCheckpoint(cp) === at; i++) await sleep(100)
     child.kill('SIGKILL')
     await exited
     await kafka.createTopic(first, 1)

@@ -210,9 +210,9 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
   }
 }
 
-/** Waits (60 s at most, the machine may be busy) until every partition of `topic` answers offset requests. */
+/** Waits (2 min at most, the machine may be busy) until every partition of `topic` answers offset requests. */
 async function served(admin: Admin, topic: string, partitions: number): Promise<void> {
-  const until = Date.now() + 60_000
+  const until = Date.now() + 120_000
   for (;;) {
     try {
       const offsets = await admin.fetchTopicOffsets(topic)
@@ -220,14 +220,14 @@ async function served(admin: Admin, topic: string, partitions: number): Promise<
     } catch (e) {
       if (Date.now() > until) throw e
     }
-    if (Date.now() > until) throw new Error(`topic ${topic}: ${partitions} partitions not served within 60 s`)
+    if (Date.now() > until) throw new Error(`topic ${topic}: ${partitions} partitions not served within 2 min`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
 
-/** Resolves once the broker answers metadata requests (60 s at most). */
+/** Resolves once the broker answers metadata requests (3 min at most: a busy machine starts a JVM slowly). */
 async function ready(brokers: string[]): Promise<void> {
-  const until = Date.now() + 60_000
+  const until = Date.now() + 180_000
   for (;;) {
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 500 }).admin()
     try {
@@ -235,7 +235,7 @@ async function ready(brokers: string[]): Promise<void> {
       const { brokers: live } = await admin.describeCluster()
       if (live.length > 0) return
     } catch (e) {
-      if (Date.now() > until) throw new Error(`Kafka ${KAFKA_VERSION} did not start within 60 s`, { cause: e })
+      if (Date.now() > until) throw new Error(`Kafka ${KAFKA_VERSION} did not start within 3 min`, { cause: e })
     } finally {
       await admin.disconnect().catch(() => {})
     }
