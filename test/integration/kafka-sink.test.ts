@@ -162,7 +162,7 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
         .sinkTo(KafkaSink.builder<number>().setBootstrapServers(kafka.brokers).setRecordSerializer({ topic, key: (v) => String(v % 10), value: (v) => String(v) })
           .setDeliveryGuarantee(guarantee).setTransactionalIdPrefix(`job-${guarantee}`).build()).uid('kafka-sink')
       const result = await env.execute(`sink ${guarantee}`)
-      assert.equal(result.restarts, 1)
+      assert.ok(result.restarts >= 1, 'the injected failure caused a failover')
       const got = await readTopic(kafka.brokers, topic)
       const un = await readTopic(kafka.brokers, topic, { readCommitted: false })
       const missing = [...Array(n).keys()].filter((v) => !got.includes(String(v)))

@@ -145,6 +145,18 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
   let child: ChildProcess | undefined
   let javaPid = 0
   let output = ''
+  const kill = async (): Promise<void> => {
+    const c = child
+    if (c === undefined || c.exitCode !== null) return
+    const gone = new Promise((r) => c.once('exit', r))
+    try {
+      process.kill(javaPid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+    await gone
+    c.stdin!.end()
+  }
   const launch = async (): Promise<void> => {
     // The wrapper kills the JVM when our end of its stdin closes (this process ended, however).
     const script = 'exec 3<&0; java "$@" </dev/null & pid=$!; echo "$pid"; { cat <&3 >/dev/null; kill -9 "$pid" 2>/dev/null; } & wait "$pid"'
@@ -159,7 +171,13 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
     lines.on('line', (l) => (output = (output + l + '\n').slice(-20_000)))
     const exited = new Promise<never>((_, fail) => c.once('exit', (code) => fail(new Error(`Kafka ${KAFKA_VERSION} exited with ${code} while starting:\n${output}`))))
     exited.catch(() => {})
-    await Promise.race([ready(brokers), exited])
+    try {
+      await Promise.race([ready(brokers), exited])
+    } catch (e) {
+      // A broker that did not come up must not outlive the failure (it would hold the test process).
+      await kill()
+      throw e
+    }
   }
   await launch()
 
@@ -171,18 +189,6 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
     return a
   }
   let shared: Admin | undefined
-  const kill = async (): Promise<void> => {
-    const c = child
-    if (c === undefined || c.exitCode !== null) return
-    const gone = new Promise((r) => c.once('exit', r))
-    try {
-      process.kill(javaPid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-    await gone
-    c.stdin!.end()
-  }
   return {
     brokers,
     version: KAFKA_VERSION,
