@@ -39,7 +39,7 @@ describe('FileSource: one file', () => {
     const f = join(dir, 'in.txt')
     writeFileSync(f, 'alpha\nbeta\r\n\n\r\ngamma δέλτα\nlast')
     const src = FileSource.forLines(f)
-    const splits = await src.createSplits(1)
+    const splits = await src.createSplits()
     assert.deepEqual(splits, [{ path: f, offset: 0 }])
     const { records, status } = drain(reader(src, splits))
     assert.deepEqual(records, ['alpha', 'beta', '', '', 'gamma δέλτα', 'last'])
@@ -50,8 +50,8 @@ describe('FileSource: one file', () => {
     const dir = tmp()
     writeFileSync(join(dir, 'a'), 'x\ny\n')
     writeFileSync(join(dir, 'b'), '')
-    assert.deepEqual(drain(reader(FileSource.forLines(join(dir, 'a')), await FileSource.forLines(join(dir, 'a')).createSplits(1))).records, ['x', 'y'])
-    const empty = drain(reader(FileSource.forLines(join(dir, 'b')), await FileSource.forLines(join(dir, 'b')).createSplits(1)))
+    assert.deepEqual(drain(reader(FileSource.forLines(join(dir, 'a')), await FileSource.forLines(join(dir, 'a')).createSplits())).records, ['x', 'y'])
+    const empty = drain(reader(FileSource.forLines(join(dir, 'b')), await FileSource.forLines(join(dir, 'b')).createSplits()))
     assert.deepEqual(empty.records, [])
     assert.equal(empty.status, 'END_OF_INPUT')
   })
@@ -63,14 +63,14 @@ describe('FileSource: one file', () => {
     const alphabet = ['a', 'é', '€', '𝄞', ' ']
     const lines = Array.from({ length: 40 }, (_, i) => Array.from({ length: i % 5 === 0 ? 70_000 : 1 + Math.floor(rnd() * 3000) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join(''))
     writeFileSync(f, lines.join('\n') + '\n')
-    const got = drain(reader(FileSource.forLines(f), await FileSource.forLines(f).createSplits(1)), Infinity, 3).records
+    const got = drain(reader(FileSource.forLines(f), await FileSource.forLines(f).createSplits()), Infinity, 3).records
     assert.equal(got.length, lines.length)
     assert.ok(got.every((l, i) => l === lines[i]), 'every line byte-exact')
   })
 
   it('a missing path is an error naming it', () => {
     const missing = join(tmp(), 'nope.txt')
-    assert.throws(() => FileSource.forLines(missing).createSplits(1), new RegExp(`'${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' does not exist`))
+    assert.throws(() => FileSource.forLines(missing).createSplits(), new RegExp(`'${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' does not exist`))
   })
 })
 
@@ -85,7 +85,7 @@ describe('FileSource: a folder', () => {
     mkdirSync(join(dir, 'sub'))
     writeFileSync(join(dir, 'sub', 'd.txt'), 'd1\n')
     const src = FileSource.forLines(dir)
-    const splits = await src.createSplits(2)
+    const splits = await src.createSplits()
     assert.deepEqual(splits, names.map((n) => ({ path: join(dir, n), offset: 0 })))
     assert.deepEqual(drain(reader(src, splits)).records, names.flatMap((n) => [`${n}:1`, `${n}:2`]))
   })
@@ -115,7 +115,7 @@ describe('FileSource: snapshot and resume', () => {
     assert.equal(after.length, all.length)
     const src = FileSource.forLines(dir)
     for (let k = 0; k <= all.length; k++) {
-      const r1 = reader(src, await src.createSplits(1))
+      const r1 = reader(src, await src.createSplits())
       const first = drain(r1, k, 2).records
       assert.deepEqual(first, all.slice(0, k))
       const snap = r1.snapshotState(1) as FileSplit[]
