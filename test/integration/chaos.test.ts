@@ -1,19 +1,26 @@
 /**
  * Chaos, as users meet failures (in the spirit of flink-jepsen and bytewax's recovery tests): a
- * keyed job with the exactly-once file sink (test/jobs/chaos-counter.ts) runs through the real
- * CLI and is killed with `kill -9` again and again: at random moments (also while it starts and
- * restores), while a checkpoint is being persisted (a `chk-<n>` folder of a newer checkpoint
- * exists and has no `_metadata` yet: the state is big enough that this window lasts tens of ms),
- * and while `tsflink checkpoints prune` runs on the same root (killed when prune holds its lock;
- * sometimes prune is killed too). Each time it is resumed from the latest retained checkpoint with
- * `tsflink checkpoints restore <jobId | path>` or `tsflink run -s <path>`, at another parallelism
- * (1, 2, 3) and state backend (hashmap, rocksdb, incremental or not). At the end it runs to the
- * end of its bounded input, and the committed output (`part-*` files) must be exactly what a
- * failure-free run produces, computed here from first principles: every record once, every
- * running count and sum right, every key's final total right. 0 lost, 0 duplicated.
+ * keyed job with the exactly-once file sink (test/jobs/chaos-counter.ts: a replayable generator,
+ * a running count and sum per key that is cleared every RESET records, an event-time timer per key
+ * for its total at the end) runs through the real CLI and is killed with `kill -9` again and again:
+ * - at random moments (also while it starts and restores);
+ * - while a checkpoint is being persisted: a `chk-<n>` folder newer than the last completed one
+ *   exists without `_metadata` (the state is big enough that this window lasts tens of ms; no
+ *   fault-injection hook);
+ * - right after a checkpoint completed, before or while the sink commits its pending files;
+ * - while `tsflink checkpoints prune --keep 1` runs on the same root (when prune holds its lock;
+ *   sometimes prune is killed too).
+ * Each time it is resumed from the latest retained checkpoint with `tsflink checkpoints restore
+ * <jobId | path>` or `tsflink run -s <path>`, at another parallelism (1, 2, 3) and mostly another
+ * state backend (hashmap, rocksdb, incremental or not). At the end it runs to the end of its
+ * bounded input (without the rate limit, which is no part of the state), and the committed output
+ * (`part-*` files) must be exactly what a failure-free run produces, computed here from first
+ * principles: every record once, every running count and sum right, every key's final total
+ * right. 0 lost, 0 duplicated.
  *
- * After every kill it also checks: committed output so far has no duplicate and no unexpected
- * line; the newest checkpoint seen completed is still there (or a newer one).
+ * After every kill it also checks: the committed output so far has no duplicate and no unexpected
+ * line; the newest checkpoint seen completed is still there (or a newer one); `checkpoints
+ * restore` named the latest checkpoint. A failure prints the seed and what every round did.
  *
  * Knobs: TSFLINK_CHAOS_KILLS (default 10; `npm run chaos` uses 20), TSFLINK_CHAOS_SEED (replays
  * the same plan: kinds of kill, delays, parallelism, backends, resume commands; the moments
@@ -34,7 +41,10 @@ const RATE = 15_000
 const KEYS = 30_000
 /** Bytes of padding in each key's state: ~6 MB of state, so persisting takes tens of ms. */
 const PAD = 150
-/** Enough input that the job cannot finish before the last kill (each round moves it ≤ ~2 s). */
+/**
+ * Enough input that the job does not reach its end before the last kill: a round moves it about a
+ * second on average (at most ~5 s); if it ever ends early the test says so rather than pass.
+ */
 const RECORDS = RATE * (KILLS * 2 + 4)
 /** Every key's state is cleared when its count reaches this: deleted state must stay deleted. */
 const RESET = 5
