@@ -22,11 +22,13 @@ import { OperatorStateBackend } from '../src/runtime/state/operator-state-backen
 type Out = string | ['watermark', number]
 
 /** One operator with keyed state, timers and a manual clock; `scheduleAt` runs like a task mail when the clock reaches it. */
-async function harness(op: StreamOperator<unknown, string>, keyed: boolean) {
+async function harness(op: StreamOperator<unknown, string>, keyed: boolean, restoredTimers: [0 | 1, number, StateKey][] = []) {
   const clock = new ManualClock(1_000)
   const timestamps: { ts: number | undefined } = { ts: undefined }
   const backend = keyed ? new HeapKeyedStateBackend({ start: 0, end: 127 }, 128) : undefined
   const timers = keyed ? new InternalTimerService() : undefined
+  // As a task restores them: into the timer service, before the operator opens.
+  timers?.restore(restoredTimers)
   const out: Out[] = []
   op.setup({
     operatorId: '0'.repeat(32) as OperatorId, uid: 'op', name: 'op', jobId: '0'.repeat(32), subtask: 0, parallelism: 1, maxParallelism: 128, attempt: 0,
@@ -140,6 +142,16 @@ describe('KeyedProcessOperator: processing-time timers', () => {
     assert.equal(h.out.length, 1)
     h.clock.advance(1) // 1300
     assert.deepEqual(h.out, ['timer early PROCESSING_TIME at=1100 ts=1100 count=1', 'timer late PROCESSING_TIME at=1300 ts=1300 count=1'])
+  })
+
+  it('restored processing-time timers are scheduled when the operator opens; overdue ones fire at once', async () => {
+    const h = await harness(new KeyedProcessOperator(new CountWithTimers()) as StreamOperator<unknown, string>, true, [[1, 900, 'overdue'], [1, 1500, 'later'], [0, 10, 'event']])
+    h.clock.advance(0)
+    assert.deepEqual(h.out, ['timer overdue PROCESSING_TIME at=900 ts=900 count=null'])
+    h.clock.advance(500)
+    assert.deepEqual(h.out, ['timer overdue PROCESSING_TIME at=900 ts=900 count=null', 'timer later PROCESSING_TIME at=1500 ts=1500 count=null'])
+    h.watermark(10)
+    assert.equal(h.out[2], 'timer event EVENT_TIME at=10 ts=10 count=null')
   })
 
   it('a watermark fires no processing-time timer, and the clock fires no event-time timer', async () => {
