@@ -58,9 +58,12 @@ export interface CliProcess {
   jobId: Promise<string | undefined>
 }
 
-/** Starts the real CLI as a subprocess and returns at once. */
+/** Starts the real CLI as a subprocess and returns at once; it is killed when the test ends, if still running. */
 export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
   let stdout = ''
   let stderr = ''
   let onJobId: (id: string | undefined) => void = () => {}

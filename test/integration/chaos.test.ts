@@ -192,7 +192,7 @@ async function killAt(kind: KillKind, proc: CliProcess, cp: string, out: string,
   // Prune on the same root while the job runs; the job is killed while prune holds its lock.
   await sleep(200 + Math.floor(rnd() * 1200))
   const alsoPrune = rnd() < 0.4
-  const prune = startCli(['checkpoints', 'prune', '--dir', cp, '--keep', '1'], { env })
+  const prune = startCli(['checkpoints', 'prune', '--dir', cp, '--keep', '1', '--json'], { env })
   const pruneEnded = prune.exited.then(() => 'ended' as const)
   for (;;) {
     if (existsSync(join(cp, LOCK))) {
@@ -319,6 +319,7 @@ describe('chaos: kill -9 at random moments, resume, compare with a failure-free 
       if (kill.prune !== undefined) {
         const p = await kill.prune.exited
         if (!kill.pruneKilled && p.code !== 0) fail(`${desc}: the concurrent prune failed (exit ${p.code}):\n${tail(kill.prune.stderr)}`)
+        if (!kill.pruneKilled) kill.note += `, prune deleted ${(JSON.parse(kill.prune.stdout) as { deleted: string[] }).deleted.length} paths`
       }
       if (kill.duringPersist) hits.persist++
       if (kill.duringPrune) hits.prune++
