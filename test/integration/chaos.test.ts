@@ -8,8 +8,9 @@
  *   exists without `_metadata` (the state is big enough that this window lasts tens of ms; no
  *   fault-injection hook);
  * - right after a checkpoint completed, before or while the sink commits its pending files;
- * - while `tsflink checkpoints prune --keep 1` runs on the same root (when prune holds its lock;
- *   sometimes prune is killed too).
+ * - with `tsflink checkpoints prune --keep 1` on the same root: either while prune holds its lock
+ *   (sometimes prune is killed too), or after three prunes ran beside the job and it completed a
+ *   checkpoint after them (what prune deleted must not be what the running job needs).
  * Each time it is resumed from the latest retained checkpoint with `tsflink checkpoints restore
  * <jobId | path>` or `tsflink run -s <path>`, at another parallelism (1, 2, 3) and mostly another
  * state backend (hashmap, rocksdb, incremental or not). At the end it runs to the end of its
@@ -130,13 +131,15 @@ interface Kill {
   pending: string[]
   /** The kill hit while prune held its lock. */
   duringPrune: boolean
-  prune: CliProcess | undefined
+  /** Prunes run on the root during the round. */
+  prunes: CliProcess[]
+  /** The last prune was killed with the job. */
   pruneKilled: boolean
 }
 
 /** Waits for the moment of `kind`, then kills the job with SIGKILL. */
 async function killAt(kind: KillKind, proc: CliProcess, cp: string, out: string, rnd: () => number, env: NodeJS.ProcessEnv): Promise<Kill> {
-  const kill: Kill = { note: '', duringPersist: false, pending: [], duringPrune: false, prune: undefined, pruneKilled: false }
+  const kill: Kill = { note: '', duringPersist: false, pending: [], duringPrune: false, prunes: [], pruneKilled: false }
   const exited = proc.exited.then(() => 'exited' as const)
   if (kind === 'random') {
     // Anywhere from start-up and restore to running.
@@ -189,8 +192,27 @@ async function killAt(kind: KillKind, proc: CliProcess, cp: string, out: string,
     proc.child.kill('SIGKILL')
     return { ...kill, note: 'after 5 s without seeing a checkpoint complete' }
   }
-  // Prune on the same root while the job runs; the job is killed while prune holds its lock.
+  // Prune on the same root while the job runs.
   await sleep(200 + Math.floor(rnd() * 1200))
+  if (rnd() < 0.5) {
+    // Prune runs to its end, three times, while the job keeps running; the job must go on
+    // checkpointing and committing after it. Killed once a checkpoint completed after the prunes.
+    const prunes: CliProcess[] = []
+    for (let n = 0; n < 3; n++) {
+      const p = startCli(['checkpoints', 'prune', '--dir', cp, '--keep', '1', '--json'], { env })
+      prunes.push(p)
+      if ((await p.exited).code !== 0) break
+    }
+    const before = checkpointsOf(cp, id).completed.at(-1) ?? -1
+    const deadline = Date.now() + 5_000
+    while (Date.now() < deadline && (checkpointsOf(cp, id).completed.at(-1) ?? -1) <= before) {
+      if ((await Promise.race([sleep(2).then(() => 'tick' as const), exited])) === 'exited') return { ...kill, prunes, note: 'never: it exited after the prunes' }
+    }
+    proc.child.kill('SIGKILL')
+    const after = checkpointsOf(cp, id).completed.at(-1) ?? -1
+    return { ...kill, prunes, note: after > before ? `after 3 prunes beside it, once chk-${after} completed after them` : 'after 3 prunes beside it (no checkpoint completed after them within 5 s)' }
+  }
+  // The job is killed while prune holds its lock (deleting), sometimes prune too.
   const alsoPrune = rnd() < 0.4
   const prune = startCli(['checkpoints', 'prune', '--dir', cp, '--keep', '1', '--json'], { env })
   const pruneEnded = prune.exited.then(() => 'ended' as const)
@@ -198,11 +220,11 @@ async function killAt(kind: KillKind, proc: CliProcess, cp: string, out: string,
     if (existsSync(join(cp, LOCK))) {
       proc.child.kill('SIGKILL')
       if (alsoPrune) prune.child.kill('SIGKILL')
-      return { ...kill, prune, pruneKilled: alsoPrune, duringPrune: true, note: `while prune held its lock${alsoPrune ? ', prune killed too' : ''}` }
+      return { ...kill, prunes: [prune], pruneKilled: alsoPrune, duringPrune: true, note: `while prune held its lock${alsoPrune ? ', prune killed too' : ''}` }
     }
     if ((await Promise.race([sleep(1).then(() => 'tick' as const), pruneEnded])) === 'ended') {
       proc.child.kill('SIGKILL')
-      return { ...kill, prune, note: 'right after prune ended (its lock was never seen)' }
+      return { ...kill, prunes: [prune], note: 'right after prune ended (its lock was never seen)' }
     }
   }
 }
@@ -231,7 +253,7 @@ describe('chaos: kill -9 at random moments, resume, compare with a failure-free 
     const runs: string[] = []
     let parallelism = pick([1, 2, 3])
     let backend = pick(['hashmap', 'rocksdb'] as const)
-    const hits = { persist: 0, commit: 0, prune: 0, pruneKilled: 0 }
+    const hits = { persist: 0, commit: 0, prune: 0, pruneKilled: 0, pruneBeside: 0 }
     /**
      * Pending files a kill left right after a checkpoint completed. One that a later run commits
      * (`.part-<p>-<s>-<n>-a<attempt>.pending` becomes `part-<p>-<s>-<n>`) belonged to a completed
@@ -316,13 +338,17 @@ describe('chaos: kill -9 at random moments, resume, compare with a failure-free 
       if (end.signal !== 'SIGKILL') {
         fail(`${desc}: the job ended by itself before the kill (exit ${end.code}); ${end.code === 0 ? 'the input is too short for this many kills' : `it failed:\n${tail(proc.stderr)}`}`)
       }
-      if (kill.prune !== undefined) {
-        const p = await kill.prune.exited
-        if (!kill.pruneKilled && p.code !== 0) fail(`${desc}: the concurrent prune failed (exit ${p.code}):\n${tail(kill.prune.stderr)}`)
-        if (!kill.pruneKilled) kill.note += `, prune deleted ${(JSON.parse(kill.prune.stdout) as { deleted: string[] }).deleted.length} paths`
+      let deleted = 0
+      for (const [n, p] of kill.prunes.entries()) {
+        const e = await p.exited
+        if (kill.pruneKilled && n === kill.prunes.length - 1) continue
+        if (e.code !== 0) fail(`${desc}: a concurrent prune failed (exit ${e.code}):\n${tail(p.stderr)}`)
+        deleted += (JSON.parse(p.stdout) as { deleted: string[] }).deleted.length
       }
+      if (kill.prunes.length > 0) kill.note += `; prune deleted ${deleted} paths`
       if (kill.duringPersist) hits.persist++
       if (kill.duringPrune) hits.prune++
+      if (kill.prunes.length === 3) hits.pruneBeside++
       uncommitted.push(...kill.pending)
       if (kill.pruneKilled) hits.pruneKilled++
       checkRestoredFrom()
@@ -351,7 +377,7 @@ describe('chaos: kill -9 at random moments, resume, compare with a failure-free 
     const duplicated = [...counts].filter(([, n]) => n > 1).map(([l, n]) => `${l} (×${n})`)
     const unexpected = [...counts.keys()].filter((l) => !expected.has(l))
     const seconds = ((Date.now() - startedAt) / 1000).toFixed(1)
-    process.stderr.write(`chaos seed ${SEED}: ${KILLS} kills (${hits.persist} during a persist, ${hits.commit} pending files of a completed checkpoint left to the restore to commit, ${hits.prune} during a prune, ${hits.pruneKilled} of them with prune killed too) in ${seconds} s\n${log.join('\n')}\n`)
+    process.stderr.write(`chaos seed ${SEED}: ${KILLS} kills (${hits.persist} during a persist, ${hits.commit} pending files of a completed checkpoint left to the restore to commit, ${hits.prune} during a prune, ${hits.pruneKilled} of them with prune killed too, ${hits.pruneBeside} after prunes beside the running job) in ${seconds} s\n${log.join('\n')}\n`)
     if (lost.length + duplicated.length + unexpected.length > 0) {
       fail(`The committed output differs from a failure-free run: ${lost.length} lost (e.g. ${lost.slice(0, 5).join(' | ')}), `
         + `${duplicated.length} duplicated (e.g. ${duplicated.slice(0, 5).join(' | ')}), ${unexpected.length} unexpected (e.g. ${unexpected.slice(0, 5).join(' | ')})`)
