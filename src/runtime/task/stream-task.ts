@@ -326,6 +326,7 @@ export class StreamTask {
     } else if (d.action === 'snapshot') {
       const b = this.barrierFor(d.id, barrier)
       if (b !== undefined) this.checkpoint(b, true)
+      if (d.then !== undefined) this.onAlignment(d.then, barrier)
     }
   }
 
