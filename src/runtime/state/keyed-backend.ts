@@ -213,18 +213,18 @@ export abstract class KeyedStateBackend implements KeyedStateStore {
     })
   }
 
-  /** Puts restored entries into the tables (keys outside this subtask's range are skipped by the caller). */
-  protected load(name: string, key: StateKey, value: unknown): void {
-    this.table(name).put(key, value)
-  }
-
-  /** Reads every handle and loads the entries of this subtask's key groups. */
+  /**
+   * Reads every handle and loads the entries of this subtask's key groups. Entries come in write
+   * order (a handle's tables oldest to newest), so a deletion (tombstone) removes whatever an older
+   * table put: replaying must never bring deleted state back.
+   */
   protected async loadHandles(handles: readonly KeyedRestore[], storageFor: (location: string) => Storage): Promise<TimerEntry[]> {
     const timers: TimerEntry[] = []
     for (const k of handles) {
       for await (const item of readHandle(k, storageFor, this.keyGroupRange)) {
         if (item.kind === 'timer') timers.push(item.timer)
-        else if (!item.deleted) this.load(item.name, item.key, item.value)
+        else if (item.deleted) this.table(item.name).remove(item.key)
+        else this.table(item.name).put(item.key, item.value)
       }
     }
     return timers
