@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { CheckpointCoordinator, type CoordinatorContext } from '../src/runtime/checkpoint/coordinator.js'
+import { CheckpointCoordinator, CheckpointFailure, type CoordinatorContext } from '../src/runtime/checkpoint/coordinator.js'
 import { parseMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointBarrier, type CheckpointSettings } from '../src/runtime/checkpoint/options.js'
 import { decideTrigger } from '../src/runtime/checkpoint/request-decider.js'
@@ -168,4 +168,103 @@ describe('CheckpointCoordinator', () => {
       assert.equal(h.storage.objects.size > 0, kept)
     })
   }
+})
+
+describe('CheckpointCoordinator: an abort during the _metadata write', () => {
+  const isMetadata = (l: string): boolean => l.endsWith('/_metadata')
+  const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+  /** Every task acknowledged checkpoint 1 and its `_metadata` write is held open. */
+  async function heldFinalize(settings: Partial<CheckpointSettings>) {
+    const h = harness({ intervalMs: 1000, ...settings })
+    h.coord.start()
+    h.clock.advance(1000)
+    const release = h.storage.hold(isMetadata)
+    const result = h.coord.trigger({ type: 'checkpoint', forced: true }).then(
+      (c) => ({ ok: true as const, c }), (e: unknown) => ({ ok: false as const, e }),
+    )
+    await h.ackAll(1)
+    await h.ackAll(2)
+    return { ...h, release, result }
+  }
+
+  const leftovers = (h: { storage: MemoryStorage }, id: number): string[] =>
+    [...h.storage.objects.keys()].filter((k) => k.startsWith(`/cp/${JOB}/chk-${id}/`))
+
+  it('a timeout during the write: the checkpoint fails and nothing of it remains once the write ends', async () => {
+    const h = await heldFinalize({ timeoutMs: 500, tolerableFailures: 5 })
+    h.clock.advance(500)
+    assert.deepEqual(h.aborted, [1, 2])
+    h.release()
+    await h.coord.settled()
+    assert.deepEqual(leftovers(h, 1), [], 'no _metadata over deleted files')
+    assert.deepEqual(leftovers(h, 2), [])
+    assert.equal(h.coord.latestCompleted(), undefined)
+    assert.deepEqual(h.completed, [])
+    const r = await h.result
+    assert.equal(r.ok, false)
+  })
+
+  it('abortAll (failover, cancel) during the write: nothing remains once the write ends', async () => {
+    const h = await heldFinalize({})
+    h.coord.abortAll('JOB_FAILOVER', 'failover')
+    h.release()
+    await h.coord.settled()
+    assert.deepEqual(leftovers(h, 1), [])
+    assert.deepEqual(leftovers(h, 2), [])
+    assert.equal(h.coord.latestCompleted(), undefined)
+    assert.deepEqual(h.completed, [])
+    const r = await h.result
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'JOB_FAILOVER')
+  })
+
+  it('shutdown during the write waits for it and leaves no checkpoint', async () => {
+    const h = await heldFinalize({ retention: 'RETAIN_ON_CANCELLATION' })
+    const done = h.coord.shutdown('CANCELED')
+    let ended = false
+    void done.then(() => (ended = true))
+    await settle()
+    assert.equal(ended, false, 'shutdown waits for the write to end')
+    h.release()
+    await done
+    assert.deepEqual(leftovers(h, 1), [])
+    assert.deepEqual(leftovers(h, 2), [])
+  })
+
+  it('a checkpoint subsumed during its write is discarded after it; the newer one is retained', async () => {
+    const h = harness({ intervalMs: 1000, maxConcurrent: 2 })
+    h.coord.start()
+    h.clock.advance(1000)
+    const release = h.storage.hold((l) => l === `/cp/${JOB}/chk-1/_metadata`)
+    h.clock.advance(1000)
+    assert.equal(h.started.length, 2)
+    await h.ackAll(1)
+    await h.ackAll(2)
+    await settle()
+    assert.deepEqual(h.completed, [2])
+    assert.deepEqual(h.aborted, [1])
+    release()
+    await h.coord.settled()
+    assert.deepEqual(leftovers(h, 1), [])
+    assert.ok(h.storage.objects.has(`/cp/${JOB}/chk-2/_metadata`))
+    assert.deepEqual(h.coord.retained().map((c) => c.id), [2])
+  })
+
+  it('a failed _metadata write discards the checkpoint and counts as a failure', async () => {
+    const h = harness({ intervalMs: 1000, tolerableFailures: 0 })
+    h.coord.start()
+    h.clock.advance(1000)
+    h.storage.failWrites = new Error('disk gone')
+    for (const t of ['0#0', '1#0']) {
+      h.storage.objects.set(`/cp/${JOB}/chk-1/state-${t}`, { data: Buffer.from('x'), mtimeMs: 0 })
+      h.coord.acknowledge(1 as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1 }] }])
+    }
+    await h.coord.settled()
+    await settle()
+    await h.coord.settled()
+    assert.deepEqual(leftovers(h, 1), [])
+    assert.equal(h.coord.failed[0]?.reason, 'FINALIZE_CHECKPOINT_FAILURE')
+    assert.match(h.coord.failed[0]!.message, /disk gone/)
+    assert.equal(h.failures.length, 1)
+  })
 })

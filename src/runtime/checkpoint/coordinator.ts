@@ -57,7 +57,11 @@ interface Pending {
   awaiting: Set<string>
   acks: OperatorSubtaskSnapshot[]
   timeout: Cancellable
-  finalizing: boolean
+  /**
+   * Set once every task acknowledged: the `_metadata` write in progress, settled (never rejected)
+   * when it ended. An abort during the write defers its discard until then.
+   */
+  finalizing: Promise<void> | undefined
   waiters: { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }[]
 }
 
@@ -215,7 +219,7 @@ export class CheckpointCoordinator {
         barrier,
         awaiting: new Set(participants),
         acks: [],
-        finalizing: false,
+        finalizing: undefined,
         waiters: [{ resolve, reject }],
         timeout: this.ctx.clock.schedule(this.settings.timeoutMs, () =>
           this.abort(id, 'CHECKPOINT_EXPIRED', `Checkpoint ${id} expired before completing (timeout ${this.settings.timeoutMs} ms)`),
@@ -230,45 +234,52 @@ export class CheckpointCoordinator {
 
   acknowledge(id: CheckpointId, taskKey: string, operators: OperatorSubtaskSnapshot[]): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.finalizing || !p.awaiting.delete(taskKey)) return
+    if (p === undefined || p.finalizing !== undefined || !p.awaiting.delete(taskKey)) return
     p.acks.push(...operators)
     if (p.awaiting.size === 0) void this.finalize(p)
   }
 
   decline(id: CheckpointId, taskKey: string, error: unknown): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.finalizing) return
+    if (p === undefined || p.finalizing !== undefined) return
     this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} was declined by task ${taskKey}: ${describeError(error)}`, error)
   }
 
   private async finalize(p: Pending): Promise<void> {
-    p.finalizing = true
     const { barrier } = p
-    try {
-      const metadata = this.buildMetadata(p)
+    let metadata: CheckpointMetadata
+    const write = (async () => {
+      metadata = this.buildMetadata(p)
       await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
-      if (this.pending.get(barrier.id) !== p) return // aborted meanwhile (expired): already cleaned up
-      p.timeout.cancel()
-      this.pending.delete(barrier.id)
-      const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata }
-      this.lastCompletionAt = this.ctx.clock.now()
-      this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
-      const isSavepoint = barrier.type === 'savepoint'
-      if (!isSavepoint) {
-        this.failures.onSuccess()
-        for (const old of this.store.add(completed)) this.discardSubsumed(old)
-        // Older pending checkpoints are subsumed by this one.
-        for (const [otherId, other] of this.pending) {
-          if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
-        }
-      }
-      // Savepoints commit no side effects, except the one a job stops with (as in Flink).
-      this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
-      for (const w of p.waiters) w.resolve(completed)
-      this.onPendingEnded()
+    })()
+    p.finalizing = write.catch(() => {})
+    try {
+      await write
     } catch (err) {
       this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${barrier.id} could not be finalized: ${describeError(err)}`, err)
+      return
     }
+    // Aborted during the write (expired, job failover or cancel, subsumed): the abort discards the
+    // checkpoint, `_metadata` first, once the write ended.
+    if (this.pending.get(barrier.id) !== p) return
+    p.timeout.cancel()
+    this.pending.delete(barrier.id)
+    const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata: metadata! }
+    this.lastCompletionAt = this.ctx.clock.now()
+    this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
+    const isSavepoint = barrier.type === 'savepoint'
+    if (!isSavepoint) {
+      this.failures.onSuccess()
+      for (const old of this.store.add(completed)) this.discardSubsumed(old)
+      // Older pending checkpoints are subsumed by this one.
+      for (const [otherId, other] of this.pending) {
+        if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
+      }
+    }
+    // Savepoints commit no side effects, except the one a job stops with (as in Flink).
+    this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
+    for (const w of p.waiters) w.resolve(completed)
+    this.onPendingEnded()
   }
 
   private buildMetadata(p: Pending): CheckpointMetadata {
@@ -312,7 +323,9 @@ export class CheckpointCoordinator {
     const isSavepoint = p.barrier.type === 'savepoint'
     this.failed.push({ id, reason, message })
     this.ctx.notifyAborted(id)
-    this.discard(p.barrier.location)
+    // During the `_metadata` write, deleting now could race the write and leave a `_metadata` over
+    // deleted files: discard once the write ended, `_metadata` first.
+    this.discard(p.barrier.location, p.finalizing)
     const err = new CheckpointFailure(reason, message, cause)
     for (const w of p.waiters) w.reject(err)
     if (this.failures.onFailure(reason, isSavepoint)) {
@@ -340,11 +353,14 @@ export class CheckpointCoordinator {
     for (const p of shared) this.discards.push(storage.delete(p).catch(() => {}))
   }
 
-  /** Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete. */
-  private discard(location: string): void {
+  /**
+   * Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete.
+   * `after`: a write into the directory still in progress, to wait for first.
+   */
+  private discard(location: string, after: Promise<void> = Promise.resolve()): void {
     const storage = this.ctx.storageFor(location)
-    const d = storage
-      .delete(metadataLocation(location))
+    const d = after
+      .then(() => storage.delete(metadataLocation(location)))
       .then(() => storage.deleteTree(location))
       .catch(() => {})
     this.discards.push(d)
