@@ -268,3 +268,109 @@ describe('CheckpointCoordinator: an abort during the _metadata write', () => {
     assert.equal(h.failures.length, 1)
   })
 })
+
+describe('CheckpointCoordinator: acknowledged files must exist before _metadata and before subsumption', () => {
+  const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
+  const ack = (h: ReturnType<typeof harness>, id: number, task: string, dir: string, path: string, size: number): void =>
+    h.coord.acknowledge(id as never, task, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path, size }] }])
+  const put = (h: ReturnType<typeof harness>, location: string, bytes = 1): void => {
+    h.storage.objects.set(location, { data: Buffer.alloc(bytes, 1), mtimeMs: 0 })
+  }
+  const finish = async (h: ReturnType<typeof harness>): Promise<void> => {
+    for (let i = 0; i < 4; i++) await settle()
+    await h.coord.settled()
+  }
+
+  it('a file deleted between its acknowledgement and the finalize fails the checkpoint, naming the file', async () => {
+    const h = harness({ intervalMs: 1000, tolerableFailures: 5 })
+    h.coord.start()
+    h.clock.advance(1000)
+    const dir = `/cp/${JOB}/chk-1`
+    put(h, `${dir}/a`)
+    put(h, `${dir}/b`)
+    ack(h, 1, '0#0', dir, 'a', 1)
+    h.storage.objects.delete(`${dir}/a`)
+    ack(h, 1, '1#0', dir, 'b', 1)
+    await finish(h)
+    assert.equal(h.storage.objects.has(`${dir}/_metadata`), false)
+    assert.deepEqual(h.completed, [])
+    assert.equal(h.coord.latestCompleted(), undefined)
+    assert.equal(h.coord.failed[0]!.reason, 'FINALIZE_CHECKPOINT_FAILURE')
+    assert.match(h.coord.failed[0]!.message, new RegExp(`before writing _metadata.*${dir}/a \\(missing\\)`))
+    assert.doesNotMatch(h.coord.failed[0]!.message, new RegExp(`${dir}/b`))
+  })
+
+  it('a file whose size changed fails the checkpoint', async () => {
+    const h = harness({ intervalMs: 1000, tolerableFailures: 5 })
+    h.coord.start()
+    h.clock.advance(1000)
+    const dir = `/cp/${JOB}/chk-1`
+    put(h, `${dir}/a`, 7)
+    put(h, `${dir}/b`, 3)
+    ack(h, 1, '0#0', dir, 'a', 7)
+    ack(h, 1, '1#0', dir, 'b', 4)
+    await finish(h)
+    assert.equal(h.storage.objects.has(`${dir}/_metadata`), false)
+    assert.match(h.coord.failed[0]!.message, /chk-1\/b \(size 3, recorded 4\)/)
+  })
+
+  it('a shared file (outside the checkpoint folder) is checked too', async () => {
+    const h = harness({ intervalMs: 1000, tolerableFailures: 5 })
+    h.coord.start()
+    h.clock.advance(1000)
+    const dir = `/cp/${JOB}/chk-1`
+    put(h, `${dir}/a`)
+    ack(h, 1, '0#0', dir, 'a', 1)
+    ack(h, 1, '1#0', dir, '../shared/s1.sst', 1)
+    await finish(h)
+    assert.equal(h.storage.objects.has(`${dir}/_metadata`), false)
+    assert.match(h.coord.failed[0]!.message, new RegExp(`/cp/${JOB}/shared/s1.sst \\(missing\\)`))
+  })
+
+  it('a file deleted during the _metadata write: the new checkpoint fails, its _metadata is removed, the previous one is kept', async () => {
+    const h = harness({ intervalMs: 1000, tolerableFailures: 5 })
+    h.coord.start()
+    h.clock.advance(1000)
+    await h.ackAll(1)
+    assert.deepEqual(h.completed, [1])
+    const before = [...h.storage.objects.keys()].filter((k) => k.includes('/chk-1/')).sort()
+    h.clock.advance(1000)
+    const dir = `/cp/${JOB}/chk-2`
+    const release = h.storage.hold((l) => l === `${dir}/_metadata`)
+    put(h, `${dir}/a`)
+    put(h, `${dir}/b`)
+    ack(h, 2, '0#0', dir, 'a', 1)
+    ack(h, 2, '1#0', dir, 'b', 1)
+    await settle()
+    h.storage.objects.delete(`${dir}/b`)
+    release()
+    await finish(h)
+    assert.equal(h.storage.objects.has(`${dir}/_metadata`), false, 'no _metadata over a missing file')
+    assert.deepEqual(h.completed, [1])
+    assert.deepEqual(h.coord.retained().map((c) => c.id), [1], 'the previous checkpoint is not subsumed')
+    assert.deepEqual([...h.storage.objects.keys()].filter((k) => k.includes('/chk-1/')).sort(), before)
+    assert.match(h.coord.failed[0]!.message, /after writing _metadata.*chk-2\/b \(missing\)/)
+  })
+
+  it('a savepoint whose file vanished fails (it is never reported completed) and leaves no _metadata', async () => {
+    const h = harness({})
+    const sp = h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' }).then(
+      (c) => ({ ok: true as const, c }), (e: unknown) => ({ ok: false as const, e }),
+    )
+    const dir = h.started[0]!.location
+    assert.match(dir, /^\/sp\/savepoint-aaaaaa-[0-9a-f]{12}$/)
+    put(h, `${dir}/a`)
+    put(h, `${dir}/b`)
+    ack(h, 1, '0#0', dir, 'a', 1)
+    h.storage.objects.delete(`${dir}/a`)
+    ack(h, 1, '1#0', dir, 'b', 1)
+    const r = await sp
+    assert.equal(r.ok, false)
+    assert.ok(!r.ok && r.e instanceof Error)
+    assert.match((r as { e: Error }).e.message, new RegExp(`Savepoint 1 at ${dir} could not be finalized: .*${dir}/a \\(missing\\)`))
+    await h.coord.settled()
+    assert.equal(h.storage.objects.has(`${dir}/_metadata`), false)
+    assert.deepEqual(h.completed, [])
+    assert.equal(h.coord.history.length, 0)
+  })
+})

@@ -17,6 +17,7 @@ import type { Storage } from '../storage/storage.js'
 import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir } from '../storage/paths.js'
 import { CompletedCheckpointStore } from './completed-store.js'
 import { CheckpointFailureManager, type CheckpointFailureReason } from './failure-manager.js'
+import { describeProblems, verifyFiles } from './file-check.js'
 import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
 import type { CheckpointBarrier, CheckpointSettings } from './options.js'
 import { decideTrigger } from './request-decider.js'
@@ -250,13 +251,19 @@ export class CheckpointCoordinator {
     let metadata: CheckpointMetadata
     const write = (async () => {
       metadata = this.buildMetadata(p)
+      // Every acknowledged file must exist with its size before `_metadata` vouches for it, and
+      // still after (before the previous checkpoint is subsumed): something outside the job (a
+      // prune, a person) may have deleted one. A failure here discards `_metadata` again.
+      await this.requireFiles(barrier, metadata.files, 'before writing _metadata')
       await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
+      await this.requireFiles(barrier, metadata.files, 'after writing _metadata')
     })()
     p.finalizing = write.catch(() => {})
     try {
       await write
     } catch (err) {
-      this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${barrier.id} could not be finalized: ${describeError(err)}`, err)
+      const what = barrier.type === 'savepoint' ? `Savepoint ${barrier.id} at ${barrier.location}` : `Checkpoint ${barrier.id}`
+      this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `${what} could not be finalized: ${describeError(err)}`, err)
       return
     }
     // Aborted during the write (expired, job failover or cancel, subsumed): the abort discards the
@@ -280,6 +287,11 @@ export class CheckpointCoordinator {
     this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
     for (const w of p.waiters) w.resolve(completed)
     this.onPendingEnded()
+  }
+
+  private async requireFiles(barrier: CheckpointBarrier, files: readonly FileReference[], when: string): Promise<void> {
+    const problems = await verifyFiles((l) => this.ctx.storageFor(l), barrier.location, files)
+    if (problems.length > 0) throw new StateError(`acknowledged state files are missing or changed (${when}): ${describeProblems(problems)}`)
   }
 
   private buildMetadata(p: Pending): CheckpointMetadata {
