@@ -74,6 +74,7 @@ describe('LSM backend', () => {
       v.update(`value-${k}`)
     }
     const first = await persist(b, barrier(1, join(root, 'job', 'chk-1')))
+    b.notifyCheckpointComplete(1)
     for (let k = 0; k < 1000; k++) {
       b.currentKey = k * 100
       v.update(`changed-${k}`)
@@ -95,6 +96,41 @@ describe('LSM backend', () => {
       }
       target.dispose()
     }
+    b.dispose()
+  })
+
+  it('an incremental checkpoint reuses only uploads a completed checkpoint confirmed', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'))
+    const v = b.getState(new ValueStateDescriptor<number>('v'))
+    const write = (from: number, to: number): void => {
+      for (let k = from; k < to; k++) {
+        b.currentKey = k
+        v.update(k)
+      }
+    }
+    const shared = (files: string[]): string[] => files.filter((f) => f.startsWith('../shared/'))
+    write(0, 100)
+    const one = await persist(b, barrier(1, join(root, 'job', 'chk-1')))
+    write(100, 200)
+    // Checkpoint 1 is still pending: checkpoint 2 uploads its own copy of every table.
+    const two = await persist(b, barrier(2, join(root, 'job', 'chk-2')))
+    assert.equal(shared(two.files).length, 2)
+    assert.ok(shared(one.files).every((f) => !two.files.includes(f)))
+    // Checkpoint 2 is aborted, 1 completes: checkpoint 3 reuses 1's upload, never 2's.
+    b.notifyCheckpointAborted(2)
+    b.notifyCheckpointComplete(1)
+    const three = await persist(b, barrier(3, join(root, 'job', 'chk-3')))
+    assert.deepEqual(three.files.filter((f) => one.files.includes(f)), one.files)
+    assert.deepEqual(three.files.filter((f) => two.files.includes(f)), [])
+    // 3 completes: 4 reuses 3's uploads (all of them: nothing changed).
+    b.notifyCheckpointComplete(3)
+    const four = await persist(b, barrier(4, join(root, 'job', 'chk-4')))
+    assert.deepEqual(four.files, three.files)
+    // A completion the backend has no uploads for (a savepoint) leaves the base as it is.
+    b.notifyCheckpointComplete(5)
+    const six = await persist(b, barrier(6, join(root, 'job', 'chk-6')))
+    assert.deepEqual(six.files, three.files)
     b.dispose()
   })
 

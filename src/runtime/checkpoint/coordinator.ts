@@ -14,13 +14,14 @@ import type { Clock, Cancellable } from '../clock.js'
 import { StateError, describeError } from '../errors.js'
 import { checkpointId, type CheckpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
-import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir } from '../storage/paths.js'
+import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir, relativeTo } from '../storage/paths.js'
 import { CompletedCheckpointStore } from './completed-store.js'
 import { CheckpointFailureManager, type CheckpointFailureReason } from './failure-manager.js'
 import { describeProblems, verifyFiles } from './file-check.js'
 import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
 import type { CheckpointBarrier, CheckpointSettings } from './options.js'
 import { decideTrigger } from './request-decider.js'
+import { SharedStateRegistry } from './shared-state-registry.js'
 import type { CompletedCheckpoint, OperatorSubtaskSnapshot } from './snapshot.js'
 
 export interface CoordinatorContext {
@@ -85,7 +86,12 @@ export class CheckpointCoordinator {
   private periodicTimer: Cancellable | undefined
   private periodicWaitingForPending = false
   private running = false
-  private readonly discards: Promise<void>[] = []
+  /** Deletions under way. */
+  private readonly inFlight = new Set<Promise<void>>()
+  /** Reference counts of the files incremental checkpoints share. */
+  readonly sharedState = new SharedStateRegistry()
+  /** Recently aborted checkpoints' locations, for acknowledgements that arrive late. */
+  private readonly abortedLocations = new Map<number, string>()
   /** Completed checkpoints and savepoints, in order, for the REST API and tests. */
   readonly history: { id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number }[] = []
   readonly failed: { id: CheckpointId; reason: CheckpointFailureReason; message: string }[] = []
@@ -119,7 +125,8 @@ export class CheckpointCoordinator {
 
   /** Takes ownership of the checkpoint a job was restored from (claim mode): it is retained and subsumed like the job's own. */
   adopt(c: CompletedCheckpoint): void {
-    for (const old of this.store.add(c)) this.discardSubsumed(old)
+    this.sharedState.reference(c.id, this.sharedFiles(c.location, c.metadata.files))
+    for (const old of this.store.add(c)) this.discard(old.location, old.id)
   }
 
   latestCompleted(): CompletedCheckpoint | undefined {
@@ -235,9 +242,33 @@ export class CheckpointCoordinator {
 
   acknowledge(id: CheckpointId, taskKey: string, operators: OperatorSubtaskSnapshot[]): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.finalizing !== undefined || !p.awaiting.delete(taskKey)) return
+    if (p === undefined) {
+      this.lateAcknowledgement(id, operators)
+      return
+    }
+    if (p.finalizing !== undefined || !p.awaiting.delete(taskKey)) return
     p.acks.push(...operators)
+    // Counted from now on: a file this pending checkpoint uses is never deleted under it.
+    const gone = this.sharedState.reference(id, this.sharedFiles(p.barrier.location, operators.flatMap((o) => o.files)))
+    if (gone.length > 0) {
+      this.abort(id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${id} references shared state files that were already released for deletion: ${gone.slice(0, 5).join(', ')}`)
+      return
+    }
     if (p.awaiting.size === 0) void this.finalize(p)
+  }
+
+  /**
+   * An acknowledgement of a checkpoint that was aborted meanwhile: the files it uploaded belong to
+   * no checkpoint and are deleted (shared ones only when nothing else references them).
+   */
+  private lateAcknowledgement(id: CheckpointId, operators: OperatorSubtaskSnapshot[]): void {
+    const location = this.abortedLocations.get(id)
+    if (location === undefined) return
+    const files = operators.flatMap((o) => o.files)
+    this.sharedState.reference(id, this.sharedFiles(location, files))
+    this.deleteShared(this.sharedState.release(id, this.pending.keys()))
+    const storage = this.ctx.storageFor(location)
+    this.track(storage.deleteTree(location))
   }
 
   decline(id: CheckpointId, taskKey: string, error: unknown): void {
@@ -271,13 +302,14 @@ export class CheckpointCoordinator {
     if (this.pending.get(barrier.id) !== p) return
     p.timeout.cancel()
     this.pending.delete(barrier.id)
+    this.deleteShared(this.sharedState.ended(barrier.id))
     const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata: metadata! }
     this.lastCompletionAt = this.ctx.clock.now()
     this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
     const isSavepoint = barrier.type === 'savepoint'
     if (!isSavepoint) {
       this.failures.onSuccess()
-      for (const old of this.store.add(completed)) this.discardSubsumed(old)
+      for (const old of this.store.add(completed)) this.discard(old.location, old.id)
       // Older pending checkpoints are subsumed by this one.
       for (const [otherId, other] of this.pending) {
         if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
@@ -335,9 +367,11 @@ export class CheckpointCoordinator {
     const isSavepoint = p.barrier.type === 'savepoint'
     this.failed.push({ id, reason, message })
     this.ctx.notifyAborted(id)
+    this.rememberAborted(id, p.barrier.location)
+    this.deleteShared(this.sharedState.ended(id))
     // During the `_metadata` write, deleting now could race the write and leave a `_metadata` over
     // deleted files: discard once the write ended, `_metadata` first.
-    this.discard(p.barrier.location, p.finalizing)
+    this.discard(p.barrier.location, id, p.finalizing)
     const err = new CheckpointFailure(reason, message, cause)
     for (const w of p.waiters) w.reject(err)
     if (this.failures.onFailure(reason, isSavepoint)) {
@@ -351,31 +385,39 @@ export class CheckpointCoordinator {
     for (const id of [...this.pending.keys()]) this.abort(checkpointId(id), reason, message)
   }
 
-  /**
-   * Deletes a subsumed checkpoint, and the shared files (incremental checkpoints) it references
-   * that no retained checkpoint references. A file a pending checkpoint uses is always referenced
-   * by the latest retained one too, since tables are only ever replaced, never brought back.
-   */
-  private discardSubsumed(old: CompletedCheckpoint): void {
-    const keep = new Set<string>()
-    for (const c of this.store.all()) for (const f of c.metadata.files) keep.add(join(c.location, f.path))
-    const shared = old.metadata.files.map((f) => join(old.location, f.path)).filter((p) => !p.startsWith(`${old.location}/`) && !keep.has(p))
-    this.discard(old.location)
-    const storage = this.ctx.storageFor(old.location)
-    for (const p of shared) this.discards.push(storage.delete(p).catch(() => {}))
+  private rememberAborted(id: number, location: string): void {
+    this.abortedLocations.set(id, location)
+    if (this.abortedLocations.size > 64) this.abortedLocations.delete(this.abortedLocations.keys().next().value!)
+  }
+
+  /** The files of `refs` outside the checkpoint's own folder (shared between checkpoints), as full locations. */
+  private sharedFiles(location: string, refs: readonly FileReference[]): string[] {
+    return refs.map((f) => join(location, f.path)).filter((l) => relativeTo(location, l) === undefined)
   }
 
   /**
-   * Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete.
-   * `after`: a write into the directory still in progress, to wait for first.
+   * Deletes a checkpoint that completed or was aborted: `_metadata` first, so a half-deleted
+   * directory never looks complete; then its folder and, released from the registry only now,
+   * the shared files nothing else references. `after`: a write into the directory still in
+   * progress, to wait for first. When `_metadata` cannot be deleted, nothing else is.
    */
-  private discard(location: string, after: Promise<void> = Promise.resolve()): void {
+  private discard(location: string, id: number, after: Promise<void> = Promise.resolve()): void {
     const storage = this.ctx.storageFor(location)
-    const d = after
+    this.track(after
       .then(() => storage.delete(metadataLocation(location)))
-      .then(() => storage.deleteTree(location))
-      .catch(() => {})
-    this.discards.push(d)
+      .then(() => {
+        this.deleteShared(this.sharedState.release(id, this.pending.keys()))
+        return storage.deleteTree(location)
+      }))
+  }
+
+  private deleteShared(files: readonly string[]): void {
+    for (const f of files) this.track(this.ctx.storageFor(f).delete(f))
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p.catch(() => {}).finally(() => this.inFlight.delete(t))
+    this.inFlight.add(t)
   }
 
   /**
@@ -391,16 +433,16 @@ export class CheckpointCoordinator {
       (status === 'CANCELED' && r === 'RETAIN_ON_CANCELLATION') ||
       (status === 'FAILED' && (r === 'RETAIN_ON_CANCELLATION' || r === 'DELETE_ON_CANCELLATION'))
     if (!keep) {
-      for (const c of this.store.drain()) this.discard(c.location)
-      await Promise.all(this.discards)
+      for (const c of this.store.drain()) this.discard(c.location, c.id)
+      await this.settled()
       const jobDir = jobCheckpointDir(this.ctx.checkpointsDir, this.ctx.jobId)
       await this.ctx.storageFor(jobDir).deleteTree(jobDir).catch(() => {})
     }
-    await Promise.all(this.discards)
+    await this.settled()
   }
 
-  /** Waits until every deletion started so far has ended. */
+  /** Waits until every deletion started so far, and those they started, has ended. */
   async settled(): Promise<void> {
-    await Promise.all(this.discards)
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight)
   }
 }

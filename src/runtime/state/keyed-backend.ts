@@ -83,6 +83,15 @@ export abstract class KeyedStateBackend implements KeyedStateStore {
   /** Loads this subtask's key groups from snapshot handles; returns the timers found. */
   abstract restore(handles: readonly KeyedRestore[], storageFor: (location: string) => Storage): Promise<TimerEntry[]>
 
+  /**
+   * Checkpoint `id` completed (the task hears it before any later snapshot): an incremental backend
+   * may now reuse the files that checkpoint uploaded, and only those.
+   */
+  notifyCheckpointComplete(_id: number): void {}
+
+  /** Checkpoint `id` was aborted: what it uploaded is never reused. */
+  notifyCheckpointAborted(_id: number): void {}
+
   /** Releases local resources (files, descriptors). */
   dispose(): void {}
 

@@ -15,7 +15,8 @@ export class MemoryStorage implements Storage {
 
   /**
    * Holds every write (plain or atomic) to a location `match` accepts, begun now or later, until
-   * the returned function is called; the held writes then land (or fail) in order.
+   * the returned function is called; the held writes then land (or fail) in order. Every gate's
+   * `match` is asked once per write, when the write begins.
    */
   hold(match: (location: string) => boolean): () => void {
     let release!: () => void
@@ -28,7 +29,8 @@ export class MemoryStorage implements Storage {
   }
 
   private async beforeWrite(location: string): Promise<void> {
-    for (const g of this.gates) if (g.match(location)) await g.open
+    const held = this.gates.filter((g) => g.match(location))
+    for (const g of held) await g.open
     if (this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs))
     if (this.failWrites !== undefined) throw this.failWrites
   }

@@ -399,6 +399,7 @@ export class StreamTask {
 
   notifyCheckpointComplete(id: number, isSavepoint: boolean): void {
     this.mails.push(() => {
+      for (const k of this.keyedMembers) k.notifyCheckpointComplete(id)
       const done = (async () => {
         for (const m of this.chain) await m.operator.notifyCheckpointComplete(id, isSavepoint)
       })()
@@ -419,6 +420,7 @@ export class StreamTask {
     this.aborted.add(id)
     this.expected.delete(id)
     this.aligner?.abort(id)
+    for (const k of this.keyedMembers) k.notifyCheckpointAborted(id)
     this.mails.push(() => {
       for (const m of this.chain) m.operator.notifyCheckpointAborted(id)
     })

@@ -9,9 +9,12 @@
  * compactions in order, so the set of tables at any point of the queue is exactly the state at
  * the matching point of processing.
  *
- * Checkpoints are native: the subtask's tables. Incremental checkpoints upload only tables not
- * uploaded before into `<jobId>/shared/` and reference the rest; full ones copy every table into
- * the checkpoint. Canonical savepoints use the key-group sections format, which the hashmap
+ * Checkpoints are native: the subtask's tables. Incremental checkpoints upload into
+ * `<jobId>/shared/` the tables that the latest completed checkpoint this backend heard of did not
+ * upload, and reference the rest: an upload is reused only once a completed checkpoint confirmed
+ * it (notifyCheckpointComplete), never one of a pending or aborted checkpoint, whose files the
+ * coordinator's shared-state registry may delete. Full checkpoints copy every table into the
+ * checkpoint. Canonical savepoints use the key-group sections format, which the hashmap
  * backend reads too; this backend reads both formats, at any parallelism.
  *
  * Architecture Invariant: a table file is never modified; a local table stays on disk while a
@@ -101,8 +104,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private queued = 0
   private writes = 0
   private seq = 0
-  /** Local table path → its path relative to a checkpoint directory once uploaded to shared/. */
-  private readonly uploaded = new Map<string, string>()
+  /**
+   * Local table path → its upload (path relative to a checkpoint directory, '../shared/…'): the
+   * tables of the latest completed incremental checkpoint this backend heard of. Replaced, never
+   * mutated, so a snapshot can hold on to it.
+   */
+  private confirmed: ReadonlyMap<string, string> = new Map()
+  /** The uploads each incremental checkpoint persisted here references, until it completes or is aborted. */
+  private readonly uploadsOf = new Map<number, Map<string, string>>()
   private readonly pins = new Map<string, number>()
   private readonly retired = new Set<SstReader>()
   private readonly opts: LsmOptions
@@ -244,7 +253,6 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       return
     }
     r.close()
-    this.uploaded.delete(r.path)
     try {
       unlinkSync(r.path)
     } catch {
@@ -276,8 +284,20 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     return false
   }
 
+  override notifyCheckpointComplete(id: number): void {
+    const uploads = this.uploadsOf.get(id)
+    if (uploads !== undefined) this.confirmed = uploads
+    for (const other of [...this.uploadsOf.keys()]) if (other <= id) this.uploadsOf.delete(other)
+  }
+
+  override notifyCheckpointAborted(id: number): void {
+    this.uploadsOf.delete(id)
+  }
+
   snapshot(timers: TimerEntry[], barrier: CheckpointBarrier): KeyedSnapshotJob {
     const frozen = this.freeze()
+    // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
+    const base = this.confirmed
     // The tables once every earlier job and this flush ran: exactly the state at this barrier.
     const tables = this.enqueue(async () => {
       await this.flush(frozen)
@@ -296,16 +316,18 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           const sstables: string[] = []
           const files: FileReference[] = []
+          const uploads = new Map<string, string>()
           for (const r of live) {
-            let rel = incremental ? this.uploaded.get(r.path) : undefined
+            let rel = incremental ? base.get(r.path) : undefined
             if (rel === undefined) {
               rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
               await ctx.storage.write(join(ctx.location, rel), readFileSync(r.path))
-              if (incremental) this.uploaded.set(r.path, rel)
             }
+            uploads.set(r.path, rel)
             sstables.push(rel)
             files.push({ path: rel, size: r.size })
           }
+          if (incremental) this.uploadsOf.set(barrier.id, uploads)
           const handle: SstStateHandle = { type: 'sst', keyGroupRange: [range.start, range.end], sstables }
           if (timers.length > 0) {
             const t = await serializeSections([], timers, maxParallelism)
