@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { CheckpointCoordinator, CheckpointFailure, type CoordinatorContext } from '../src/runtime/checkpoint/coordinator.js'
-import { parseMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { checksumOf, parseMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointBarrier, type CheckpointSettings } from '../src/runtime/checkpoint/options.js'
 import { decideTrigger } from '../src/runtime/checkpoint/request-decider.js'
 import { ManualClock } from '../src/runtime/clock.js'
@@ -33,7 +33,7 @@ function harness(settings: Partial<CheckpointSettings>, tasks = ['0#0', '1#0']) 
   const ackAll = async (id: number): Promise<void> => {
     for (const t of tasks) {
       await storage.write(`/cp/${JOB}/chk-${id}/state-${t}`, Buffer.from('x'))
-      coord.acknowledge(id as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1 }] }])
+      coord.acknowledge(id as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1, checksum: checksumOf(Buffer.from('x')) }] }])
     }
     await new Promise((r) => setImmediate(r))
   }
@@ -257,7 +257,7 @@ describe('CheckpointCoordinator: an abort during the _metadata write', () => {
     h.storage.failWrites = new Error('disk gone')
     for (const t of ['0#0', '1#0']) {
       h.storage.objects.set(`/cp/${JOB}/chk-1/state-${t}`, { data: Buffer.from('x'), mtimeMs: 0 })
-      h.coord.acknowledge(1 as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1 }] }])
+      h.coord.acknowledge(1 as never, t, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path: `state-${t}`, size: 1, checksum: checksumOf(Buffer.from('x')) }] }])
     }
     await h.coord.settled()
     await settle()
@@ -272,7 +272,7 @@ describe('CheckpointCoordinator: an abort during the _metadata write', () => {
 describe('CheckpointCoordinator: acknowledged files must exist before _metadata and before subsumption', () => {
   const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
   const ack = (h: ReturnType<typeof harness>, id: number, task: string, dir: string, path: string, size: number): void =>
-    h.coord.acknowledge(id as never, task, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path, size }] }])
+    h.coord.acknowledge(id as never, task, [{ operatorId: 'op' as OperatorId, uid: 'u', name: 'n', parallelism: 1, maxParallelism: 128, subtask: 0, files: [{ path, size, checksum: 'crc32:00000000' }] }])
   const put = (h: ReturnType<typeof harness>, location: string, bytes = 1): void => {
     h.storage.objects.set(location, { data: Buffer.alloc(bytes, 1), mtimeMs: 0 })
   }

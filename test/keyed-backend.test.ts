@@ -1,8 +1,10 @@
 /**
  * Keyed state backends (hashmap and the embedded LSM) behind one interface: deletions survive a
- * snapshot → restore round trip into either backend at any parallelism.
+ * snapshot → restore round trip into either backend at any parallelism; every state file written
+ * carries a checksum and a corrupt one fails the restore, naming the file.
  */
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor } from '../src/runtime/api/state.js'
@@ -13,6 +15,7 @@ import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.j
 import { keyGroupForKey, keyGroupRangeForSubtask, type KeyGroupRange } from '../src/runtime/state/key-groups.js'
 import type { KeyedStateBackend } from '../src/runtime/state/keyed-backend.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
+import { StateError } from '../src/runtime/errors.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'
 import { tmp } from './helpers.js'
 
@@ -128,5 +131,61 @@ describe('keyed backends: deleted state stays deleted on restore', () => {
       }
       for (const r of restored) r.dispose()
     }
+  })
+})
+
+describe('keyed backends: restore checks every state file against its checksum', () => {
+  /** Snapshot of a backend with a little state and a timer; the handle carries the checkpoint's file list. */
+  async function snapshotWithFiles(kind: BackendName, root: string, opts: Partial<CheckpointBarrier>): Promise<{ restore: KeyedRestore[]; files: string[] }> {
+    const b = create(kind, ALL, join(root, 'work'))
+    const v = b.getState(new ValueStateDescriptor<number>('v'))
+    for (let k = 0; k < 50; k++) {
+      b.currentKey = k
+      v.update(k)
+    }
+    const br = barrier(1, join(root, 'job', 'chk-1'), opts)
+    const r = await b.snapshot([[0, 1000, 7]], br).persist({ location: br.location, storage: fs, fileName: (k) => `${k}-1` })
+    b.dispose()
+    const files = new Map(r.files.map((f) => [join(br.location, f.path), f]))
+    assert.ok(r.files.every((f) => /^crc32:[0-9a-f]{8}$/.test(f.checksum ?? '')), 'every file written has a checksum')
+    return { restore: handles(br.location, r.handle).map((h) => ({ ...h, files })), files: [...files.keys()] }
+  }
+
+  const cases: [string, BackendName, Partial<CheckpointBarrier>][] = [
+    ['hashmap sections', 'hashmap', {}],
+    ['LSM incremental tables and timers', 'lsm', { incremental: true }],
+    ['LSM full tables and timers', 'lsm', { incremental: false }],
+    ['LSM canonical savepoint', 'lsm', { type: 'savepoint', format: 'canonical' }],
+  ]
+  for (const [name, kind, opts] of cases) {
+    for (const target of BACKENDS) {
+      for (const parallelism of [1, 2]) {
+        it(`${name} → ${target} at p=${parallelism}: a state file overwritten with other bytes of the same size fails the restore, naming it`, async () => {
+          const root = tmp()
+          const { restore, files } = await snapshotWithFiles(kind, root, opts)
+          // Intact: restores.
+          for (const r of await restoreInto(target, parallelism, restore, join(root, 'ok'))) r.dispose()
+          for (const file of files) {
+            const original = readFileSync(file)
+            const evil = Buffer.from(original)
+            evil[evil.length >> 1] = evil[evil.length >> 1]! ^ 0x5a
+            writeFileSync(file, evil)
+            await assert.rejects(restoreInto(target, parallelism, restore, join(root, 'bad')), (e: unknown) => {
+              assert.ok(e instanceof StateError, String(e))
+              assert.match(e.message, new RegExp(`State file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt: content does not match its checksum`))
+              return true
+            })
+            writeFileSync(file, original)
+          }
+        })
+      }
+    }
+  }
+
+  it('a file the handle names but _metadata does not list fails the restore', async () => {
+    const root = tmp()
+    const { restore } = await snapshotWithFiles('hashmap', root, {})
+    const unlisted = restore.map((k) => ({ ...k, files: new Map() }))
+    await assert.rejects(restoreInto('hashmap', 1, unlisted, root), /is not listed in the checkpoint's _metadata/)
   })
 })

@@ -322,6 +322,8 @@ export class CheckpointCoordinator {
   }
 
   private async requireFiles(barrier: CheckpointBarrier, files: readonly FileReference[], when: string): Promise<void> {
+    const unchecked = files.filter((f) => f.checksum === undefined).map((f) => f.path)
+    if (unchecked.length > 0) throw new StateError(`state files were acknowledged without a content checksum: ${unchecked.slice(0, 5).join(', ')}`)
     const problems = await verifyFiles((l) => this.ctx.storageFor(l), barrier.location, files)
     if (problems.length > 0) throw new StateError(`acknowledged state files are missing or changed (${when}): ${describeProblems(problems)}`)
   }

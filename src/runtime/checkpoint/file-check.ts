@@ -1,15 +1,23 @@
 /**
- * Checks state files against the references `_metadata` records for them: that each exists with
- * its recorded size and, when asked (or when reading it for a restore), that its content matches
- * its checksum. The coordinator checks every acknowledged file before writing `_metadata` and again
- * before subsuming the previous checkpoint; restore reads every state file through `readVerified`.
- * Never deletes or writes. Must not import the task, the job or the CLI.
+ * State files and the references `_metadata` records for them (path, size, content checksum):
+ * `writeStateFile` writes one and returns its reference; the checks tell whether a file exists
+ * with its recorded size and, when asked (or when reading it for a restore), whether its content
+ * matches its checksum. The coordinator checks every acknowledged file before writing `_metadata`
+ * and again before subsuming the previous checkpoint; restore reads every state file through
+ * `readVerified`; `verifyFile`/`verifyFiles` serve tools that check a checkpoint on demand.
+ * Never deletes. Must not import the task, the job or the CLI.
  * Tests: test/file-check.test.ts, test/coordinator.test.ts.
  */
 import { StateError } from '../errors.js'
 import { join } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
 import { checksumOf, type FileReference } from './metadata.js'
+
+/** Writes a state file into a checkpoint directory; returns its reference (size and content checksum). */
+export async function writeStateFile(storage: Storage, dir: string, path: string, data: Uint8Array): Promise<FileReference> {
+  await storage.write(join(dir, path), data)
+  return { path, size: data.length, checksum: checksumOf(data) }
+}
 
 export interface FileProblem {
   /** The file's full location. */
@@ -85,6 +93,18 @@ export async function readVerified(storage: Storage, location: string, ref: File
     })
   }
   return data
+}
+
+/**
+ * Reads a state file of a restore: checked against its entry in `files` (the checkpoint's file list
+ * by full location) when that list is given, so a file the handle names but `_metadata` does not
+ * list fails too; read unchecked when no list is given.
+ */
+export function readListed(storage: Storage, location: string, files: ReadonlyMap<string, FileReference> | undefined): Promise<Buffer> {
+  if (files === undefined) return readVerified(storage, location, undefined)
+  const ref = files.get(location)
+  if (ref === undefined) return Promise.reject(new StateError(`State file ${location} is not listed in the checkpoint's _metadata`))
+  return readVerified(storage, location, ref)
 }
 
 function contentProblem(location: string, ref: FileReference, data: Buffer): FileProblem | undefined {

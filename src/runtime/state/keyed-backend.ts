@@ -11,6 +11,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import type { CheckpointBarrier } from '../checkpoint/options.js'
+import { readListed, writeStateFile } from '../checkpoint/file-check.js'
 import { isSstHandle, type FileReference, type KeyGroupsStateHandle, type KeyedStateHandle } from '../checkpoint/metadata.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'
 import type {
@@ -288,9 +289,9 @@ export async function persistSections(
   const serialized = await serializeSections(entries, timers, maxParallelism)
   if (serialized === undefined) return { handle: undefined, files: [] }
   const file = ctx.fileName('keyed')
-  await ctx.storage.write(join(ctx.location, file), serialized.data)
+  const ref = await writeStateFile(ctx.storage, ctx.location, file, serialized.data)
   const handle: KeyGroupsStateHandle = { file, keyGroupRange: [range.start, range.end], keyGroups: serialized.keyGroups }
-  return { handle, files: [{ path: file, size: serialized.data.length }] }
+  return { handle, files: [ref] }
 }
 
 /** Reads the sections of a sections file whose key groups fall in `range`. */
@@ -306,25 +307,34 @@ export type HandleItem =
   | { kind: 'entry'; name: string; key: StateKey; value: unknown; deleted: boolean }
   | { kind: 'timer'; timer: TimerEntry }
 
+/**
+ * Reads a file a restore handle references, checked against its reference in `_metadata` (size,
+ * content checksum) when the handle carries the checkpoint's file list: a corrupt or missing file
+ * fails the restore with an error naming it.
+ */
+export function readStateFile(k: KeyedRestore, storageFor: (location: string) => Storage, location: string): Promise<Buffer> {
+  return readListed(storageFor(location), location, k.files)
+}
+
 /** Every entry and timer of a handle within `range`, in write order (later entries win). */
 export async function* readHandle(k: KeyedRestore, storageFor: (location: string) => Storage, range: KeyGroupRange): AsyncGenerator<HandleItem> {
   const h = k.handle
   if (isSstHandle(h)) {
     for (const rel of h.sstables) {
       const loc = join(k.checkpointDir, rel)
-      for (const e of sstEntriesFromBuffer(await storageFor(loc).read(loc))) {
+      for (const e of sstEntriesFromBuffer(await readStateFile(k, storageFor, loc))) {
         if (rangeContains(range, e[1])) yield { kind: 'entry', name: e[2], key: e[3], value: e[5], deleted: e[4] === 1 }
       }
     }
     if (h.timers !== undefined) {
       const loc = join(k.checkpointDir, h.timers.file)
-      for (const [, section] of readKeyGroupSections(await storageFor(loc).read(loc), h.timers.keyGroups, range, loc)) {
+      for (const [, section] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) {
         for (const t of section.t) yield { kind: 'timer', timer: t }
       }
     }
     return
   }
-  const data = await storageFor(k.location).read(k.location)
+  const data = await readStateFile(k, storageFor, k.location)
   for (const [, section] of readKeyGroupSections(data, h.keyGroups, range, k.location)) {
     for (const [name, flat] of Object.entries(section.s)) {
       for (let i = 0; i < flat.length; i += 2) yield { kind: 'entry', name, key: flat[i] as StateKey, value: flat[i + 1], deleted: false }

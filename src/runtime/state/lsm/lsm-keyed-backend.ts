@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
+import { writeStateFile } from '../../checkpoint/file-check.js'
 import type { CheckpointBarrier } from '../../checkpoint/options.js'
 import type { FileReference, SstStateHandle } from '../../checkpoint/metadata.js'
 import type { KeyedRestore } from '../../checkpoint/state-assignment.js'
@@ -33,7 +34,8 @@ import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
 import { keyGroupForKey, type KeyGroupRange, type StateKey } from '../key-groups.js'
 import {
-  KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, serializeSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry,
+  KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
+  type TimerEntry,
 } from '../keyed-backend.js'
 import { BlockCache, SstReader, encodeKey, writeSst, type SstEntry } from './sstable.js'
 
@@ -109,9 +111,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
    * tables of the latest completed incremental checkpoint this backend heard of. Replaced, never
    * mutated, so a snapshot can hold on to it.
    */
-  private confirmed: ReadonlyMap<string, string> = new Map()
+  private confirmed: ReadonlyMap<string, FileReference> = new Map()
   /** The uploads each incremental checkpoint persisted here references, until it completes or is aborted. */
-  private readonly uploadsOf = new Map<number, Map<string, string>>()
+  private readonly uploadsOf = new Map<number, Map<string, FileReference>>()
   private readonly pins = new Map<string, number>()
   private readonly retired = new Set<SstReader>()
   private readonly opts: LsmOptions
@@ -316,25 +318,24 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           const sstables: string[] = []
           const files: FileReference[] = []
-          const uploads = new Map<string, string>()
+          const uploads = new Map<string, FileReference>()
           for (const r of live) {
-            let rel = incremental ? base.get(r.path) : undefined
-            if (rel === undefined) {
-              rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
-              await ctx.storage.write(join(ctx.location, rel), readFileSync(r.path))
+            let ref = incremental ? base.get(r.path) : undefined
+            if (ref === undefined) {
+              const rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
+              ref = await writeStateFile(ctx.storage, ctx.location, rel, readFileSync(r.path))
             }
-            uploads.set(r.path, rel)
-            sstables.push(rel)
-            files.push({ path: rel, size: r.size })
+            uploads.set(r.path, ref)
+            sstables.push(ref.path)
+            files.push(ref)
           }
           if (incremental) this.uploadsOf.set(barrier.id, uploads)
           const handle: SstStateHandle = { type: 'sst', keyGroupRange: [range.start, range.end], sstables }
           if (timers.length > 0) {
             const t = await serializeSections([], timers, maxParallelism)
             const file = ctx.fileName('timers')
-            await ctx.storage.write(join(ctx.location, file), t!.data)
+            files.push(await writeStateFile(ctx.storage, ctx.location, file, t!.data))
             handle.timers = { file, keyGroups: t!.keyGroups }
-            files.push({ path: file, size: t!.data.length })
           }
           return { handle: sstables.length === 0 && handle.timers === undefined ? undefined : handle, files }
         } finally {
@@ -355,13 +356,13 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     for (const rel of h.sstables) {
       const loc = join(k.checkpointDir, rel)
       const path = joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
-      writeFileSync(path, await storageFor(loc).read(loc))
+      writeFileSync(path, await readStateFile(k, storageFor, loc))
       this.ssts.push(new SstReader(path, this.cache))
     }
     const timers: TimerEntry[] = []
     if (h.timers !== undefined) {
       const loc = join(k.checkpointDir, h.timers.file)
-      for (const [, s] of readKeyGroupSections(await storageFor(loc).read(loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
+      for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
     }
     return timers
   }
