@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { checksumOf, serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
 
 export interface WrittenCheckpoint {
   path: string
@@ -53,7 +53,7 @@ export class HistoryWriter {
       const abs = join(dir, r)
       const data = readFileSync(abs)
       files.set(abs, sha(data))
-      return { path: r, size: data.length }
+      return { path: r, size: data.length, checksum: checksumOf(data) }
     })
     const meta: CheckpointMetadata = {
       jobId: this.jobId as never, jobName: 'history', checkpointId: id as never, timestamp: completedAt.getTime() - 10,
