@@ -1,14 +1,18 @@
 /**
  * The checkpoint coordinator: triggers checkpoints (periodically and on request), collects the
  * tasks' acknowledgements, writes `_metadata` last and atomically, retains and subsumes completed
- * checkpoints, aborts expired ones, and counts failures.
+ * checkpoints, aborts expired ones, counts failures, keeps the job's lease (lease-keeper.ts) and
+ * counts references to shared files (shared-state-registry.ts).
  *
  * Architecture Invariant: a checkpoint directory is complete exactly when its `_metadata` exists;
- * `_metadata` is written only after every task acknowledged and every state file is durable, and
- * it is the first thing deleted when a checkpoint is discarded.
+ * `_metadata` is written only after every task acknowledged, every state file is durable (the
+ * storage fsyncs before it answers) and every acknowledged file was seen with its recorded size;
+ * the files are checked again before the previous checkpoint is subsumed. Discarding deletes
+ * `_metadata` first, and never while it is being written (an abort during the write discards
+ * after it). A shared file is deleted only when no completed or pending checkpoint references it.
  *
  * Time comes from the injected Clock; tasks are reached through `CoordinatorContext`, so the
- * decisions are tested without a running job (test/coordinator.test.ts).
+ * decisions are tested without a running job (test/coordinator.test.ts, test/shared-state.test.ts).
  */
 import type { Clock, Cancellable } from '../clock.js'
 import { StateError, describeError } from '../errors.js'
@@ -21,6 +25,8 @@ import { describeProblems, verifyFiles } from './file-check.js'
 import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
 import type { CheckpointBarrier, CheckpointSettings } from './options.js'
 import { decideTrigger } from './request-decider.js'
+import { SAVEPOINT_LEASE_FILE } from './lease.js'
+import { DEFAULT_LEASE_TIMING, LeaseKeeper, type LeaseContent, type LeaseTiming } from './lease-keeper.js'
 import { SharedStateRegistry } from './shared-state-registry.js'
 import type { CompletedCheckpoint, OperatorSubtaskSnapshot } from './snapshot.js'
 
@@ -64,7 +70,9 @@ interface Pending {
    * when it ended. An abort during the write defers its discard until then.
    */
   finalizing: Promise<void> | undefined
-  waiters: { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }[]
+  /** The trigger's promise. */
+  resolve: (c: CompletedCheckpoint) => void
+  reject: (e: Error) => void
 }
 
 export class CheckpointFailure extends StateError {
@@ -92,6 +100,8 @@ export class CheckpointCoordinator {
   readonly sharedState = new SharedStateRegistry()
   /** Recently aborted checkpoints' locations, for acknowledgements that arrive late. */
   private readonly abortedLocations = new Map<number, string>()
+  /** The job's lease and the leases of savepoints in progress. */
+  readonly lease: LeaseKeeper
   /** Completed checkpoints and savepoints, in order, for the REST API and tests. */
   readonly history: { id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number }[] = []
   readonly failed: { id: CheckpointId; reason: CheckpointFailureReason; message: string }[] = []
@@ -100,20 +110,45 @@ export class CheckpointCoordinator {
     private readonly ctx: CoordinatorContext,
     readonly settings: CheckpointSettings,
     restoredFrom?: CompletedCheckpoint,
+    leaseTiming: LeaseTiming = DEFAULT_LEASE_TIMING,
   ) {
     this.store = new CompletedCheckpointStore(settings.numRetained)
     this.failures = new CheckpointFailureManager(settings.tolerableFailures)
     this.nextId = (restoredFrom?.id ?? 0) + 1
+    this.lease = new LeaseKeeper({
+      clock: ctx.clock, storageFor: (l) => ctx.storageFor(l), jobId: ctx.jobId, jobDir: jobCheckpointDir(ctx.checkpointsDir, ctx.jobId), timing: leaseTiming,
+    })
   }
 
   get periodic(): boolean {
     return this.settings.intervalMs !== undefined
   }
 
-  /** Starts periodic checkpoints (if configured). */
-  start(): void {
+  /**
+   * Starts periodic checkpoints (if configured) and, with them, the job's lease. Resolves once the
+   * lease was first written (or could not be; never rejects).
+   */
+  start(): Promise<void> {
     this.running = true
-    if (this.settings.intervalMs !== undefined && this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
+    if (this.settings.intervalMs === undefined) return Promise.resolve()
+    if (this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
+    return this.lease.start(this.leaseContent())
+  }
+
+  /** What the job lease names now. */
+  private leaseContent(): LeaseContent {
+    const jobDir = jobCheckpointDir(this.ctx.checkpointsDir, this.ctx.jobId)
+    const own = this.store.all().filter((c) => relativeTo(jobDir, c.location) !== undefined)
+    const pending = [...this.pending.values()]
+    return {
+      latestCompleted: own.length === 0 ? null : own[own.length - 1]!.id,
+      inProgress: pending.filter((p) => p.barrier.type === 'checkpoint').map((p) => p.barrier.id).sort((a, b) => a - b),
+      savepointsInProgress: pending.filter((p) => p.barrier.type === 'savepoint').map((p) => p.barrier.location),
+    }
+  }
+
+  private leaseChanged(): void {
+    this.lease.update(this.leaseContent())
   }
 
   /** Stops periodic triggering; pending checkpoints are left alone. */
@@ -153,8 +188,8 @@ export class CheckpointCoordinator {
     })
   }
 
+  /** Runs only while periodic checkpoints are on (stopPeriodic cancels the timer). */
   private periodicTick(): void {
-    if (!this.running || this.settings.intervalMs === undefined) return
     const d = decideTrigger({
       now: this.ctx.clock.now(),
       pending: this.pending.size,
@@ -172,15 +207,14 @@ export class CheckpointCoordinator {
       return
     }
     this.startPending({ type: 'checkpoint' }).catch(() => {})
-    this.schedulePeriodic(this.settings.intervalMs)
+    this.schedulePeriodic(this.settings.intervalMs!)
   }
 
   /** After a checkpoint ends, a periodic trigger that waited for it may go. */
   private onPendingEnded(): void {
-    if (!this.periodicWaitingForPending || !this.running || this.settings.intervalMs === undefined) return
+    if (!this.periodicWaitingForPending || !this.running) return
     this.periodicWaitingForPending = false
-    const pause = this.settings.minPauseMs
-    this.schedulePeriodic(pause > 0 ? pause : 0)
+    this.schedulePeriodic(this.settings.minPauseMs)
   }
 
   /** Triggers a checkpoint or savepoint now (forced past min pause and concurrency for savepoints). */
@@ -202,16 +236,11 @@ export class CheckpointCoordinator {
   }
 
   private startPending(req: TriggerRequest): Promise<CompletedCheckpoint> {
+    const isSavepoint = req.type === 'savepoint'
+    if (isSavepoint && req.targetDirectory === undefined) return Promise.reject(new StateError('No savepoint directory given'))
     const id = checkpointId(this.nextId++)
     const now = this.ctx.clock.now()
-    const isSavepoint = req.type === 'savepoint'
-    let location: string
-    if (isSavepoint) {
-      if (req.targetDirectory === undefined) return Promise.reject(new StateError('No savepoint directory given'))
-      location = newSavepointDir(req.targetDirectory, this.ctx.jobId)
-    } else {
-      location = checkpointDir(this.ctx.checkpointsDir, this.ctx.jobId, id)
-    }
+    const location = isSavepoint ? newSavepointDir(req.targetDirectory!, this.ctx.jobId) : checkpointDir(this.ctx.checkpointsDir, this.ctx.jobId, id)
     const barrier: CheckpointBarrier = {
       id,
       timestamp: now,
@@ -228,14 +257,28 @@ export class CheckpointCoordinator {
         awaiting: new Set(participants),
         acks: [],
         finalizing: undefined,
-        waiters: [{ resolve, reject }],
+        resolve,
+        reject,
         timeout: this.ctx.clock.schedule(this.settings.timeoutMs, () =>
           this.abort(id, 'CHECKPOINT_EXPIRED', `Checkpoint ${id} expired before completing (timeout ${this.settings.timeoutMs} ms)`),
         ),
       }
       this.pending.set(id, p)
-      if (!this.ctx.startCheckpoint(barrier)) {
-        this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} could not start: the job is not running`)
+      this.leaseChanged()
+      const go = (): void => {
+        if (this.pending.get(id) !== p) return // aborted meanwhile
+        if (!this.ctx.startCheckpoint(barrier)) this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} could not start: the job is not running`)
+      }
+      if (isSavepoint) {
+        // A savepoint in progress is protected like a checkpoint in progress: its lease is written
+        // before the barrier goes out, so no state file of it exists without one.
+        this.lease.savepointStarted(location).then(go, (err: unknown) =>
+          this.abort(id, 'IO_EXCEPTION', `Savepoint ${id} could not start: ${location}/${SAVEPOINT_LEASE_FILE} cannot be written: ${describeError(err)}`, err))
+      } else if (!this.lease.ready) {
+        // The job lease comes before the first checkpoint folder.
+        void this.lease.start(this.leaseContent()).then(go)
+      } else {
+        go()
       }
     })
   }
@@ -288,6 +331,7 @@ export class CheckpointCoordinator {
       await this.requireFiles(barrier, metadata.files, 'before writing _metadata')
       await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
       await this.requireFiles(barrier, metadata.files, 'after writing _metadata')
+      if (barrier.type === 'savepoint') await this.lease.savepointEnded(barrier.location)
     })()
     p.finalizing = write.catch(() => {})
     try {
@@ -315,9 +359,10 @@ export class CheckpointCoordinator {
         if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
       }
     }
+    this.leaseChanged()
     // Savepoints commit no side effects, except the one a job stops with (as in Flink).
     this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
-    for (const w of p.waiters) w.resolve(completed)
+    p.resolve(completed)
     this.onPendingEnded()
   }
 
@@ -371,11 +416,14 @@ export class CheckpointCoordinator {
     this.ctx.notifyAborted(id)
     this.rememberAborted(id, p.barrier.location)
     this.deleteShared(this.sharedState.ended(id))
+    this.leaseChanged()
     // During the `_metadata` write, deleting now could race the write and leave a `_metadata` over
-    // deleted files: discard once the write ended, `_metadata` first.
-    this.discard(p.barrier.location, id, p.finalizing)
+    // deleted files: discard once the write ended, `_metadata` first. A savepoint's lease goes
+    // before its folder (no renewal may land in a deleted folder).
+    const leaseGone = isSavepoint ? this.lease.savepointEnded(p.barrier.location) : Promise.resolve()
+    this.discard(p.barrier.location, id, Promise.all([p.finalizing, leaseGone]).then(() => {}))
     const err = new CheckpointFailure(reason, message, cause)
-    for (const w of p.waiters) w.reject(err)
+    p.reject(err)
     if (this.failures.onFailure(reason, isSavepoint)) {
       this.ctx.failJob(new StateError(`Exceeded checkpoint tolerable failure threshold (${this.settings.tolerableFailures}): ${message}`, { cause: err }))
     }
@@ -430,6 +478,8 @@ export class CheckpointCoordinator {
   async shutdown(status: 'FINISHED' | 'CANCELED' | 'FAILED'): Promise<void> {
     this.stopPeriodic()
     this.abortAll('JOB_FAILOVER', `The job ended (${status})`)
+    // The lease says the job ended before anything of it is deleted.
+    await this.lease.end()
     const r = this.settings.retention
     const keep =
       (status === 'CANCELED' && r === 'RETAIN_ON_CANCELLATION') ||
