@@ -1,13 +1,15 @@
 /**
- * Keyed state backends (hashmap and the embedded LSM) behind one interface: deletions survive a
- * snapshot → restore round trip into either backend at any parallelism; every state file written
- * carries a checksum and a corrupt one fails the restore, naming the file.
+ * Keyed state backends (hashmap and the embedded LSM) behind one interface: the state objects
+ * (Value, List, Map, Reducing) agree with a model through random operations, and every snapshot,
+ * taken while processing goes on, restores into either backend at parallelism 1 to 3 (key groups
+ * move); deletions survive a round trip; every state file written carries a checksum and a corrupt
+ * one fails the restore, naming the file.
  */
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor } from '../src/runtime/api/state.js'
+import { ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor } from '../src/runtime/api/state.js'
 import type { KeyedStateHandle } from '../src/runtime/checkpoint/metadata.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import type { KeyedRestore } from '../src/runtime/checkpoint/state-assignment.js'
@@ -188,4 +190,190 @@ describe('keyed backends: restore checks every state file against its checksum',
     const unlisted = restore.map((k) => ({ ...k, files: new Map() }))
     await assert.rejects(restoreInto('hashmap', 1, unlisted, root), /is not listed in the checkpoint's _metadata/)
   })
+})
+
+describe('keyed backends: the state objects against a model', () => {
+  const VAL = new ValueStateDescriptor<number>('value')
+  const LIST = new ListStateDescriptor<number>('list')
+  const MAP = new MapStateDescriptor<string, number>('map')
+  /** Not commutative: the order of reduction shows. */
+  const reduce = (a: number, b: number): number => (a * 31 + b) % 1_000_003
+  const RED = new ReducingStateDescriptor<number>('sum', reduce)
+
+  interface Model { v: Map<number, number>; l: Map<number, number[]>; m: Map<number, Map<string, number>>; r: Map<number, number> }
+  const copyModel = (x: Model): Model => ({
+    v: new Map(x.v), l: new Map([...x.l].map(([k, a]) => [k, [...a]])), m: new Map([...x.m].map(([k, a]) => [k, new Map(a)])), r: new Map(x.r),
+  })
+
+  /** Every state of every key equals the model. */
+  function assertState(bs: KeyedStateBackend[], model: Model, keys: number, what: string): void {
+    for (let k = 0; k < keys; k++) {
+      const b = owner(bs, k)
+      b.currentKey = k
+      assert.equal(b.getState(VAL).value(), model.v.get(k) ?? null, `${what}: value of ${k}`)
+      assert.deepEqual(b.getListState(LIST).get(), model.l.get(k) ?? [], `${what}: list of ${k}`)
+      const mm = b.getMapState(MAP)
+      const expected = model.m.get(k) ?? new Map<string, number>()
+      assert.deepEqual(new Map(mm.entries()), expected, `${what}: map of ${k}`)
+      assert.deepEqual([...mm.keys()].sort(), [...expected.keys()].sort())
+      assert.deepEqual([...mm.values()].sort(), [...expected.values()].sort())
+      assert.equal(mm.isEmpty(), expected.size === 0)
+      assert.equal(b.getReducingState(RED).get(), model.r.get(k) ?? null, `${what}: sum of ${k}`)
+    }
+  }
+
+  for (const kind of BACKENDS) {
+    it(`${kind}: random operations agree with the model; every snapshot restores into both backends at p=1..3`, async () => {
+      const seed0 = Number(process.env.TSFLINK_SEED ?? 4242)
+      let seed = seed0
+      const rnd = (n: number): number => {
+        seed = (seed + 0x6d2b79f5) | 0
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+        return ((t ^ (t >>> 14)) >>> 0) % n
+      }
+      const KEYS = 150
+      const root = tmp()
+      const b = kind === 'hashmap' ? new HeapKeyedStateBackend(ALL, MAXP) : new LsmKeyedStateBackend(ALL, MAXP, join(root, 'work'), { memtableEntries: 300, compactAt: 3 })
+      const model: Model = { v: new Map(), l: new Map(), m: new Map(), r: new Map() }
+      const snaps: { restore: KeyedRestore[]; model: Model }[] = []
+      const persists: Promise<void>[] = []
+      const later = new Map<number, () => void>()
+      const ctx = `seed ${seed0}`
+      for (let step = 1; step <= 6000; step++) {
+        const k = rnd(KEYS)
+        b.currentKey = k
+        const v = b.getState(VAL)
+        const l = b.getListState(LIST)
+        const m = b.getMapState(MAP)
+        const r = b.getReducingState(RED)
+        switch (rnd(14)) {
+          case 0: v.update(step); model.v.set(k, step); break
+          case 1: v.update(rnd(2) === 0 ? null : undefined); model.v.delete(k); break
+          case 2: v.clear(); model.v.delete(k); break
+          case 3: l.add(step); model.l.set(k, [...(model.l.get(k) ?? []), step]); break
+          case 4: l.addAll([step, -step]); model.l.set(k, [...(model.l.get(k) ?? []), step, -step]); break
+          case 5: {
+            const vs = rnd(3) === 0 ? [] : [step]
+            l.update(vs)
+            if (vs.length === 0) model.l.delete(k)
+            else model.l.set(k, vs)
+            break
+          }
+          case 6: l.clear(); model.l.delete(k); break
+          case 7: {
+            const mk = `k${rnd(4)}`
+            m.put(mk, step)
+            model.m.set(k, new Map(model.m.get(k) ?? []).set(mk, step))
+            break
+          }
+          case 8: {
+            const entries: [string, number][] = [[`k${rnd(4)}`, step], [`k${rnd(4)}`, -step]]
+            m.putAll(entries)
+            const mm = new Map(model.m.get(k) ?? [])
+            for (const [a, x] of entries) mm.set(a, x)
+            model.m.set(k, mm)
+            break
+          }
+          case 9: {
+            const mk = `k${rnd(4)}`
+            m.remove(mk)
+            const mm = new Map(model.m.get(k) ?? [])
+            mm.delete(mk)
+            if (mm.size === 0) model.m.delete(k)
+            else model.m.set(k, mm)
+            break
+          }
+          case 10: m.clear(); model.m.delete(k); break
+          case 11: {
+            r.add(step % 7)
+            const cur = model.r.get(k)
+            model.r.set(k, cur === undefined ? step % 7 : reduce(cur, step % 7))
+            break
+          }
+          case 12: r.clear(); model.r.delete(k); break
+          default: {
+            // Reads return copies: changing them changes nothing.
+            l.get().push(99)
+            const got = v.value()
+            assert.equal(got, model.v.get(k) ?? null, `${ctx}: value of ${k} at step ${step}`)
+          }
+        }
+        if (step % 250 === 0) b.maintain()
+        if (step % 1000 === 0) {
+          // The synchronous half now; the asynchronous half 300 operations later, as a slow disk
+          // would have it: the snapshot must not see what happened in between.
+          const id = step
+          const dir = join(root, 'job', `chk-${id}`)
+          const job = b.snapshot([], barrier(id, dir))
+          const snap = { restore: [] as KeyedRestore[], model: copyModel(model) }
+          snaps.push(snap)
+          later.set(step + 300, () => persists.push(job.persist({ location: dir, storage: fs, fileName: (x) => `${x}-${id}` }).then((res) => {
+            const files = new Map(res.files.map((f) => [join(dir, f.path), f]))
+            snap.restore = handles(dir, res.handle).map((h) => ({ ...h, files }))
+            b.notifyCheckpointComplete(id)
+          })))
+        }
+        later.get(step)?.()
+        if (step % 100 === 0) await new Promise((res) => setImmediate(res))
+      }
+      for (const [at, persist] of later) if (at > 6000) persist()
+      await Promise.all(persists)
+      assertState([b], model, KEYS, `${ctx}: live ${kind}`)
+      for (const [i, s] of snaps.entries()) {
+        for (const target of BACKENDS) {
+          for (const p of [1, 2, 3]) {
+            const restored = await restoreInto(target, p, s.restore, join(root, `r${i}`))
+            assertState(restored, s.model, KEYS, `${ctx}: snapshot ${i + 1} of ${kind} restored into ${target} at p=${p}`)
+            for (const x of restored) x.dispose()
+          }
+        }
+      }
+      b.dispose()
+    })
+  }
+
+  for (const kind of BACKENDS) {
+    it(`${kind}: an object changed after a snapshot is not changed in that snapshot`, async () => {
+      const root = tmp()
+      const b = create(kind, ALL, join(root, 'work'))
+      const d = new ValueStateDescriptor<{ n: number; tags: string[] }>('obj')
+      const l = new ListStateDescriptor<{ n: number }>('objs')
+      b.currentKey = 'k'
+      b.getState(d).update({ n: 1, tags: ['a'] })
+      b.getListState(l).add({ n: 1 })
+      const dir = join(root, 'chk-1')
+      const job = b.snapshot([], barrier(1, dir))
+      const o = b.getState(d).value()!
+      o.n = 2
+      o.tags.push('b')
+      b.getState(d).update(o)
+      b.getListState(l).add({ n: 2 })
+      const r = await job.persist({ location: dir, storage: fs, fileName: (x) => `${x}-1` })
+      const [restored] = await restoreInto(kind, 1, handles(dir, r.handle), root)
+      restored!.currentKey = 'k'
+      assert.deepEqual(restored!.getState(d).value(), { n: 1, tags: ['a'] })
+      assert.deepEqual(restored!.getListState(l).get(), [{ n: 1 }])
+      b.currentKey = 'k'
+      assert.deepEqual(b.getState(d).value(), { n: 2, tags: ['a', 'b'] })
+      restored!.dispose()
+      b.dispose()
+    })
+
+    it(`${kind}: defaults, and one kind per state name`, () => {
+      const b = create(kind, ALL, join(tmp(), 'work'))
+      b.currentKey = 1
+      assert.equal(b.getState(new ValueStateDescriptor<number>('d', 5)).value(), 5)
+      b.getState(new ValueStateDescriptor<number>('d', 5)).update(6)
+      assert.equal(b.getState(new ValueStateDescriptor<number>('d', 5)).value(), 6)
+      assert.throws(() => b.getListState(new ListStateDescriptor<number>('d')), /State 'd' is registered as value state and cannot be used as list state/)
+      assert.equal(b.getReducingState(new ReducingStateDescriptor<number>('r', (x, y) => x * y)).get(), null)
+      const m = b.getMapState(new MapStateDescriptor<string, number>('m'))
+      assert.equal(m.get('x'), undefined)
+      assert.equal(m.contains('x'), false)
+      m.remove('x')
+      assert.equal(m.isEmpty(), true)
+      b.dispose()
+    })
+  }
 })

@@ -103,7 +103,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private ssts: SstReader[] = []
   private readonly cache = new BlockCache(16_384)
   private queue: Promise<unknown> = Promise.resolve()
-  private queued = 0
+  private compactionQueued = false
   private writes = 0
   private seq = 0
   /**
@@ -129,6 +129,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   get tableCount(): number {
     return this.ssts.length
+  }
+
+  /** How many compactions ran (observability, tests). */
+  compactions = 0
+
+  /** Resolves once every flush and compaction queued so far has run. */
+  whenIdle(): Promise<void> {
+    return this.queue.then(() => {})
   }
 
   protected table(name: string): KeyValueTable<unknown> {
@@ -179,8 +187,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Runs `job` after every job queued before it. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    this.queued++
-    const run = this.queue.then(job, job).finally(() => this.queued--)
+    const run = this.queue.then(job, job)
     this.queue = run.catch(() => {})
     return run
   }
@@ -247,6 +254,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // Tables flushed meanwhile are newer: they stay on top.
     this.ssts = [new SstReader(path, this.cache), ...this.ssts.slice(inputs.length)]
     for (const r of inputs) this.retire(r)
+    this.compactions++
   }
 
   private retire(r: SstReader): void {
@@ -282,7 +290,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       const frozen = this.freeze()
       void this.enqueue(() => this.flush(frozen))
     }
-    if (this.ssts.length >= this.opts.compactAt && this.queued === 0) void this.enqueue(() => this.compact())
+    // Queued behind flushes when they keep coming: a write-heavy job must not starve compaction.
+    if (this.ssts.length >= this.opts.compactAt && !this.compactionQueued) {
+      this.compactionQueued = true
+      void this.enqueue(() => this.compact()).finally(() => (this.compactionQueued = false))
+    }
     return false
   }
 
