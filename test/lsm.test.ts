@@ -47,7 +47,9 @@ describe('LSM backend', () => {
       return ((t ^ (t >>> 14)) >>> 0) % n
     }
     const KEYS = 1200
+    // Fewer steps when a mutation run asks for fewer cases; always 8 snapshots.
     const STEPS = Number(process.env.TSFLINK_PROPERTY_CASES ?? 300) >= 300 ? 24_000 : 8_000
+    const EVERY = STEPS / 8
     const root = tmp()
     const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'), { memtableEntries: 400, compactAt: 3, cacheEntries: 250 })
     const V = new ValueStateDescriptor<number>('v')
@@ -91,10 +93,10 @@ describe('LSM backend', () => {
         b.maintain()
         await new Promise((r) => setTimeout(r, 1))
       }
-      if (step % 3000 === 0) {
+      if (step % EVERY === 0) {
         // The snapshot is taken now; it persists while processing goes on; it completes later.
         // Every other one waits for the background work first, so snapshots fall between compactions.
-        const id = step / 3000
+        const id = step / EVERY
         if (id % 2 === 0) await b.whenIdle()
         const dir = join(root, 'job', `chk-${id}`)
         const job = b.snapshot([], barrier(id, dir))
