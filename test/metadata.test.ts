@@ -4,6 +4,7 @@
  * for byte; damaged, foreign or incomplete files are refused with a reason.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -113,7 +114,7 @@ describe('_metadata v2 (written today)', () => {
   })
 
   it('refuses a malformed checksum', () => {
-    for (const checksum of ['crc32:1234567', 'crc32:1C291CA3', 'sha1:1c291ca3', 'crc32:1c291ca3 ', 42]) {
+    for (const checksum of ['crc32:1234567', 'crc32:1C291CA3', 'sha1:1c291ca3', 'crc32:1c291ca3 ', 'xcrc32:1c291ca3', 'crc32:1c291ca30', 42, null]) {
       const files = GOLDEN_V2.files.map((f, i) => (i === 0 ? { ...f, checksum } : f))
       assert.throws(() => parseMetadata(body(2, { ...GOLDEN_V2, files }), 'x'), /without a content checksum/, String(checksum))
     }
@@ -167,6 +168,13 @@ describe('_metadata refusals', () => {
     for (const v of [3, 0, '2', null]) {
       assert.throws(() => parseMetadata(`{"format":"tsflink-checkpoint","version":${JSON.stringify(v)},"checksum":"","body":{}}`, 'x'),
         new RegExp(`x has metadata format version ${String(v)}; this tsflink reads versions 1 and 2`))
+    }
+  })
+
+  it('refuses a file without a body, even with the checksum of nothing', () => {
+    const empty = createHash('sha256').update('').digest('hex')
+    for (const b of ['', ',"body":null', ',"body":7']) {
+      assert.throws(() => parseMetadata(`{"format":"tsflink-checkpoint","version":2,"checksum":"sha256:${empty}"${b}}`, 'x'), /x lacks required fields/)
     }
   })
 

@@ -123,23 +123,23 @@ export function parseMetadata(data: Buffer | string, origin: string): Checkpoint
   if (doc === null || typeof doc !== 'object') throw new StateError(`${origin} is not a tsflink _metadata file`)
   const d = doc as Record<string, unknown>
   if (d.format !== METADATA_FORMAT) throw new StateError(`${origin} is not a tsflink _metadata file (format '${String(d.format)}')`)
-  if (typeof d.version !== 'number' || !READABLE_METADATA_VERSIONS.includes(d.version)) {
+  const version = d.version as number
+  if (!READABLE_METADATA_VERSIONS.includes(version)) {
     throw new StateError(`${origin} has metadata format version ${String(d.version)}; this tsflink reads versions ${READABLE_METADATA_VERSIONS.join(' and ')}`)
   }
-  const body = JSON.stringify(d.body)
-  const expected = `sha256:${createHash('sha256').update(body ?? '').digest('hex')}`
+  if (d.body === null || typeof d.body !== 'object') throw new StateError(`${origin} lacks required fields`)
+  const expected = `sha256:${createHash('sha256').update(JSON.stringify(d.body)).digest('hex')}`
   if (d.checksum !== expected) throw new StateError(`${origin} fails its checksum (corrupt or edited)`)
   const m = d.body as CheckpointMetadata
   if (typeof m.jobId !== 'string' || typeof m.checkpointId !== 'number' || !Array.isArray(m.operators) || !Array.isArray(m.files)) {
     throw new StateError(`${origin} lacks required fields`)
   }
   for (const f of m.files as unknown[]) {
+    // A primitive or null has no string path (null is caught before it is read).
     const r = f as Partial<FileReference> | null
-    if (r === null || typeof r !== 'object' || typeof r.path !== 'string' || typeof r.size !== 'number') {
-      throw new StateError(`${origin} lists a file without path or size`)
-    }
-    if (d.version >= 2 && (typeof r.checksum !== 'string' || !CHECKSUM.test(r.checksum))) {
-      throw new StateError(`${origin} lists ${r.path} without a content checksum (format version ${d.version} requires one)`)
+    if (r === null || typeof r.path !== 'string' || typeof r.size !== 'number') throw new StateError(`${origin} lists a file without path or size`)
+    if (version >= 2 && !CHECKSUM.test(String(r.checksum))) {
+      throw new StateError(`${origin} lists ${r.path} without a content checksum (format version ${version} requires one)`)
     }
   }
   return m
