@@ -36,7 +36,7 @@ ${EXIT_CODES_HELP}`
     }
     if (jobArg === undefined) throw new TsflinkError('Missing JobID: tsflink cancel [-s [targetDirectory]] <jobId>', { kind: 'usage' })
     const jobId = checkJobId(jobArg)
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     if (!withSavepoint) {
       this.say(`Cancelling job ${jobId}.`)
       await client.cancel(jobId)

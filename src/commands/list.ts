@@ -16,7 +16,7 @@ ${EXIT_CODES_HELP}`
 
   async run(): Promise<{ jobs: ListedJob[] }> {
     const { flags } = await this.parse(List)
-    const jobs = await listJobs(flags.jobmanager)
+    const jobs = await listJobs(flags.jobmanager, this.loadConfiguration(flags))
     const only = flags.running || flags.scheduled
     const show = {
       running: flags.all || !only || flags.running,

@@ -36,7 +36,7 @@ ${EXIT_CODES_HELP}`
     }
     if (args.jobId === undefined) throw new TsflinkError('Missing JobID: tsflink savepoint <jobId> [targetDirectory]', { kind: 'usage' })
     const jobId = checkJobId(args.jobId)
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     const target = savepointTarget(args.targetDirectory, config)
     this.say(`Triggering savepoint for job ${jobId}.`)
     this.say('Waiting for response...')

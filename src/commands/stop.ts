@@ -23,7 +23,7 @@ ${EXIT_CODES_HELP}`
     const { args, flags } = await this.parse(Stop)
     const config = this.loadConfiguration(flags)
     const jobId = checkJobId(args.jobId)
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     this.say(`Suspending job "${jobId}" with a savepoint.`)
     const path = await withSpinner('Stopping with savepoint', !this.jsonEnabled(), () =>
       client.stopWithSavepoint(jobId, { targetDirectory: savepointTarget(flags.savepointPath, config), drain: flags.drain, format: flags.type as 'canonical' | 'native' }))
