@@ -931,3 +931,142 @@ describe('CheckpointCoordinator: acknowledged files must exist before _metadata 
     assert.equal(h.coord.history.length, 0)
   })
 })
+
+describe('CheckpointCoordinator: details', () => {
+  it('a failure carries its cause when there is one', async () => {
+    const h = harness({ intervalMs: 100, timeoutMs: 50, tolerableFailures: 9 })
+    await h.coord.start()
+    h.clock.advance(100)
+    const first = h.outcome(h.coord.trigger({ type: 'checkpoint', forced: true }))
+    const disk = new Error('disk full')
+    h.coord.decline(2 as never, '0#0', disk)
+    const r = await first
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure)
+    assert.equal(r.e.cause, disk)
+    h.clock.advance(50) // checkpoint 1 expires: no cause
+    const expired = h.coord.failed.find((f) => f.id === 1)!
+    assert.equal(expired.reason, 'CHECKPOINT_EXPIRED')
+    const again = h.outcome(h.coord.trigger({ type: 'checkpoint', forced: true }))
+    h.clock.advance(50)
+    const e = (await again) as { ok: false; e: CheckpointFailure }
+    assert.equal('cause' in e.e, false)
+  })
+
+  it('starting again while running keeps the phase of the interval', async () => {
+    const h = harness({ intervalMs: 100 })
+    await h.coord.start()
+    h.clock.advance(50)
+    await h.coord.start()
+    h.clock.advance(50)
+    assert.equal(h.started.length, 1)
+  })
+
+  it('a periodic trigger that waited goes once: later completions do not trigger again before the interval', async () => {
+    const h = harness({ intervalMs: 100 })
+    await h.coord.start()
+    h.clock.advance(200) // chk-1 at 100; the tick at 200 waits
+    await h.ackAll(1)
+    h.clock.advance(0)
+    assert.equal(h.started.length, 2)
+    h.clock.advance(50)
+    await h.ackAll(2)
+    h.clock.advance(0)
+    assert.equal(h.started.length, 2, 'the next one comes at 300, on the interval')
+    h.clock.advance(50)
+    assert.equal(h.started.length, 3)
+  })
+
+  it('a savepoint goes even while max concurrent checkpoints are pending', async () => {
+    const h = harness({ intervalMs: 100, maxConcurrent: 1, minPauseMs: 1000 })
+    await h.coord.start()
+    h.clock.advance(100)
+    const sp = h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' })
+    await settle()
+    assert.equal(h.started.length, 2)
+    await h.ackAll(2)
+    assert.equal((await sp).id, 2)
+  })
+
+  it('a savepoint aborted while its lease is being written never sends its barrier; a late lease failure changes nothing', async () => {
+    const h = harness({})
+    const release = h.storage.hold((l) => l.endsWith('/_in_progress'))
+    const sp = h.outcome(h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' }))
+    await settle()
+    h.coord.abortAll('JOB_FAILOVER', 'canceled')
+    h.storage.failWrites = new Error('late failure')
+    release()
+    await settle()
+    await h.coord.settled()
+    assert.deepEqual(h.started, [])
+    assert.equal((await sp).ok, false)
+    assert.deepEqual(h.coord.failed.map((f) => f.reason), ['JOB_FAILOVER'])
+    assert.deepEqual(h.under('/sp/'), [])
+  })
+
+  it('messages name the files, at most five, and the reason', async () => {
+    const h = harness({ intervalMs: 100, tolerableFailures: 9 }, { tasks: ['0#0'] })
+    await h.coord.start()
+    h.clock.advance(100)
+    const names = ['a', 'b', 'c', 'd', 'e', 'f']
+    const files = names.map((n) => ({ ...h.put(`/cp/${JOB}/shared/${n}`), path: `../shared/${n}` }))
+    h.coord.acknowledge(1 as never, '0#0', [h.snapshot(1, '0#0', files)])
+    await settle()
+    h.clock.advance(100)
+    h.coord.acknowledge(2 as never, '0#0', [h.snapshot(2, '0#0', [h.put(`${h.locationOf(2)}/p`)])])
+    await settle()
+    await h.coord.settled()
+    h.clock.advance(100)
+    h.coord.acknowledge(3 as never, '0#0', [h.snapshot(3, '0#0', files)])
+    const f = h.coord.failed[0]!
+    assert.equal(f.reason, 'FINALIZE_CHECKPOINT_FAILURE')
+    assert.equal(f.message, `Checkpoint 3 references shared state files that were already released for deletion: ${names.slice(0, 5).map((n) => `/cp/${JOB}/shared/${n}`).join(', ')}`)
+    h.clock.advance(100)
+    h.coord.acknowledge(4 as never, '0#0', [h.snapshot(4, '0#0', [{ path: 'x', size: 1 }, { path: 'y', size: 1 }])])
+    await settle()
+    assert.equal(h.coord.failed[1]!.message, 'Checkpoint 4 could not be finalized: state files were acknowledged without a content checksum: x, y')
+  })
+
+  it('a failed _metadata write names the checkpoint', async () => {
+    const h = harness({ intervalMs: 100, tolerableFailures: 9 }, { tasks: ['0#0'] })
+    await h.coord.start()
+    h.clock.advance(100)
+    h.coord.acknowledge(1 as never, '0#0', [h.snapshot(1, '0#0', [h.put(`${h.locationOf(1)}/p`)])])
+    h.storage.failWrites = new Error('disk gone')
+    await settle()
+    assert.equal(h.coord.failed[0]!.message, 'Checkpoint 1 could not be finalized: disk gone')
+  })
+
+  it('private files are not counted as shared; shared files are', async () => {
+    const h = harness({ intervalMs: 100 }, { tasks: ['0#0'] })
+    await h.coord.start()
+    h.clock.advance(100)
+    const dir = h.locationOf(1)
+    h.coord.acknowledge(1 as never, '0#0', [h.snapshot(1, '0#0', [h.put(`${dir}/p`), { ...h.put(`/cp/${JOB}/shared/s`), path: '../shared/s' }])])
+    await settle()
+    assert.equal(h.coord.sharedState.count(`${dir}/p`), 0)
+    assert.equal(h.coord.sharedState.count(`/cp/${JOB}/shared/s`), 1)
+  })
+
+  it('late acknowledgements are handled for the last 64 aborted checkpoints', async () => {
+    const h = harness({ intervalMs: 100, timeoutMs: 50, tolerableFailures: 1000 }, { tasks: ['0#0'] })
+    await h.coord.start()
+    for (let i = 0; i < 66; i++) h.clock.advance(100)
+    h.coord.stopPeriodic()
+    h.clock.advance(50)
+    assert.equal(h.coord.failed.length, 66)
+    for (const id of [1, 2, 3, 66]) {
+      const f = h.put(`/cp/${JOB}/shared/late-${id}`)
+      h.coord.acknowledge(id as never, '0#0', [h.snapshot(id, '0#0', [{ ...f, path: `../shared/late-${id}` }])])
+    }
+    await h.coord.settled()
+    assert.deepEqual(h.under(`/cp/${JOB}/shared/`), [`/cp/${JOB}/shared/late-1`, `/cp/${JOB}/shared/late-2`], 'the two oldest are forgotten')
+  })
+
+  it('shutdown aborts what is pending, saying the job ended', async () => {
+    const h = harness({ intervalMs: 100 })
+    await h.coord.start()
+    h.clock.advance(100)
+    await h.coord.shutdown('CANCELED')
+    assert.deepEqual(h.coord.failed.map((f) => [f.reason, f.message]), [['JOB_FAILOVER', 'The job ended (CANCELED)']])
+  })
+})

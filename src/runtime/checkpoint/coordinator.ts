@@ -93,7 +93,6 @@ export class CheckpointCoordinator {
   private lastCompletionAt: number | undefined
   private periodicTimer: Cancellable | undefined
   private periodicWaitingForPending = false
-  private running = false
   /** Deletions under way. */
   private readonly inFlight = new Set<Promise<void>>()
   /** Reference counts of the files incremental checkpoints share. */
@@ -129,7 +128,6 @@ export class CheckpointCoordinator {
    * lease was first written (or could not be; never rejects).
    */
   start(): Promise<void> {
-    this.running = true
     if (this.settings.intervalMs === undefined) return Promise.resolve()
     if (this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
     return this.lease.start(this.leaseContent())
@@ -142,7 +140,8 @@ export class CheckpointCoordinator {
     const pending = [...this.pending.values()]
     return {
       latestCompleted: own.length === 0 ? null : own[own.length - 1]!.id,
-      inProgress: pending.filter((p) => p.barrier.type === 'checkpoint').map((p) => p.barrier.id).sort((a, b) => a - b),
+      // Pending checkpoints are kept in the order they started, so in id order.
+      inProgress: pending.filter((p) => p.barrier.type === 'checkpoint').map((p) => p.barrier.id),
       savepointsInProgress: pending.filter((p) => p.barrier.type === 'savepoint').map((p) => p.barrier.location),
     }
   }
@@ -155,7 +154,7 @@ export class CheckpointCoordinator {
   stopPeriodic(): void {
     this.periodicTimer?.cancel()
     this.periodicTimer = undefined
-    this.running = false
+    this.periodicWaitingForPending = false
   }
 
   /** Takes ownership of the checkpoint a job was restored from (claim mode): it is retained and subsumed like the job's own. */
@@ -212,7 +211,7 @@ export class CheckpointCoordinator {
 
   /** After a checkpoint ends, a periodic trigger that waited for it may go. */
   private onPendingEnded(): void {
-    if (!this.periodicWaitingForPending || !this.running) return
+    if (!this.periodicWaitingForPending) return
     this.periodicWaitingForPending = false
     this.schedulePeriodic(this.settings.minPauseMs)
   }
@@ -289,7 +288,8 @@ export class CheckpointCoordinator {
       this.lateAcknowledgement(id, operators)
       return
     }
-    if (p.finalizing !== undefined || !p.awaiting.delete(taskKey)) return
+    // Unknown, repeated, or after every task acknowledged (finalizing): nothing awaited.
+    if (!p.awaiting.delete(taskKey)) return
     p.acks.push(...operators)
     // Counted from now on: a file this pending checkpoint uses is never deleted under it.
     const gone = this.sharedState.reference(id, this.sharedFiles(p.barrier.location, operators.flatMap((o) => o.files)))
@@ -331,7 +331,7 @@ export class CheckpointCoordinator {
       await this.requireFiles(barrier, metadata.files, 'before writing _metadata')
       await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
       await this.requireFiles(barrier, metadata.files, 'after writing _metadata')
-      if (barrier.type === 'savepoint') await this.lease.savepointEnded(barrier.location)
+      await this.lease.savepointEnded(barrier.location) // a savepoint's `_in_progress` (nothing for a checkpoint)
     })()
     p.finalizing = write.catch(() => {})
     try {
@@ -356,6 +356,7 @@ export class CheckpointCoordinator {
       for (const old of this.store.add(completed)) this.discard(old.location, old.id)
       // Older pending checkpoints are subsumed by this one.
       for (const [otherId, other] of this.pending) {
+        // Stryker disable next-line EqualityOperator: this checkpoint left `pending` above, so no id there equals it
         if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
       }
     }
