@@ -157,6 +157,8 @@ describe('StateTable', () => {
     t.remove(1)
     const s2 = t.snapshot()
     t.put(2, 2)
+    assert.equal(t.get(1), undefined, 'the tombstone in a lower layer hides the value below it')
+    assert.equal(t.getForUpdate(1, (x) => x), undefined)
     s2.release()
     t.maintain()
     assert.equal(t.get(1), undefined)
