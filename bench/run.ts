@@ -8,6 +8,7 @@ import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
 import { clockBench } from './clock.js'
+import { fsyncBench } from './fsync.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<void>> = {
   prune: () => pruneBench(),
   kafka: () => kafkaBench(),
   clock: () => clockBench(),
+  fsync: () => fsyncBench(),
 }
 
 const only = process.argv[2]

@@ -14,6 +14,7 @@
  * Tests: test/task.test.ts and the integration tests.
  */
 import type { CheckpointBarrier, CheckpointingMode } from '../checkpoint/options.js'
+import { writeStateFile } from '../checkpoint/file-check.js'
 import type { FileReference } from '../checkpoint/metadata.js'
 import type { OperatorSubtaskSnapshot } from '../checkpoint/snapshot.js'
 import type { RestorePlan } from '../checkpoint/state-assignment.js'
@@ -26,7 +27,7 @@ import type { KeyedSnapshotJob, KeyedStateBackend } from '../state/keyed-backend
 import type { KeyGroupRange } from '../state/key-groups.js'
 import { keyGroupRangeForSubtask, normalizeKey, type StateKey } from '../state/key-groups.js'
 import { OperatorStateBackend } from '../state/operator-state-backend.js'
-import { join, stateFileName } from '../storage/paths.js'
+import { stateFileName } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
 import { BarrierAligner, type AlignmentDecision } from './barrier-aligner.js'
 import { END_OF_PARTITION, type Channel, type RecordBatch } from './channel.js'
@@ -326,6 +327,7 @@ export class StreamTask {
     } else if (d.action === 'snapshot') {
       const b = this.barrierFor(d.id, barrier)
       if (b !== undefined) this.checkpoint(b, true)
+      if (d.then !== undefined) this.onAlignment(d.then, barrier)
     }
   }
 
@@ -387,8 +389,7 @@ export class StreamTask {
       }
       if (opState !== undefined && !this.aborted.has(barrier.id)) {
         const file = stateFileName('op', m.operatorId, subtask)
-        await storage.write(join(barrier.location, file), opState.data)
-        files.push({ path: file, size: opState.data.length })
+        files.push(await writeStateFile(storage, barrier.location, file, opState.data))
         snap.operator = { file, states: opState.states }
       }
       out.push(snap)
@@ -398,6 +399,7 @@ export class StreamTask {
 
   notifyCheckpointComplete(id: number, isSavepoint: boolean): void {
     this.mails.push(() => {
+      for (const k of this.keyedMembers) k.notifyCheckpointComplete(id)
       const done = (async () => {
         for (const m of this.chain) await m.operator.notifyCheckpointComplete(id, isSavepoint)
       })()
@@ -418,6 +420,7 @@ export class StreamTask {
     this.aborted.add(id)
     this.expected.delete(id)
     this.aligner?.abort(id)
+    for (const k of this.keyedMembers) k.notifyCheckpointAborted(id)
     this.mails.push(() => {
       for (const m of this.chain) m.operator.notifyCheckpointAborted(id)
     })
