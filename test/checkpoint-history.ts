@@ -37,7 +37,7 @@ export class HistoryWriter {
   }
 
   /** One incremental checkpoint: some new shared files, maybe a compaction, one private file. */
-  /** `checksums`: record each file's content checksum in `_metadata`, as format v2 does. */
+  /** `checksums`: record each file's content checksum in `_metadata`, as format v2 does; without, the history is written in format v1. */
   checkpoint(id: number, completedAt: Date, opts: { compact?: boolean; withMetadata?: boolean; checksums?: boolean } = {}): WrittenCheckpoint {
     for (let i = 0, n = 1 + this.rnd(2); i < n; i++) this.live.push(this.newShared())
     if (opts.compact === true && this.live.length > 2) {
@@ -61,7 +61,7 @@ export class HistoryWriter {
       completedAt: completedAt.toISOString(), kind: { type: 'checkpoint', incremental: true, format: 'native' }, backend: 'rocksdb',
       program: null, operators: [], files: fileRefs,
     }
-    if (opts.withMetadata !== false) writeFileSync(join(dir, '_metadata'), serializeMetadata(meta))
+    if (opts.withMetadata !== false) writeFileSync(join(dir, '_metadata'), serializeMetadata(meta, opts.checksums === true ? undefined : 1))
     const c = { path: dir, id, files }
     this.checkpoints.push(c)
     return c

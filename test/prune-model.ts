@@ -5,9 +5,12 @@
  * (which files exist, what each checkpoint references, which leases are live): it never looks at
  * the inventory or the planner.
  */
-import { serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { serializeLease, type Lease } from '../src/runtime/checkpoint/lease.js'
 import type { Storage } from '../src/runtime/storage/storage.js'
+
+/** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
+const serializeMetadata = (meta: CheckpointMetadata): Buffer => serializeCurrent(meta, 1)
 
 export const DAY = 86_400_000
 export const NOW = Date.parse('2026-06-01T00:00:00Z')

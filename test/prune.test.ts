@@ -12,7 +12,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { serializeLease, type Lease } from '../src/runtime/checkpoint/lease.js'
-import { serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { scanRoot, type Inventory, type SnapshotEntry } from '../src/runtime/checkpoint/inventory.js'
 import { LOCK_FILE, acquirePruneLock, prune } from '../src/runtime/checkpoint/prune.js'
 import { planPrune, type PrunePolicy } from '../src/runtime/checkpoint/prune-plan.js'
@@ -23,6 +23,9 @@ import type { Storage } from '../src/runtime/storage/storage.js'
 import { HistoryWriter, restoresIdentically } from './checkpoint-history.js'
 import { tmp } from './helpers.js'
 import { DAY, NOW, Rng, generate, leaseProtects, oracle, writeWorld, type World } from './prune-model.js'
+
+/** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
+const serializeMetadata = (meta: CheckpointMetadata): Buffer => serializeCurrent(meta, 1)
 
 const fs = new FsStorage()
 const JOB = '0123456789abcdef0123456789abcdef'

@@ -11,10 +11,13 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Configuration } from '../../src/runtime/config/configuration.js'
 import { serializeLease, type Lease } from '../../src/runtime/checkpoint/lease.js'
-import { serializeMetadata } from '../../src/runtime/checkpoint/metadata.js'
+import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
 import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
+
+/** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
+const serializeMetadata = (meta: CheckpointMetadata): Buffer => serializeCurrent(meta, 1)
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 const JOB = '0123456789abcdef0123456789abcdef'
