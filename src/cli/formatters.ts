@@ -1,11 +1,42 @@
 /**
- * Human output of the job-control commands, kept apart from their logic.
+ * Human output of the commands, kept apart from their logic. Every string that comes from a user,
+ * a job or a file (job names, paths, error messages) passes through `sanitize` before it reaches a
+ * terminal, so a job named with escape sequences cannot rewrite the screen; `--json` output is
+ * JSON-escaped instead and never sanitized. Colour only when the terminal takes it and NO_COLOR is
+ * not set (https://no-color.org). Tests: test/formatters.test.ts.
  */
-import chalk from 'chalk'
-import Table from 'cli-table3'
+import { createRequire } from 'node:module'
+import { Chalk } from 'chalk'
 import type { ListedCheckpoint } from './services/checkpoints.js'
 import type { ListedJob } from './services/job-control.js'
 import type { JobResult } from '../runtime/job/job-master.js'
+
+/** Control characters (C0, DEL, C1) and the Unicode bidi controls a terminal would act on. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/** A user-controlled string made safe to print on a terminal: controls shown as escapes (`\n`, `\x1b`). */
+export function sanitize(s: string): string {
+  return s.replace(CONTROL, (c) => {
+    if (c === '\n') return '\\n'
+    if (c === '\r') return '\\r'
+    if (c === '\t') return '\\t'
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
+/** Whether NO_COLOR asks for no colour: set and not empty. */
+export function noColor(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NO_COLOR !== undefined && env.NO_COLOR !== ''
+}
+
+let colors: InstanceType<typeof Chalk> | undefined
+/** chalk, at level 0 under NO_COLOR (chalk itself only knows FORCE_COLOR and --no-color). */
+function palette(): InstanceType<typeof Chalk> {
+  colors ??= noColor() ? new Chalk({ level: 0 }) : new Chalk()
+  return colors
+}
 
 const pad = (n: number): string => String(n).padStart(2, '0')
 
@@ -16,7 +47,7 @@ export function flinkDate(ms: number): string {
 }
 
 export function jobLine(j: ListedJob): string {
-  return `${flinkDate(j.startTime)} : ${j.jobId} : ${j.name} (${j.state})`
+  return `${flinkDate(j.startTime)} : ${sanitize(j.jobId)} : ${sanitize(j.name)} (${sanitize(j.state)})`
 }
 
 const SCHEDULED = new Set(['CREATED', 'INITIALIZING'])
@@ -54,11 +85,13 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`
 }
 
-const STATUS_COLOR = { valid: chalk.green, incomplete: chalk.red, orphan: chalk.yellow } as const
-
 /** The table of `checkpoints list`. */
 export function checkpointTable(rows: ListedCheckpoint[]): string {
   if (rows.length === 0) return 'No checkpoints or savepoints found.'
+  // Loaded here, not at import: every command prints through this module, few print tables.
+  const Table = createRequire(import.meta.url)('cli-table3') as typeof import('cli-table3')
+  const chalk = palette()
+  const STATUS_COLOR = { valid: chalk.green, incomplete: chalk.red, orphan: chalk.yellow } as const
   const table = new Table({
     head: ['ID', 'Job', 'Kind', 'Completed', 'Size', 'Status', 'Path'],
     style: { head: chalk.level > 0 ? ['bold'] : [], border: [] },
@@ -66,12 +99,12 @@ export function checkpointTable(rows: ListedCheckpoint[]): string {
   for (const r of rows) {
     table.push([
       r.checkpointId ?? '-',
-      r.jobId ?? '-',
+      sanitize(r.jobId ?? '-'),
       `${r.kind}${r.kind === 'checkpoint' ? (r.incremental ? ' (incremental)' : ' (full)') : ''}`,
-      r.completedAt ?? '-',
+      sanitize(r.completedAt ?? '-'),
       formatBytes(r.sizeBytes),
       STATUS_COLOR[r.status](r.status),
-      r.path,
+      sanitize(r.path),
     ])
   }
   return table.toString()

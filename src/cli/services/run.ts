@@ -21,6 +21,8 @@ export interface RunOptions {
 
 export interface RunIo {
   submitted(jobId: string, jobName: string, endpoint: string): void
+  /** The job's tasks are deployed (and their state restored): it runs. */
+  running?(jobId: string): void
   finished(result: JobResult): void
 }
 
@@ -57,6 +59,9 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
       const endpoint = await server.start()
       registry.register({ jobId: spec.jobId, jobName: spec.jobName, pid: process.pid, rest: endpoint, startTime: master.startTime })
       io.submitted(spec.jobId, spec.jobName, endpoint)
+      master.onStatus((status) => {
+        if (status === 'RUNNING') io.running?.(spec.jobId)
+      })
       const run = master.run()
       jobs.push(run.catch(() => {}))
       try {
