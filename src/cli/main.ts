@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     return
   }
   const action = resolveAction(Object.keys(manifest.commands), argv)
-  if (action === undefined) return invalidAction(argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ') || first, commands)
+  if (action === undefined) return invalidAction(first, commands)
   if ('topic' in action) {
     const next = argv[action.topic.split(':').length]
     if (next !== undefined && !next.startsWith('-')) return invalidAction(`${displayId(action.topic)} ${next}`, commands)

@@ -23,8 +23,14 @@ const NONE: Progress = {
   stop: () => {},
 }
 
+/**
+ * A terminal on stderr, no --json, not CI, and a known width: a pseudo-terminal that reports 0
+ * columns (some containers, `script` without a size) would make the spinner's line arithmetic
+ * divide by zero and redraw forever.
+ */
 export function progressEnabled(json: boolean): boolean {
-  return !json && process.stderr.isTTY === true && process.env.CI !== 'true'
+  const columns = process.stderr.columns
+  return !json && process.stderr.isTTY === true && process.env.CI !== 'true' && typeof columns === 'number' && columns > 0
 }
 
 /** Starts a spinner with `text` when progress is enabled; call `stop()` before printing results. */
