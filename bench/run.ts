@@ -7,6 +7,7 @@ import { incrementalBench } from './incremental.js'
 import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
+import { cliStartBench } from './cli-start.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<void>> = {
   savepoint: () => savepointBench(),
   prune: () => pruneBench(),
   kafka: () => kafkaBench(),
+  'cli-start': () => cliStartBench(),
 }
 
 const only = process.argv[2]

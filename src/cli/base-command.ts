@@ -7,7 +7,9 @@
  * on stdout. Must not import the runtime's heavy modules (storage, connectors, tsx): every
  * command loads this file. Tests: test/integration/cli-conformance.test.ts, test/flink-options.test.ts.
  */
-import { Command, Flags, Errors } from '@oclif/core'
+import { Command } from '@oclif/core/command'
+import { ExitError } from '@oclif/core/errors'
+import * as Flags from '@oclif/core/flags'
 import type { Interfaces } from '@oclif/core'
 import { describeError, isTsflinkError, TsflinkError } from '../runtime/errors.js'
 import { loadConfig, parseDynamicProperties } from '../runtime/config/loader.js'
@@ -150,7 +152,7 @@ export abstract class BaseCommand<T> extends Command {
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
-    if (err instanceof Errors.ExitError) throw err
+    if (err instanceof ExitError) throw err
     const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit
     let exit: number
     let hint: string | undefined

@@ -4,7 +4,10 @@
  * and version anywhere on the line) is bypassed: the command parses with Flink's grammar.
  * Does nothing when imported. Tests: every test that runs bin/run.js.
  */
-import { Config, flush, handle, settings } from '@oclif/core'
+import { Config } from '@oclif/core/config'
+import { flush } from '@oclif/core/flush'
+import { handle } from '@oclif/core/handle'
+import { settings } from '@oclif/core/settings'
 
 export async function dispatch(root: string, id: string, argv: string[]): Promise<void> {
   // Always the built commands: never look for TypeScript sources next to them.

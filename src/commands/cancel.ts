@@ -3,7 +3,8 @@
  * (savepoint first; the job is cancelled only once it completed), with Flink's lines.
  * Tests: test/integration/savepoints.test.ts, test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { sanitize } from '../cli/formatters.js'
 import { startProgress } from '../cli/progress.js'

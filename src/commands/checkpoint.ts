@@ -3,7 +3,8 @@
  * `flink checkpoint`), with Flink's lines.
  * Tests: test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { startProgress } from '../cli/progress.js'
 import { checkJobId, clientFor, triggerCheckpoint } from '../cli/services/job-control.js'

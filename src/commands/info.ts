@@ -3,7 +3,8 @@
  * `flink info` prints it, built without running anything.
  * Tests: test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import type { ExecutionPlan } from '../cli/services/info.js'
 import { TsflinkError } from '../runtime/errors.js'

@@ -2,7 +2,7 @@
  * `tsflink list [-r|-s|-a]`: jobs in Flink's format. Must stay quick: scripts call it in loops.
  * Tests: test/integration/savepoints.test.ts, test/integration/cli-conformance.test.ts.
  */
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { listLines } from '../cli/formatters.js'
 import { listJobs, type ListedJob } from '../cli/services/job-control.js'

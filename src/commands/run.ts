@@ -5,7 +5,8 @@
  * Python program, or YARN, are accepted and refused with a clear line.
  * Tests: test/integration/cli-run.test.ts, test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { jobEndLines, sanitize } from '../cli/formatters.js'
 import { startProgress, type Progress } from '../cli/progress.js'

@@ -3,7 +3,8 @@
  * (`-type`, `-detached`) and lines. A dispose first checks that its path is a savepoint.
  * Tests: test/integration/savepoints.test.ts, test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { sanitize } from '../cli/formatters.js'
 import { startProgress } from '../cli/progress.js'

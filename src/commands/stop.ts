@@ -2,7 +2,8 @@
  * `tsflink stop [-p [dir]] [-d] <jobId>`: stop with a savepoint, with Flink's options and lines.
  * Tests: test/integration/savepoints.test.ts, test/integration/cli-conformance.test.ts.
  */
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
 import { sanitize } from '../cli/formatters.js'
 import { startProgress } from '../cli/progress.js'
