@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { checkpointTable, jobLine, listLines, noColor, sanitize } from '../src/cli/formatters.js'
+import { checkpointTable, colorEnabled, jobLine, listLines, noColor, sanitize } from '../src/cli/formatters.js'
 import type { ListedCheckpoint } from '../src/cli/services/checkpoints.js'
 
 const ESC = '\u001b'
@@ -48,6 +48,16 @@ describe('colour', () => {
     assert.equal(noColor({ NO_COLOR: 'false' }), true)
     assert.equal(noColor({ NO_COLOR: '' }), false)
     assert.equal(noColor({}), false)
+  })
+
+  it('colour on a terminal unless NO_COLOR or TERM=dumb; FORCE_COLOR forces it, except 0 and false', () => {
+    assert.equal(colorEnabled({ TERM: 'xterm' }, true), true)
+    assert.equal(colorEnabled({ TERM: 'xterm' }, false), false)
+    assert.equal(colorEnabled({ TERM: 'dumb' }, true), false)
+    assert.equal(colorEnabled({ TERM: 'xterm', NO_COLOR: '1' }, true), false)
+    assert.equal(colorEnabled({ FORCE_COLOR: '1' }, false), true)
+    assert.equal(colorEnabled({ FORCE_COLOR: '0' }, true), false)
+    assert.equal(colorEnabled({ FORCE_COLOR: '1', NO_COLOR: '1' }, false), false)
   })
 
   it('the checkpoint table sanitizes paths', () => {

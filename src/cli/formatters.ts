@@ -6,7 +6,6 @@
  * not set (https://no-color.org). Tests: test/formatters.test.ts.
  */
 import { createRequire } from 'node:module'
-import { Chalk } from 'chalk'
 import type { ListedCheckpoint } from './services/checkpoints.js'
 import type { ListedJob } from './services/job-control.js'
 import type { JobResult } from '../runtime/job/job-master.js'
@@ -31,12 +30,20 @@ export function noColor(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== ''
 }
 
-let colors: InstanceType<typeof Chalk> | undefined
-/** chalk, at level 0 under NO_COLOR (chalk itself only knows FORCE_COLOR and --no-color). */
-function palette(): InstanceType<typeof Chalk> {
-  colors ??= noColor() ? new Chalk({ level: 0 }) : new Chalk()
-  return colors
+/**
+ * Whether stdout takes colour: FORCE_COLOR (other than 0/false) asks for it, NO_COLOR refuses it,
+ * else a terminal that is not 'dumb'. (Plain SGR codes rather than chalk: loading chalk cost
+ * every command ~15 ms of start-up for three colours.)
+ */
+export function colorEnabled(env: NodeJS.ProcessEnv = process.env, isTTY = process.stdout.isTTY === true): boolean {
+  if (noColor(env)) return false
+  const force = env.FORCE_COLOR
+  if (force !== undefined) return force !== '0' && force !== 'false'
+  return isTTY && env.TERM !== 'dumb'
 }
+
+const sgr = (open: number) => (s: string): string => (colorEnabled() ? `\u001b[${open}m${s}\u001b[39m` : s)
+const COLOR = { green: sgr(32), red: sgr(31), yellow: sgr(33) }
 
 const pad = (n: number): string => String(n).padStart(2, '0')
 
@@ -90,11 +97,10 @@ export function checkpointTable(rows: ListedCheckpoint[]): string {
   if (rows.length === 0) return 'No checkpoints or savepoints found.'
   // Loaded here, not at import: every command prints through this module, few print tables.
   const Table = createRequire(import.meta.url)('cli-table3') as typeof import('cli-table3')
-  const chalk = palette()
-  const STATUS_COLOR = { valid: chalk.green, incomplete: chalk.red, orphan: chalk.yellow } as const
+  const STATUS_COLOR = { valid: COLOR.green, incomplete: COLOR.red, orphan: COLOR.yellow } as const
   const table = new Table({
     head: ['ID', 'Job', 'Kind', 'Completed', 'Size', 'Status', 'Path'],
-    style: { head: chalk.level > 0 ? ['bold'] : [], border: [] },
+    style: { head: colorEnabled() ? ['bold'] : [], border: [] },
   })
   for (const r of rows) {
     table.push([

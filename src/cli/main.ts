@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sanitize } from './formatters.js'
 import { displayId, ordered, rootHelp, type HelpCommand } from './help.js'
 
 interface Manifest {
@@ -50,7 +51,7 @@ export function resolveAction(ids: readonly string[], argv: readonly string[]): 
 function invalidAction(action: string, commands: HelpCommand[]): void {
   const valid = ordered(commands).map((c) => `"${displayId(c.id)}"`)
   process.stderr.write([
-    `Error: "${action}" is not a valid action.`,
+    `Error: "${sanitize(action)}" is not a valid action.`,
     '',
     `Valid actions are ${valid.slice(0, -1).join(', ')}, or ${valid.at(-1)}.`,
     '',
