@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CLI, ROOT, runCli, tmp } from '../helpers.js'
+import { CLI, ROOT, runCli, sleep, tmp } from '../helpers.js'
 import { onPty } from '../pty.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
@@ -84,15 +84,37 @@ describe('progress', () => {
     assert.match(readFileSync(out, 'utf8'), /^Savepoint completed\. Path: /m)
   })
 
-  it('a restore shows "Restoring from <path>" until the job runs; the job\'s output stays clean', async () => {
+  it('a restore shows "Restoring from <path>" until the job runs, then nothing; the job\'s output stays clean', async () => {
     const sp = await runCli(['savepoint', jobId, join(home, 'sp-restore')], { env })
     const path = /^Savepoint completed\. Path: (.+)$/m.exec(sp.stdout)![1]!
     const dir = tmp()
-    const { code, terminal } = await onPty(`${tsflink(['run', '-s', path, COUNTER, join(dir, 'out2'), '100', '100000'])} > ${q(join(dir, 'out'))}`, env)
+    const stdout = join(dir, 'out')
+    const clean = await onPty(`${tsflink(['run', '-s', path, COUNTER, join(dir, 'out2'), '100', '100000'])} > ${q(stdout)}`, env)
+    assert.equal(clean.code, 0, clean.terminal)
+    assert.ok(clean.terminal.includes(`Restoring from ${path}`), JSON.stringify(clean.terminal))
+    assert.doesNotMatch(readFileSync(stdout, 'utf8'), ANY_ESCAPE)
+    assert.match(readFileSync(stdout, 'utf8'), /^Job has been submitted with JobID [0-9a-f]{32}\n/)
+
+    // Both streams on the terminal, and a restored job that runs for seconds: once it runs, the
+    // spinner is gone (a spinner left on would redraw about 12 times a second until the end).
+    const running = onPty(tsflink(['run', '-s', path, COUNTER, join(dir, 'out3'), '1000000000', '1000']), env)
+    let restoredId: string | undefined
+    for (let i = 0; i < 400 && restoredId === undefined; i++) {
+      await sleep(50)
+      const list = await runCli(['list', '--json'], { env })
+      restoredId = (JSON.parse(list.stdout) as { jobs: { jobId: string; state: string }[] }).jobs.find((j) => j.jobId !== jobId && j.state === 'RUNNING')?.jobId
+    }
+    assert.ok(restoredId !== undefined, 'the restored job runs')
+    await sleep(3000)
+    const stop = await runCli(['stop', restoredId, '-p', join(home, 'sp-stop')], { env })
+    assert.equal(stop.code, 0, stop.stderr)
+    const { code, terminal } = await running
     assert.equal(code, 0, terminal)
-    assert.ok(terminal.includes(`Restoring from ${path}`), JSON.stringify(terminal))
-    const stdout = readFileSync(join(dir, 'out'), 'utf8')
-    assert.doesNotMatch(stdout, ANY_ESCAPE)
-    assert.match(stdout, /^Job has been submitted with JobID [0-9a-f]{32}\n/)
+    const submitted = terminal.indexOf(`Job has been submitted with JobID ${restoredId}`)
+    assert.ok(submitted >= 0, terminal)
+    const framesAfter = terminal.slice(submitted).split('Restoring job').length - 1
+    assert.ok(framesAfter <= 12, `spinner frames while the job ran: ${framesAfter}`)
+    assert.match(terminal, new RegExp(`Job with JobID ${restoredId} has finished\\.`))
   })
+
 })
