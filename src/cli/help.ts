@@ -114,7 +114,8 @@ export function ordered(commands: HelpCommand[]): HelpCommand[] {
     const i = ORDER.indexOf(id)
     return i === -1 ? ORDER.length : i
   }
-  return commands.filter((c) => !c.hidden).sort((a, b) => rank(a.id) - rank(b.id) || a.id.localeCompare(b.id))
+  // Plain comparison, not localeCompare: its first call loads ICU's collator (15-20 ms of --help).
+  return commands.filter((c) => !c.hidden).sort((a, b) => rank(a.id) - rank(b.id) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** `tsflink --help`: every action, then the options every action takes, then the exit codes. */
