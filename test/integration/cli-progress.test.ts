@@ -84,37 +84,46 @@ describe('progress', () => {
     assert.match(readFileSync(out, 'utf8'), /^Savepoint completed\. Path: /m)
   })
 
-  it('a restore shows "Restoring from <path>" until the job runs, then nothing; the job\'s output stays clean', async () => {
+  it('a restore shows "Restoring from <path>" until the job runs, then nothing; stdout stays clean', async () => {
     const sp = await runCli(['savepoint', jobId, join(home, 'sp-restore')], { env })
     const path = /^Savepoint completed\. Path: (.+)$/m.exec(sp.stdout)![1]!
-    const dir = tmp()
-    const stdout = join(dir, 'out')
-    const clean = await onPty(`${tsflink(['run', '-s', path, COUNTER, join(dir, 'out2'), '100', '100000'])} > ${q(stdout)}`, env)
-    assert.equal(clean.code, 0, clean.terminal)
-    assert.ok(clean.terminal.includes(`Restoring from ${path}`), JSON.stringify(clean.terminal))
-    assert.doesNotMatch(readFileSync(stdout, 'utf8'), ANY_ESCAPE)
-    assert.match(readFileSync(stdout, 'utf8'), /^Job has been submitted with JobID [0-9a-f]{32}\n/)
-
-    // Both streams on the terminal, and a restored job that runs for seconds: once it runs, the
-    // spinner is gone (a spinner left on would redraw about 12 times a second until the end).
-    const running = onPty(tsflink(['run', '-s', path, COUNTER, join(dir, 'out3'), '1000000000', '1000']), env)
-    let restoredId: string | undefined
-    for (let i = 0; i < 400 && restoredId === undefined; i++) {
-      await sleep(50)
-      const list = await runCli(['list', '--json'], { env })
-      restoredId = (JSON.parse(list.stdout) as { jobs: { jobId: string; state: string }[] }).jobs.find((j) => j.jobId !== jobId && j.state === 'RUNNING')?.jobId
+    // The savepoint's source split ends where the original job's did (10^8 records): the
+    // restored job runs until it is stopped.
+    const restoreAndStop = async (redirect: string): Promise<{ restoredId: string; terminal: string }> => {
+      const running = onPty(`${tsflink(['run', '-s', path, COUNTER, join(tmp(), 'out'), '1000000000', '1000'])}${redirect}`, env)
+      let restoredId: string | undefined
+      for (let i = 0; i < 400 && restoredId === undefined; i++) {
+        await sleep(50)
+        const list = await runCli(['list', '--json'], { env })
+        restoredId = (JSON.parse(list.stdout) as { jobs: { jobId: string; state: string }[] }).jobs.find((j) => j.jobId !== jobId && j.state === 'RUNNING')?.jobId
+      }
+      assert.ok(restoredId !== undefined, 'the restored job runs')
+      await sleep(3000)
+      const stop = await runCli(['stop', restoredId, '-p', join(home, 'sp-stop')], { env })
+      assert.equal(stop.code, 0, stop.stderr)
+      const { code, terminal } = await running
+      assert.equal(code, 0, terminal)
+      assert.ok(terminal.includes(`Restoring from ${path}`), JSON.stringify(terminal))
+      return { restoredId, terminal }
     }
-    assert.ok(restoredId !== undefined, 'the restored job runs')
-    await sleep(3000)
-    const stop = await runCli(['stop', restoredId, '-p', join(home, 'sp-stop')], { env })
-    assert.equal(stop.code, 0, stop.stderr)
-    const { code, terminal } = await running
-    assert.equal(code, 0, terminal)
+
+    // stdout to a file: the spinner stays on the terminal, the results in the file.
+    const stdout = join(tmp(), 'stdout')
+    const separate = await restoreAndStop(` > ${q(stdout)}`)
+    const out = readFileSync(stdout, 'utf8')
+    assert.doesNotMatch(out, ANY_ESCAPE)
+    assert.match(out, new RegExp(`^Job has been submitted with JobID ${separate.restoredId}\\n`))
+    assert.match(out, new RegExp(`^Job with JobID ${separate.restoredId} has finished\\.$`, 'm'))
+
+    // Both streams on the terminal: once the job runs the spinner is gone (a spinner left on
+    // would redraw about 12 times a second until the job ends, 3 s later).
+    const { restoredId, terminal } = await restoreAndStop('')
     const submitted = terminal.indexOf(`Job has been submitted with JobID ${restoredId}`)
     assert.ok(submitted >= 0, terminal)
     const framesAfter = terminal.slice(submitted).split('Restoring job').length - 1
     assert.ok(framesAfter <= 12, `spinner frames while the job ran: ${framesAfter}`)
     assert.match(terminal, new RegExp(`Job with JobID ${restoredId} has finished\\.`))
   })
+
 
 })
