@@ -7,6 +7,7 @@ import { incrementalBench } from './incremental.js'
 import { savepointBench } from './savepoint.js'
 import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
+import { clockBench } from './clock.js'
 import { cliStartBench } from './cli-start.js'
 
 const benches: Record<string, () => Promise<void>> = {
@@ -17,6 +18,7 @@ const benches: Record<string, () => Promise<void>> = {
   savepoint: () => savepointBench(),
   prune: () => pruneBench(),
   kafka: () => kafkaBench(),
+  clock: () => clockBench(),
   'cli-start': () => cliStartBench(),
 }
 

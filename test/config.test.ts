@@ -5,8 +5,8 @@ import { describe, it } from 'node:test'
 import { parseDuration } from '../src/runtime/config/duration.js'
 import { findConfigDir, loadConfig, parseConfigText, parseDynamicProperties } from '../src/runtime/config/loader.js'
 import { restartStrategyFromConfig } from '../src/runtime/job/restart-strategy.js'
-import { StreamExecutionEnvironment } from '../src/index.js'
-import { tmp } from './helpers.js'
+import { CheckpointConfig, Configuration, StreamExecutionEnvironment } from '../src/index.js'
+import { ROOT, runCli, tmp } from './helpers.js'
 
 describe('durations', () => {
   for (const [text, ms] of [['500 ms', 500], ['10 s', 10_000], ['3min', 180_000], ['1 h', 3_600_000], ['7d', 604_800_000], ['250', 250], ['1.5 s', 1500]] as const) {
@@ -82,5 +82,86 @@ describe('configuration files', () => {
   it('reads restart strategies', () => {
     const { config } = parseConfigText('restart-strategy.type: fixed-delay\nrestart-strategy.fixed-delay.attempts: 5\nrestart-strategy.fixed-delay.delay: 2 s\n', 'c')
     assert.deepEqual(restartStrategyFromConfig(config), { type: 'fixed-delay', attempts: 5, delayMs: 2000 })
+  })
+})
+
+describe('values out of range are refused when the configuration is loaded, naming key and value', () => {
+  const bad: [string, string, RegExp][] = [
+    ['execution.checkpointing.timeout', '0', /'0' is too small: it must be at least 10 ms/],
+    ['execution.checkpointing.timeout', '5 ms', /at least 10 ms/],
+    ['execution.checkpointing.interval', '0', /at least 10 ms/],
+    ['execution.checkpointing.interval', '9ms', /at least 10 ms/],
+    ['execution.checkpointing.max-concurrent-checkpoints', '0', /'0' is too small: it must be at least 1/],
+    ['execution.checkpointing.num-retained', '0', /at least 1/],
+    ['state.checkpoints.num-retained', '-2', /at least 1/],
+    ['execution.checkpointing.tolerable-failed-checkpoints', '-1', /at least 0/],
+    ['parallelism.default', '0', /at least 1/],
+    ['execution.checkpointing.interval', '99999999999999999999 d', /too long/],
+    ['restart-strategy.exponential-delay.jitter-factor', '2', /at most 1/],
+  ]
+  for (const [key, value, why] of bad) {
+    it(`${key}: ${value}`, () => {
+      const inFile = new RegExp(`^Invalid value for '${key.replace(/\./g, '\\.')}' in config\\.yaml: '${value}'`)
+      assert.throws(() => parseConfigText(`${key}: ${value}\n`, 'config.yaml'), (e: Error) => inFile.test(e.message) && why.test(e.message))
+      assert.throws(() => parseDynamicProperties([`${key}=${value}`]), (e: Error) => e.message.includes(`'${key}' in -D: '${value}'`) && why.test(e.message))
+      // A Configuration built in code skips the loader: the typed getters check too.
+      const fromCode = key.startsWith('restart-strategy.')
+        ? () => restartStrategyFromConfig(new Configuration().set('restart-strategy.type', 'exponential-delay').set(key, value))
+        : () => StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set(key, value))
+      assert.throws(fromCode, (e: Error) => e.message.includes(`'${key}'`) && why.test(e.message))
+    })
+  }
+
+  it('long durations are fine (timers wait in chunks)', () => {
+    const { config } = parseConfigText('execution.checkpointing.interval: 30d\nexecution.checkpointing.timeout: 30d\n', 'config.yaml')
+    const cc = StreamExecutionEnvironment.createLocalEnvironment(config).getCheckpointConfig()
+    assert.equal(cc.getCheckpointInterval(), 30 * 86_400_000)
+    assert.equal(cc.getCheckpointTimeout(), 30 * 86_400_000)
+  })
+
+  it('the CLI refuses such a configuration before running anything: one line naming key and value', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'config.yaml'), 'execution.checkpointing.timeout: 0\n')
+    const out = join(dir, 'out')
+    const r = await runCli(['run', '--config-dir', dir, join(ROOT, 'test', 'jobs', 'counter.ts'), out, '10', '100'], { env: { TSFLINK_HOME: join(dir, 'home') } })
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr.split('\n')[0]!, /^Error: Invalid value for 'execution\.checkpointing\.timeout' in .*config\.yaml: '0' is too small: it must be at least 10 ms/)
+    assert.doesNotMatch(r.stdout, /submitted/)
+    const d = await runCli(['run', '-D', 'execution.checkpointing.max-concurrent-checkpoints=0', join(ROOT, 'test', 'jobs', 'counter.ts'), out, '10', '100'], { env: { TSFLINK_HOME: join(dir, 'home') } })
+    assert.equal(d.code, 2, d.stderr)
+    assert.match(d.stderr.split('\n')[0]!, /'execution\.checkpointing\.max-concurrent-checkpoints' in -D: '0' is too small/)
+  })
+})
+
+describe('CheckpointConfig refuses what Flink refuses, with Flink\'s messages', () => {
+  const cc = (): CheckpointConfig => StreamExecutionEnvironment.createLocalEnvironment(new Configuration()).getCheckpointConfig()
+  it('interval, timeout, max concurrent, min pause, tolerable failures, retained', () => {
+    assert.throws(() => cc().setCheckpointInterval(9), /^ConfigError: Checkpoint interval must be larger than or equal to 10 ms/)
+    assert.throws(() => StreamExecutionEnvironment.createLocalEnvironment(new Configuration()).enableCheckpointing(0), /Checkpoint interval must be larger than or equal to 10 ms/)
+    assert.throws(() => cc().setCheckpointInterval(Number.NaN), /Checkpoint interval must be larger than or equal to 10 ms/)
+    assert.throws(() => cc().setCheckpointTimeout(0), /Checkpoint timeout must be larger than or equal to 10 ms/)
+    assert.throws(() => cc().setCheckpointTimeout(9), /Checkpoint timeout must be larger than or equal to 10 ms/)
+    assert.throws(() => cc().setMaxConcurrentCheckpoints(0), /The maximum number of concurrent attempts must be at least one\./)
+    assert.throws(() => cc().setMaxConcurrentCheckpoints(1.5), /The maximum number of concurrent attempts must be at least one\./)
+    assert.throws(() => cc().setMinPauseBetweenCheckpoints(-1), /Pause value must be zero or positive/)
+    assert.throws(() => cc().setTolerableCheckpointFailureNumber(-1), /The tolerable failure checkpoint number must be non-negative\./)
+    assert.throws(() => cc().setNumRetainedCheckpoints(0), /The number of retained checkpoints must be at least one\./)
+    const ok = cc()
+    ok.setCheckpointInterval(10)
+    ok.setCheckpointTimeout(10)
+    ok.setMaxConcurrentCheckpoints(1)
+    ok.setMinPauseBetweenCheckpoints(0)
+    ok.setTolerableCheckpointFailureNumber(0)
+    ok.setNumRetainedCheckpoints(1)
+    assert.deepEqual([ok.getCheckpointInterval(), ok.getCheckpointTimeout(), ok.getMaxConcurrentCheckpoints()], [10, 10, 1])
+  })
+})
+
+describe('rest.bind-port', () => {
+  it('takes a port, a range or a list; anything else is refused when loaded', () => {
+    for (const ok of ['8081', '50100-50200', '50100-50200, 50300', '0']) assert.equal(parseConfigText(`rest.bind-port: "${ok}"\n`, 'c').config.getString('rest.bind-port'), ok)
+    for (const bad of ['http', '50200-50100', '70000', '1-2-3']) {
+      assert.throws(() => parseConfigText(`rest.bind-port: "${bad}"\n`, 'config.yaml'), new RegExp(`Invalid value for 'rest\\.bind-port' in config\\.yaml: '${bad}' is not a port`))
+    }
   })
 })

@@ -45,7 +45,7 @@ ${EXIT_CODES_HELP}`
       if (args.jobId === undefined) throw new TsflinkError('Missing JobID. Specify a JobID to cancel a job.', { kind: 'usage' })
       const jobId = checkJobId(args.jobId)
       this.say(`Cancelling job ${jobId}.`)
-      const client = clientFor(jobId, flags.jobmanager)
+      const client = clientFor(jobId, flags.jobmanager, config)
       await client.cancel(jobId)
       await client.awaitTerminal(jobId)
       this.say(`Cancelled job ${jobId}.`)
@@ -61,7 +61,7 @@ ${EXIT_CODES_HELP}`
     this.say(dir === undefined
       ? `Cancelling job ${jobId} with ${format.toUpperCase()} savepoint to default savepoint directory.`
       : `Cancelling job ${jobId} with ${format.toUpperCase()} savepoint to ${sanitize(dir)}.`)
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     const progress = await startProgress(`Waiting for the savepoint of job ${jobId}, then cancelling it`, this.jsonEnabled())
     let path: string
     try {

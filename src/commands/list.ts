@@ -23,7 +23,7 @@ ${EXIT_CODES_HELP}`
   async run(): Promise<{ jobs: ListedJob[] }> {
     const { flags } = await this.parse(List)
     this.say('Waiting for response...')
-    const jobs = await listJobs(flags.jobmanager)
+    const jobs = await listJobs(flags.jobmanager, this.loadConfiguration(flags))
     const only = flags.running || flags.scheduled || flags.all
     const show = {
       running: !only || flags.running || flags.all,

@@ -63,7 +63,7 @@ ${EXIT_CODES_HELP}`
     const jobId = checkJobId(args.jobId)
     if ((this.commandLine?.positionals.length ?? 0) > 2) this.say('Provided more arguments than required. Ignoring not needed arguments.')
     const format = flags.type === 'native' ? 'native' : 'canonical'
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     const target = savepointTarget(args.targetDirectory, config)
     if (flags.detached) {
       this.say(`Triggering savepoint in detached mode for job ${jobId}.`)

@@ -46,7 +46,7 @@ ${EXIT_CODES_HELP}`
     const dir = args.jobId !== undefined ? given : undefined
     const format = flags.type === 'native' ? 'native' : 'canonical'
     this.say(`${flags.drain ? 'Draining job' : 'Suspending job'} "${jobId}" with a ${format.toUpperCase()} savepoint.`)
-    const client = clientFor(jobId, flags.jobmanager)
+    const client = clientFor(jobId, flags.jobmanager, config)
     const target = savepointTarget(dir, config)
     if (flags.detached) {
       this.say(`Triggering stop-with-savepoint in detached mode for job ${jobId}.`)

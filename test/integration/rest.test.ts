@@ -1,84 +1,216 @@
 /**
- * The REST API speaks Flink's protocol: the tsflink server's responses use exactly the field names
- * of Flink's OpenAPI spec (test/fixtures/flink-rest-v1-dispatcher.yml), and the client works
- * against a fake job manager that answers as the spec says.
+ * The REST API speaks Flink's protocol, with the job's real values: every response is validated
+ * against Flink's OpenAPI spec (test/fixtures/flink-rest-v1-dispatcher.yml: types, enums, patterns,
+ * required and unknown fields, oneOf alternatives, discriminators) and its values are checked against
+ * what the test did to the job (checkpoints it triggered, their ids and times, savepoint formats and
+ * status transitions, the configured checkpoint settings, failures and restores). Every polling loop
+ * has a deadline. The client is checked against a fake job manager that answers as the spec says.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parse } from 'yaml'
-import { Configuration, DataGeneratorSource, RateLimiterStrategy, StreamExecutionEnvironment, WatermarkStrategy } from '../../src/index.js'
+import {
+  Configuration, DataGeneratorSource, RateLimiterStrategy, RestartStrategies, RichMapFunction, StreamExecutionEnvironment, WatermarkStrategy,
+} from '../../src/index.js'
 import { RestClient } from '../../src/runtime/control/rest-client.js'
 import { JobRestServer } from '../../src/runtime/control/rest-server.js'
 import type { JobMaster } from '../../src/runtime/job/job-master.js'
 import { storageFor } from '../../src/runtime/storage/resolve.js'
-import { ROOT, tmp } from '../helpers.js'
+import { ROOT, sleep, tmp } from '../helpers.js'
 
-type Schema = { $ref?: string; type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; allOf?: Schema[]; oneOf?: Schema[]; additionalProperties?: unknown; discriminator?: { propertyName: string; mapping?: Record<string, string> } }
-const spec = parse(readFileSync(join(ROOT, 'test', 'fixtures', 'flink-rest-v1-dispatcher.yml'), 'utf8')) as {
-  components: { schemas: Record<string, Schema> }
+// ---- a validator for the parts of OpenAPI 3.0 Flink's spec uses ----
+
+type Schema = {
+  $ref?: string; type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; allOf?: Schema[]; oneOf?: Schema[]
+  additionalProperties?: Schema | boolean; discriminator?: { propertyName: string; mapping?: Record<string, string> }; enum?: unknown[]; pattern?: string
 }
+const spec = parse(readFileSync(join(ROOT, 'test', 'fixtures', 'flink-rest-v1-dispatcher.yml'), 'utf8')) as { components: { schemas: Record<string, Schema> } }
+// Flink's SerializedThrowableSerializer writes `class` and `stack-trace` besides `serialized-throwable`;
+// the generated spec lists only the last. Error bodies ({"errors": [...]}) have no schema there.
+spec.components.schemas.SerializedThrowable!.properties = {
+  ...spec.components.schemas.SerializedThrowable!.properties, class: { type: 'string' }, 'stack-trace': { type: 'string' },
+}
+spec.components.schemas.ErrorResponseBody = { type: 'object', required: ['errors'], properties: { errors: { type: 'array', items: { type: 'string' } } } }
 
-function resolveSchema(s: Schema): Schema {
+function deref(s: Schema): Schema {
   let cur = s
-  while (cur.$ref !== undefined) cur = spec.components.schemas[cur.$ref.split('/').at(-1)!]!
-  if (cur.allOf !== undefined) {
-    const merged: Schema = { type: 'object', properties: {}, required: [] }
-    for (const part of cur.allOf.map(resolveSchema)) {
-      Object.assign(merged.properties!, part.properties ?? {})
-      merged.required!.push(...(part.required ?? []))
-    }
-    return merged
+  while (cur.$ref !== undefined) {
+    const next = spec.components.schemas[cur.$ref.split('/').at(-1)!]
+    assert.ok(next !== undefined, `unknown schema ${cur.$ref}`)
+    cur = next
   }
   return cur
 }
 
-/** Every field of `value` is named in the schema, recursively; required fields are present. */
-function conforms(value: unknown, schemaName: string, path = schemaName): void {
-  check(value, { $ref: `#/components/schemas/${schemaName}` }, path)
+/** A schema with its allOf parts merged (a part's discriminator too: problems() drops it once it has chosen). */
+function resolveSchema(s: Schema): Schema {
+  const cur = deref(s)
+  if (cur.allOf === undefined) return cur
+  const merged: Schema = { type: 'object', properties: { ...cur.properties }, required: [...(cur.required ?? [])] }
+  for (const part of cur.allOf.map(resolveSchema)) {
+    Object.assign(merged.properties!, part.properties ?? {})
+    merged.required!.push(...(part.required ?? []))
+    if (part.discriminator !== undefined) merged.discriminator = part.discriminator
+  }
+  return merged
 }
 
-function check(value: unknown, schema: Schema, path: string): void {
+/**
+ * Checks `value` against `schema`; returns the problems (empty when it conforms). Flink writes
+ * absent @Nullable members as null and its spec marks none nullable: null is accepted for members
+ * that are not required, nowhere else. Unknown members are problems unless additionalProperties.
+ */
+function problems(value: unknown, schema: Schema, path: string): string[] {
   const s = resolveSchema(schema)
-  if (value === null || value === undefined || s.oneOf !== undefined) return
-  if (s.type === 'array' && s.items !== undefined && Array.isArray(value)) {
-    value.forEach((v, i) => check(v, s.items!, `${path}[${i}]`))
-    return
+  if (s.oneOf !== undefined) {
+    const results = s.oneOf.map((alt) => problems(value, alt, path))
+    return results.some((r) => r.length === 0) ? [] : [`${path}: matches none of oneOf (${results.map((r) => r[0]).join(' | ')})`]
   }
-  if (s.properties === undefined || typeof value !== 'object') return
+  if (value === null || value === undefined) return [`${path}: is ${String(value)}`]
+  if (s.enum !== undefined && !s.enum.includes(value)) return [`${path}: ${JSON.stringify(value)} is not one of ${s.enum.join(', ')}`]
+  switch (s.type) {
+    case 'integer':
+      return Number.isInteger(value) ? [] : [`${path}: ${JSON.stringify(value)} is not an integer`]
+    case 'number':
+      return typeof value === 'number' ? [] : [`${path}: ${JSON.stringify(value)} is not a number`]
+    case 'boolean':
+      return typeof value === 'boolean' ? [] : [`${path}: ${JSON.stringify(value)} is not a boolean`]
+    case 'string':
+      if (typeof value !== 'string') return [`${path}: ${JSON.stringify(value)} is not a string`]
+      return s.pattern !== undefined && !new RegExp(`^(?:${s.pattern})$`).test(value) ? [`${path}: '${value}' does not match ${s.pattern}`] : []
+    case 'array':
+      if (!Array.isArray(value)) return [`${path}: is not an array`]
+      return value.flatMap((v, i) => problems(v, s.items ?? {}, `${path}[${i}]`))
+    default:
+      break
+  }
+  if (s.type !== 'object' && s.properties === undefined && s.additionalProperties === undefined) return []
+  if (typeof value !== 'object' || Array.isArray(value)) return [`${path}: is not an object`]
+  const obj = value as Record<string, unknown>
   const d = s.discriminator
-  const sub = d?.mapping?.[String((value as Record<string, unknown>)[d.propertyName])]
-  if (sub !== undefined) {
-    const concrete = resolveSchema({ $ref: sub })
-    if (concrete !== s) return check(value, concrete, path)
+  if (d !== undefined) {
+    const target = d.mapping?.[String(obj[d.propertyName])]
+    if (target === undefined) return [`${path}: ${d.propertyName} '${String(obj[d.propertyName])}' is not one of ${Object.keys(d.mapping ?? {}).join(', ')}`]
+    const { discriminator: _, ...concrete } = resolveSchema({ $ref: target })
+    return problems(value, concrete, path)
   }
-  for (const r of s.required ?? []) assert.ok(r in (value as object), `${path}: required field '${r}' missing`)
-  for (const [k, v] of Object.entries(value as object)) {
-    const prop = s.properties[k]
-    assert.ok(prop !== undefined || s.additionalProperties !== undefined, `${path}: field '${k}' is not in Flink's spec`)
-    if (prop !== undefined) check(v, prop, `${path}.${k}`)
+  const out: string[] = []
+  for (const r of s.required ?? []) if (!(r in obj) || obj[r] === null) out.push(`${path}: required member '${r}' is missing`)
+  for (const [k, v] of Object.entries(obj)) {
+    const prop = s.properties?.[k]
+    if (prop !== undefined) {
+      if (v !== null) out.push(...problems(v, prop, `${path}.${k}`))
+    } else if (s.additionalProperties === undefined || s.additionalProperties === false) {
+      out.push(`${path}: member '${k}' is not in Flink's spec`)
+    } else if (s.additionalProperties !== true) {
+      out.push(...problems(v, s.additionalProperties, `${path}.${k}`))
+    }
   }
+  return out
 }
 
-describe('tsflink REST server, against Flink\'s spec', () => {
+function conforms(value: unknown, schemaName: string): void {
+  const p = problems(value, { $ref: `#/components/schemas/${schemaName}` }, schemaName)
+  assert.deepEqual(p, [], `does not conform to ${schemaName}:\n${JSON.stringify(value, null, 1).slice(0, 2000)}`)
+}
+
+describe('the spec validator can fail', () => {
+  it('on a wrong type, an unknown member, a bad enum, a null required member, a bad pattern, a oneOf no alternative fits', () => {
+    const fails = (v: unknown, name: string, why: RegExp): void => {
+      const p = problems(v, { $ref: `#/components/schemas/${name}` }, name)
+      assert.ok(p.some((x) => why.test(x)), `${JSON.stringify(v)}: ${p.join('; ')}`)
+    }
+    fails({ jobs: [{ id: 'ab'.repeat(16), status: 'RUNNING', extra: 1 }] }, 'JobIdsWithStatusOverview', /'extra' is not in Flink's spec/)
+    fails({ jobs: [{ id: 'ab'.repeat(16), status: 'SLEEPING' }] }, 'JobIdsWithStatusOverview', /not one of/)
+    fails({ jobs: [{ id: 'XYZ', status: 'RUNNING' }] }, 'JobIdsWithStatusOverview', /does not match/)
+    fails({ jobs: [null] }, 'JobIdsWithStatusOverview', /is null/)
+    fails({ status: { id: null } }, 'AsynchronousOperationResult', /required member 'id'/)
+    fails({ status: { id: 'COMPLETED' }, operation: { location: 7 } }, 'AsynchronousOperationResult', /matches none of oneOf/)
+    fails({ counts: { completed: 1.5 } }, 'CheckpointingStatistics', /not an integer/)
+    fails({ latest: { completed: { className: 'finished', id: 1 } } }, 'CheckpointingStatistics', /className 'finished'/)
+    fails({ latest: { completed: { className: 'completed', id: 1, external_path: 5 } } }, 'CheckpointingStatistics', /external_path: 5 is not a string/)
+    assert.deepEqual(problems({ latest: { completed: null, savepoint: null } }, { $ref: '#/components/schemas/CheckpointingStatistics' }, 'x'), [])
+  })
+})
+
+// ---- the server, against a real job ----
+
+interface Stats {
+  counts: { restored: number; total: number; in_progress: number; completed: number; failed: number }
+  latest: { completed: Record<string, unknown> | null; savepoint: Record<string, unknown> | null; failed: unknown; restored: Record<string, unknown> | null }
+  history: Record<string, unknown>[]
+}
+interface Op { status: { id: string }; operation?: Record<string, unknown> }
+
+describe('tsflink REST server, against Flink\'s spec and the job\'s real state', () => {
   let master: JobMaster
   let result: Promise<unknown>
   let server: JobRestServer
   let base: string
+  let headers: Record<string, string>
   const dir = tmp()
+  const cp = join(dir, 'cp')
+  const configured = {
+    'execution.checkpointing.dir': cp,
+    'execution.checkpointing.interval': '1 h', // on, but no periodic checkpoint during the test: every one is triggered here
+    'execution.checkpointing.timeout': '45 s',
+    'execution.checkpointing.min-pause': '20 ms',
+    'execution.checkpointing.max-concurrent-checkpoints': '2',
+    'execution.checkpointing.tolerable-failed-checkpoints': '3',
+    'execution.checkpointing.externalized-checkpoint-retention': 'RETAIN_ON_CANCELLATION',
+    'execution.checkpointing.num-retained': '5',
+    'state.backend.type': 'rocksdb',
+  }
+  let before0: number
+  const triggered: number[] = []
+  const savepoints: { id: number; location: string; format: string }[] = []
+
+  const get = async (path: string, schema?: string): Promise<unknown> => {
+    const r = await fetch(base + path, { headers })
+    assert.equal(r.status, 200, `${path}: HTTP ${r.status} ${await r.clone().text()}`)
+    const body: unknown = await r.json()
+    if (schema !== undefined) conforms(body, schema)
+    return body
+  }
+  const post = async (path: string, body: unknown, schema = 'TriggerResponse'): Promise<string> => {
+    const r = await fetch(base + path, { method: 'POST', headers, body: JSON.stringify(body) })
+    assert.equal(r.status, 202, `${path}: HTTP ${r.status} ${await r.clone().text()}`)
+    const t = (await r.json()) as { 'request-id': string }
+    conforms(t, schema)
+    return t['request-id']
+  }
+  /** Polls an operation to COMPLETED within a deadline; returns the statuses seen, in order. */
+  const pollOperation = async (path: string, ms = 20_000): Promise<{ seen: string[]; final: Op }> => {
+    const seen: string[] = []
+    const deadline = Date.now() + ms
+    for (;;) {
+      const s = (await get(path, 'AsynchronousOperationResult')) as Op
+      seen.push(s.status.id)
+      if (s.status.id === 'COMPLETED') return { seen, final: s }
+      assert.ok(Date.now() < deadline, `${path} still ${s.status.id} after ${ms} ms`)
+      await sleep(5)
+    }
+  }
 
   before(async () => {
-    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', join(dir, 'cp')))
-    env.enableCheckpointing(50)
-    env.fromSource(new DataGeneratorSource((i) => i, Infinity, RateLimiterStrategy.perSecond(1000)), WatermarkStrategy.noWatermarks(), 'gen')
+    before0 = Date.now()
+    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration(Object.entries(configured)))
+    env.setParallelism(2)
+    env.fromSource(new DataGeneratorSource((i) => i, Infinity, RateLimiterStrategy.perSecond(2000)), WatermarkStrategy.noWatermarks(), 'gen')
       .uid('gen').keyBy((v: number) => v % 5).sum().uid('sum').addSink(() => {})
     ;({ master, result } = await env.executeAsync('rest test'))
-    server = new JobRestServer(master, { address: '127.0.0.1', port: 0, storageFor })
+    server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor })
     base = `http://${await server.start()}`
-    while (master.status !== 'RUNNING') await new Promise((r) => setTimeout(r, 10))
+    headers = { authorization: `Bearer ${server.secret}` }
+    const deadline = Date.now() + 20_000
+    while (master.status !== 'RUNNING') {
+      assert.ok(Date.now() < deadline, 'the job did not start')
+      await sleep(10)
+    }
   })
 
   after(async () => {
@@ -87,68 +219,269 @@ describe('tsflink REST server, against Flink\'s spec', () => {
     await server.stop()
   })
 
-  const get = async (path: string): Promise<unknown> => {
-    const r = await fetch(base + path)
-    assert.equal(r.status, 200, `${path}: HTTP ${r.status}`)
-    return r.json()
+  it('GET /jobs, /jobs/overview, /jobs/:id, /jobs/:id/status: ids, names, states, times, tasks', async () => {
+    assert.deepEqual(await get('/jobs', 'JobIdsWithStatusOverview'), { jobs: [{ id: master.jobId, status: 'RUNNING' }] })
+    const t0 = Date.now()
+    const overview = (await get('/jobs/overview', 'MultipleJobsDetails')) as { jobs: Record<string, unknown>[] }
+    const t1 = Date.now()
+    assert.equal(overview.jobs.length, 1)
+    const o = overview.jobs[0]!
+    assert.equal(o.jid, master.jobId)
+    assert.equal(o.name, 'rest test')
+    assert.equal(o.state, 'RUNNING')
+    const start = o['start-time'] as number
+    assert.ok(start >= before0 && start <= t0, `start-time ${start} lies between the test start ${before0} and the request ${t0}`)
+    assert.equal(o['end-time'], -1)
+    assert.ok((o.duration as number) >= t0 - start - 5 && (o.duration as number) <= t1 - start + 5, `duration ${String(o.duration)} = now - start, now in [${t0}, ${t1}]`)
+    // 2 vertices (the keyBy breaks the chain) × parallelism 2, all running.
+    assert.deepEqual(o.tasks, { total: 4, created: 0, scheduled: 0, deploying: 0, running: 4, finished: 0, canceling: 0, canceled: 0, failed: 0, reconciling: 0, initializing: 0 })
+
+    const d = (await get(`/jobs/${master.jobId}`, 'JobDetailsInfo')) as Record<string, unknown>
+    assert.equal(d.jid, master.jobId)
+    assert.equal(d.state, 'RUNNING')
+    assert.equal(d['start-time'], start)
+    assert.equal(d['end-time'], -1)
+    assert.equal(d.maxParallelism, 128)
+    assert.ok((d.now as number) >= t0, `now ${String(d.now)} >= ${t0}`)
+    assert.equal(d.duration, (d.now as number) - start, 'duration = now - start, at one instant')
+    const stamps = d.timestamps as Record<string, number>
+    assert.equal(stamps.CREATED, start)
+    assert.ok(Object.values(stamps).every((t) => t >= start && t <= (d.now as number)), JSON.stringify(stamps))
+    assert.ok((o['last-modification'] as number) >= start && (o['last-modification'] as number) <= t1)
+    const vertices = d.vertices as Record<string, unknown>[]
+    assert.deepEqual(vertices.map((v) => v.parallelism), [2, 2])
+    assert.ok(vertices.every((v) => v.status === 'RUNNING' && v['start-time'] === start && v.maxParallelism === 128), JSON.stringify(vertices))
+    assert.deepEqual(await get(`/jobs/${master.jobId}/status`, 'JobStatusInfo'), { status: 'RUNNING' })
+  })
+
+  it('GET /jobs/:id/checkpoints/config equals the configured settings', async () => {
+    const c = await get(`/jobs/${master.jobId}/checkpoints/config`, 'CheckpointConfigInfo')
+    assert.deepEqual(c, {
+      mode: 'EXACTLY_ONCE',
+      interval: 3_600_000,
+      timeout: 45_000,
+      min_pause: 20,
+      max_concurrent: 2,
+      externalization: { enabled: true, delete_on_cancellation: false },
+      state_backend: 'EmbeddedRocksDBStateBackend',
+      checkpoint_storage: 'FileSystemCheckpointStorage',
+      unaligned_checkpoints: false,
+      tolerable_failed_checkpoints: 3,
+      aligned_checkpoint_timeout: 0,
+      checkpoints_after_tasks_finish: true,
+      state_changelog_enabled: false,
+    })
+  })
+
+  it('checkpoints: trigger three, each completes with the next id; statistics count exactly them', async () => {
+    for (let i = 0; i < 3; i++) {
+      const id = await post(`/jobs/${master.jobId}/checkpoints`, {})
+      const { seen, final } = await pollOperation(`/jobs/${master.jobId}/checkpoints/${id}`)
+      assert.ok(seen.slice(0, -1).every((s) => s === 'IN_PROGRESS'))
+      conforms(final.operation, 'CheckpointInfo')
+      triggered.push(final.operation!.checkpointId as number)
+    }
+    assert.deepEqual(triggered, [1, 2, 3], 'ids count up from 1')
+    const t = Date.now()
+    const stats = (await get(`/jobs/${master.jobId}/checkpoints`, 'CheckpointingStatistics')) as Stats
+    assert.deepEqual(stats.counts, { restored: 0, total: 3, in_progress: 0, completed: 3, failed: 0 })
+    assert.deepEqual(stats.history.map((h) => h.id), [3, 2, 1], 'newest first')
+    for (const h of stats.history) {
+      assert.equal(h.className, 'completed')
+      assert.equal(h.status, 'COMPLETED')
+      assert.equal(h.is_savepoint, false)
+      assert.equal(h.checkpoint_type, 'CHECKPOINT')
+      assert.equal(h.savepointFormat, null)
+      assert.equal(h.external_path, join(cp, master.jobId, `chk-${h.id as number}`))
+      assert.ok(existsSync(join(h.external_path as string, '_metadata')), 'num-retained 5 keeps all three')
+      const trig = h.trigger_timestamp as number
+      const ack = h.latest_ack_timestamp as number
+      assert.ok(trig >= before0 && trig <= ack && ack <= t, 'trigger <= ack <= now')
+      assert.equal(h.end_to_end_duration, ack - trig)
+    }
+    const times = stats.history.map((h) => h.trigger_timestamp as number)
+    assert.deepEqual([...times].sort((a, b) => b - a), times, 'later ids were triggered later')
+    assert.deepEqual(stats.latest.completed, stats.history[0])
+    assert.equal(stats.latest.savepoint, null)
+    assert.equal(stats.latest.failed, null)
+    assert.equal(stats.latest.restored, null)
+  })
+
+  it('savepoints: IN_PROGRESS then COMPLETED for good; canonical and native formats are reported as taken', async () => {
+    for (const format of ['CANONICAL', 'NATIVE']) {
+      const id = await post(`/jobs/${master.jobId}/savepoints`, { 'target-directory': join(dir, 'sp'), 'cancel-job': false, formatType: format })
+      const { seen, final } = await pollOperation(`/jobs/${master.jobId}/savepoints/${id}`)
+      assert.ok(seen.length >= 1 && seen.slice(0, -1).every((s) => s === 'IN_PROGRESS') && seen.at(-1) === 'COMPLETED', seen.join(' → '))
+      for (let i = 0; i < 3; i++) assert.equal(((await get(`/jobs/${master.jobId}/savepoints/${id}`)) as Op).status.id, 'COMPLETED', 'stays completed')
+      conforms(final.operation, 'SavepointInfo')
+      const location = final.operation!.location as string
+      assert.match(location, new RegExp(`^${join(dir, 'sp')}/savepoint-${master.jobId.slice(0, 6)}-[0-9a-f]{12}$`))
+      assert.ok(existsSync(join(location, '_metadata')))
+      savepoints.push({ id: triggered.length + savepoints.length + 1, location, format })
+    }
+    const stats = (await get(`/jobs/${master.jobId}/checkpoints`, 'CheckpointingStatistics')) as Stats
+    assert.deepEqual(stats.counts, { restored: 0, total: 5, in_progress: 0, completed: 5, failed: 0 })
+    assert.deepEqual(stats.history.map((h) => [h.id, h.is_savepoint, h.checkpoint_type, h.savepointFormat]),
+      [[5, true, 'SAVEPOINT', 'NATIVE'], [4, true, 'SAVEPOINT', 'CANONICAL'], [3, false, 'CHECKPOINT', null], [2, false, 'CHECKPOINT', null], [1, false, 'CHECKPOINT', null]])
+    assert.equal(stats.latest.savepoint!.id, 5)
+    assert.equal(stats.latest.savepoint!.external_path, savepoints[1]!.location)
+    assert.equal(stats.latest.completed!.id, 3, 'latest.completed is the latest checkpoint, not a savepoint')
+  })
+
+  it('a savepoint that fails completes with Flink\'s failure cause, and the job runs on', async () => {
+    const file = join(dir, 'a-file')
+    writeFileSync(file, '')
+    const id = await post(`/jobs/${master.jobId}/savepoints`, { 'target-directory': join(file, 'sp'), 'cancel-job': true })
+    const { final } = await pollOperation(`/jobs/${master.jobId}/savepoints/${id}`)
+    conforms(final.operation, 'SavepointInfo')
+    const cause = final.operation!['failure-cause'] as Record<string, string>
+    conforms(cause, 'SerializedThrowable')
+    assert.match(cause['stack-trace']!, /a-file/)
+    assert.equal(final.operation!.location, undefined)
+    assert.equal(master.status, 'RUNNING', 'cancel-job applies only after a completed savepoint')
+  })
+
+  it('GET /jobs/:id/exceptions: none yet; /config; unknown ids are Flink\'s 404s', async () => {
+    assert.deepEqual(await get(`/jobs/${master.jobId}/exceptions`, 'JobExceptionsInfoWithHistory'), { exceptionHistory: { entries: [], truncated: false } })
+    conforms(await get('/config'), 'DashboardConfiguration')
+    for (const path of [`/jobs/${'0'.repeat(32)}`, `/jobs/${master.jobId}/savepoints/${'f'.repeat(32)}`, `/jobs/${master.jobId}/nothing`]) {
+      const r = await fetch(base + path, { headers })
+      assert.equal(r.status, 404, path)
+      const body = (await r.json()) as { errors: unknown[] }
+      conforms(body, 'ErrorResponseBody')
+      assert.deepEqual(Object.keys(body), ['errors'])
+    }
+  })
+
+  it('operation results expire after rest.async.store-duration, and at most 1000 are kept', async () => {
+    let now = 1_000_000
+    const s2 = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor, operationTtlMs: 60_000, now: () => now })
+    const b2 = `http://${await s2.start()}`
+    const h2 = { authorization: `Bearer ${s2.secret}` }
+    try {
+      const t = (await (await fetch(`${b2}/jobs/${master.jobId}/checkpoints`, { method: 'POST', headers: h2, body: '{}' })).json()) as { 'request-id': string }
+      const path = `${b2}/jobs/${master.jobId}/checkpoints/${t['request-id']}`
+      const deadline = Date.now() + 20_000
+      while (((await (await fetch(path, { headers: h2 })).json()) as Op).status.id !== 'COMPLETED') {
+        assert.ok(Date.now() < deadline, 'checkpoint did not complete')
+        await sleep(5)
+      }
+      now += 59_999
+      assert.equal((await fetch(path, { headers: h2 })).status, 200, 'kept until the store duration passed')
+      now += 1
+      assert.equal((await fetch(path, { headers: h2 })).status, 404, 'gone after it')
+      // Disposals of a missing savepoint fail at once: 1005 of them leave 1000 results.
+      for (let i = 0; i < 1005; i++) {
+        const r = await fetch(`${b2}/savepoint-disposal`, { method: 'POST', headers: h2, body: JSON.stringify({ 'savepoint-path': join(dir, `missing-${i}`) }) })
+        assert.equal(r.status, 200)
+        await r.text()
+      }
+      await sleep(200)
+      assert.equal(s2.operationCount, 1000)
+    } finally {
+      await s2.stop()
+    }
+  })
+
+  it('after a cancel: CANCELED, with end-time and duration consistent', async () => {
+    master.cancel()
+    const deadline = Date.now() + 20_000
+    let d: Record<string, unknown>
+    for (;;) {
+      d = (await get(`/jobs/${master.jobId}`, 'JobDetailsInfo')) as Record<string, unknown>
+      if (d.state === 'CANCELED') break
+      assert.ok(Date.now() < deadline, `still ${String(d.state)}`)
+      await sleep(10)
+    }
+    const start = d['start-time'] as number
+    const end = d['end-time'] as number
+    assert.ok(end >= start && end <= Date.now())
+    assert.equal(d.duration, end - start)
+    const stamps = d.timestamps as Record<string, number>
+    assert.equal(stamps.CANCELED, end, 'the status was entered when the job ended')
+    assert.ok(stamps.CANCELLING! <= end, JSON.stringify(stamps))
+    assert.deepEqual(await get('/jobs'), { jobs: [{ id: master.jobId, status: 'CANCELED' }] })
+  })
+
+  it('a job restored from the savepoint reports it under latest.restored', async () => {
+    const sp = savepoints[0]!
+    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration(Object.entries(configured)))
+    env.setParallelism(2)
+    env.fromSource(new DataGeneratorSource((i) => i, Infinity, RateLimiterStrategy.perSecond(100)), WatermarkStrategy.noWatermarks(), 'gen')
+      .uid('gen').keyBy((v: number) => v % 5).sum().uid('sum').addSink(() => {})
+    const { readRestorePoint } = await import('../../src/runtime/checkpoint/restore-point.js')
+    const spec = await env.prepare('restored')
+    const point = await readRestorePoint(sp.location, storageFor(sp.location))
+    const { JobMaster: Master } = await import('../../src/runtime/job/job-master.js')
+    const m2 = new Master({ ...spec, restore: { location: point.location, metadata: point.metadata, allowNonRestoredState: false, claimMode: 'no_claim' } })
+    const r2 = m2.run()
+    const s2 = new JobRestServer(m2, { address: '127.0.0.1', ports: [0], storageFor })
+    const b2 = `http://${await s2.start()}`
+    try {
+      const stats = (await (await fetch(`${b2}/jobs/${m2.jobId}/checkpoints`, { headers: { authorization: `Bearer ${s2.secret}` } })).json()) as Stats
+      conforms(stats, 'CheckpointingStatistics')
+      assert.deepEqual(stats.latest.restored, { id: sp.id, external_path: sp.location, is_savepoint: true, restore_timestamp: m2.startTime })
+      assert.equal(stats.counts.restored, 1)
+    } finally {
+      m2.cancel()
+      await r2.catch(() => {})
+      await s2.stop()
+    }
+  })
+})
+
+class FailEarly extends RichMapFunction<number, number> {
+  map(v: number): number {
+    const attempt = this.getRuntimeContext().getAttemptNumber()
+    if (attempt < 2) throw new Error(`boom on attempt ${attempt}`)
+    return v
   }
+}
 
-  it('GET /jobs, /jobs/overview, /jobs/:id, /jobs/:id/status', async () => {
-    const jobs = await get('/jobs')
-    conforms(jobs, 'JobIdsWithStatusOverview')
-    assert.deepEqual(jobs, { jobs: [{ id: master.jobId, status: 'RUNNING' }] })
-    const overview = (await get('/jobs/overview')) as { jobs: { jid: string; state: string }[] }
-    conforms(overview, 'MultipleJobsDetails')
-    assert.equal(overview.jobs[0]!.jid, master.jobId)
-    conforms(await get(`/jobs/${master.jobId}`), 'JobDetailsInfo')
-    conforms(await get(`/jobs/${master.jobId}/status`), 'JobStatusInfo')
-  })
-
-  it('checkpoints: trigger, status, statistics, config', async () => {
-    const t = await fetch(`${base}/jobs/${master.jobId}/checkpoints`, { method: 'POST', body: '{}' })
-    assert.equal(t.status, 202)
-    const trigger = (await t.json()) as { 'request-id': string }
-    conforms(trigger, 'TriggerResponse')
-    let status: { status: { id: string }; operation?: { checkpointId?: number } }
-    do status = (await get(`/jobs/${master.jobId}/checkpoints/${trigger['request-id']}`)) as typeof status
-    while (status.status.id !== 'COMPLETED')
-    conforms(status, 'AsynchronousOperationResult')
-    assert.equal(typeof status.operation!.checkpointId, 'number')
-    const stats = await get(`/jobs/${master.jobId}/checkpoints`)
-    conforms(stats, 'CheckpointingStatistics')
-    const config = (await get(`/jobs/${master.jobId}/checkpoints/config`)) as { mode: string; interval: number }
-    conforms(config, 'CheckpointConfigInfo')
-    assert.equal(config.mode, 'EXACTLY_ONCE')
-    assert.equal(config.interval, 50)
-  })
-
-  it('savepoints: trigger and status carry Flink\'s field names', async () => {
-    const t = await fetch(`${base}/jobs/${master.jobId}/savepoints`, { method: 'POST', body: JSON.stringify({ 'target-directory': join(dir, 'sp'), 'cancel-job': false, formatType: 'CANONICAL' }) })
-    assert.equal(t.status, 202)
-    const { 'request-id': id } = (await t.json()) as { 'request-id': string }
-    let status: { status: { id: string }; operation?: { location?: string } }
-    do status = (await get(`/jobs/${master.jobId}/savepoints/${id}`)) as typeof status
-    while (status.status.id !== 'COMPLETED')
-    conforms(status, 'AsynchronousOperationResult')
-    assert.match(status.operation!.location!, /savepoint-[0-9a-f]{6}-[0-9a-f]{12}$/)
-  })
-
-  it('an unknown job is a 404 with Flink\'s error body', async () => {
-    const r = await fetch(`${base}/jobs/${'0'.repeat(32)}`)
-    assert.equal(r.status, 404)
-    const body = (await r.json()) as { errors: unknown[] }
-    assert.deepEqual(Object.keys(body), ['errors'])
-    assert.ok(body.errors.every((e) => typeof e === 'string'))
+describe('GET /jobs/:id/exceptions of a job that failed and restarted', () => {
+  it('serves the failures newest first, as Flink\'s exception history', async () => {
+    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', join(tmp(), 'cp')))
+    env.setRestartStrategy(RestartStrategies.fixedDelayRestart(5, 300))
+    env.fromSource(new DataGeneratorSource((i) => i, Infinity, RateLimiterStrategy.perSecond(100)), WatermarkStrategy.noWatermarks(), 'gen')
+      .map(new FailEarly()).uid('f').addSink(() => {})
+    const { master, result } = await env.executeAsync('failing')
+    const server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor })
+    const base = `http://${await server.start()}`
+    const headers = { authorization: `Bearer ${server.secret}` }
+    try {
+      const deadline = Date.now() + 20_000
+      let ex: { exceptionHistory: { entries: Record<string, unknown>[]; truncated: boolean } }
+      for (;;) {
+        ex = (await (await fetch(`${base}/jobs/${master.jobId}/exceptions`, { headers })).json()) as typeof ex
+        if (ex.exceptionHistory.entries.length === 2 && master.status === 'RUNNING') break
+        assert.ok(Date.now() < deadline, `exceptions: ${JSON.stringify(ex)}`)
+        await sleep(20)
+      }
+      conforms(ex, 'JobExceptionsInfoWithHistory')
+      const [newest, oldest] = ex.exceptionHistory.entries
+      assert.match(newest!.stacktrace as string, /^Error: boom on attempt 1/)
+      assert.match(oldest!.stacktrace as string, /^Error: boom on attempt 0/)
+      assert.equal(newest!.exceptionName, 'Error')
+      assert.ok((newest!.timestamp as number) >= (oldest!.timestamp as number) + 250, 'the restart waited its delay between them')
+      assert.equal(ex.exceptionHistory.truncated, false)
+      const one = (await (await fetch(`${base}/jobs/${master.jobId}/exceptions?maxExceptions=1`, { headers })).json()) as typeof ex
+      assert.equal(one.exceptionHistory.entries.length, 1)
+      assert.equal(one.exceptionHistory.truncated, true)
+    } finally {
+      master.cancel()
+      await result.catch(() => {})
+      await server.stop()
+    }
   })
 })
 
 describe('the REST client, against a job manager that answers as the spec says', () => {
-  it('triggers a savepoint, polls it, cancels, lists', async () => {
+  it('triggers a savepoint, polls it, cancels, lists; sends the secret it was given', async () => {
     const jobId = 'ab'.repeat(16)
     const seen: string[] = []
     let polls = 0
     const fake = createServer((req, res) => {
-      seen.push(`${req.method} ${req.url}`)
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`)
       let body = ''
       req.on('data', (d: Buffer) => (body += d.toString()))
       req.on('end', () => {
@@ -172,7 +505,7 @@ describe('the REST client, against a job manager that answers as the spec says',
       })
     })
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r))
-    const client = new RestClient(`127.0.0.1:${(fake.address() as AddressInfo).port}`, 5)
+    const client = new RestClient(`127.0.0.1:${(fake.address() as AddressInfo).port}`, { pollMs: 5, secret: 's3cr3t' })
     try {
       assert.equal(await client.savepoint(jobId, { targetDirectory: '/sp' }), 'file:/sp/savepoint-ababab-000000000000')
       assert.equal(polls, 3)
@@ -180,7 +513,8 @@ describe('the REST client, against a job manager that answers as the spec says',
       const jobs = await client.jobsOverview()
       assert.equal(jobs[0]!.name, 'flink job')
       await assert.rejects(client.jobStatus('cd'.repeat(16)), /Not found/)
-      assert.ok(seen.includes(`PATCH /jobs/${jobId}?mode=cancel`))
+      assert.ok(seen.includes(`PATCH /jobs/${jobId}?mode=cancel Bearer s3cr3t`))
+      assert.ok(seen.every((s) => s.endsWith('Bearer s3cr3t')))
     } finally {
       fake.close()
     }

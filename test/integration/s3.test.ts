@@ -98,8 +98,8 @@ describe('checkpoints and savepoints on S3', () => {
     assert.equal(started.code, 0, started.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
     await sleep(1500)
-    const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string }
-    const stats = (await (await fetch(`http://${entry.rest}/jobs/${jobId}/checkpoints`)).json()) as { counts: { completed: number; failed: number } }
+    const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string; secret: string }
+    const stats = (await (await fetch(`http://${entry.rest}/jobs/${jobId}/checkpoints`, { headers: { authorization: `Bearer ${entry.secret}` } })).json()) as { counts: { completed: number; failed: number } }
     assert.equal(stats.counts.completed, 0)
     assert.ok(stats.counts.failed >= 3, `failed checkpoints: ${stats.counts.failed}`)
     const list = await runCli(['list'], { env: { TSFLINK_HOME: home } })

@@ -6,8 +6,10 @@
  */
 import { existsSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
+import { loadConfig } from '../../runtime/config/loader.js'
+import { restClientFor } from '../../runtime/control/connect.js'
 import { JobRegistry } from '../../runtime/control/registry.js'
-import { RestClient, RestError, type JobOverview } from '../../runtime/control/rest-client.js'
+import { RestError, type JobOverview, type RestClient } from '../../runtime/control/rest-client.js'
 import { TsflinkError } from '../../runtime/errors.js'
 import { isJobId } from '../../runtime/ids.js'
 import type { Configuration } from '../../runtime/config/configuration.js'
@@ -22,14 +24,27 @@ export function checkJobId(id: string | undefined): string {
   return lower
 }
 
-/** The REST client of the process running `jobId`, or of the given job manager. */
-export function clientFor(jobId: string, jobmanager: string | undefined): RestClient {
-  if (jobmanager !== undefined) return new RestClient(jobmanager)
-  const entry = new JobRegistry().find(jobId)
+/**
+ * The REST client of the process running `jobId`, or of the given job manager, with the job's
+ * secret when this user's registry knows the endpoint. `config` brings the REST TLS keys
+ * (security.ssl.rest.*); without it the configuration of the environment (TSFLINK_CONF_DIR, …) is used.
+ */
+export function clientFor(jobId: string, jobmanager: string | undefined, config?: Configuration): RestClient {
+  const registry = new JobRegistry()
+  if (jobmanager !== undefined) return restClientFor(jobmanager, registry.findByEndpoint(jobmanager), config ?? ambientConfig())
+  const entry = registry.find(jobId)
   if (entry === undefined) {
     throw new TsflinkError(`No running job with JobID ${jobId} was found`, { hint: "'tsflink list' shows running jobs; -m host:port reaches a job manager directly." })
   }
-  return new RestClient(entry.rest)
+  return restClientFor(entry.rest, entry, config ?? ambientConfig())
+}
+
+function ambientConfig(): Configuration | undefined {
+  try {
+    return loadConfig().config
+  } catch {
+    return undefined
+  }
 }
 
 export interface ListedJob {
@@ -39,13 +54,17 @@ export interface ListedJob {
   startTime: number
 }
 
-export async function listJobs(jobmanager: string | undefined): Promise<ListedJob[]> {
-  const endpoints = jobmanager !== undefined ? [jobmanager] : new JobRegistry().list().map((e) => e.rest)
+export async function listJobs(jobmanager: string | undefined, config?: Configuration): Promise<ListedJob[]> {
+  const registry = new JobRegistry()
+  const cfg = config ?? ambientConfig()
+  const clients = jobmanager !== undefined
+    ? [restClientFor(jobmanager, registry.findByEndpoint(jobmanager), cfg)]
+    : registry.list().map((e) => restClientFor(e.rest, e, cfg))
   const jobs: ListedJob[] = []
-  for (const endpoint of endpoints) {
+  for (const client of clients) {
     let overview: JobOverview[]
     try {
-      overview = await new RestClient(endpoint).jobsOverview()
+      overview = await client.jobsOverview()
     } catch (err) {
       if (jobmanager !== undefined) throw err
       continue // the process ended between the registry read and the request
@@ -96,7 +115,7 @@ export async function checkDisposable(path: string, jobmanager: string | undefin
 
 export async function disposeSavepoint(path: string, jobmanager: string | undefined, config: Configuration): Promise<string> {
   if (jobmanager !== undefined) {
-    await new RestClient(jobmanager).disposeSavepoint(path)
+    await restClientFor(jobmanager, new JobRegistry().findByEndpoint(jobmanager), config).disposeSavepoint(path)
     return path
   }
   const [{ storageFor }, { disposeSavepoint: disposeLocally }] = await Promise.all([

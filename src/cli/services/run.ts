@@ -6,7 +6,9 @@ import type { Writable } from 'node:stream'
 import type { Configuration } from '../../runtime/config/configuration.js'
 import { JobRegistry } from '../../runtime/control/registry.js'
 import { JobRestServer } from '../../runtime/control/rest-server.js'
+import { restSettingsFrom } from '../../runtime/control/rest-options.js'
 import type { ExecutionContext, RestoreRequest } from '../../runtime/job/context.js'
+import type { FailureRecord } from '../../runtime/job/failure-history.js'
 import type { JobMaster, JobResult } from '../../runtime/job/job-master.js'
 import { checkProgramFile, runProgram } from '../program-loader.js'
 
@@ -32,6 +34,8 @@ export interface RunResult {
 
 export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
   const file = checkProgramFile(opts.file)
+  // REST settings (ports, authentication, TLS key stores) are checked before the program runs.
+  const rest = restSettingsFrom(opts.config)
   const jobs: Promise<unknown>[] = []
   const results: RunResult['jobs'] = []
   const masters: JobMaster[] = []
@@ -51,13 +55,14 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
     submit: async (spec, start) => {
       const master = start(spec)
       masters.push(master)
-      const server = new JobRestServer(master, {
-        address: opts.config.getString('rest.address') ?? '127.0.0.1',
-        port: opts.config.getInt('rest.port') ?? 0,
-        storageFor: spec.storageFor,
-      })
+      reportFailures(master, process.stderr)
+      const server = new JobRestServer(master, { ...rest, storageFor: spec.storageFor })
       const endpoint = await server.start()
-      registry.register({ jobId: spec.jobId, jobName: spec.jobName, pid: process.pid, rest: endpoint, startTime: master.startTime })
+      registry.register({
+        jobId: spec.jobId, jobName: spec.jobName, pid: process.pid, rest: endpoint, startTime: master.startTime,
+        ...(server.secret === undefined ? {} : { secret: server.secret }),
+        ...(server.fingerprint256 === undefined ? {} : { tls: { fingerprint256: server.fingerprint256 } }),
+      })
       io.submitted(spec.jobId, spec.jobName, endpoint)
       master.onStatus((status) => {
         if (status === 'RUNNING') io.running?.(spec.jobId)
@@ -86,4 +91,20 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
     process.off('SIGTERM', onSignal)
   }
   return { jobs: results }
+}
+
+// ---- Failure reporting: one line per failure and restart on stderr (the job's log with run -d) ----
+// A failure the job does not restart from ends the run with the error itself ("Error: Job failed: …").
+
+function reportFailures(master: JobMaster, err: Writable): void {
+  master.failures.onFailure((f) => {
+    if (f.restart) err.write(`${failureLine(master.jobId, f)}\n`)
+  })
+}
+
+/** `Job <id> failed (failure 2, attempt 1): <cause>. Restarting in 1500 ms (restart-strategy exponential-delay).` */
+export function failureLine(jobId: string, f: FailureRecord): string {
+  // eslint-disable-next-line no-control-regex
+  const cause = (f.message.split('\n')[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+  return `Job ${jobId} failed (failure ${f.failureNumber}, attempt ${f.attempt}): ${cause}. Restarting in ${f.delayMs} ms (restart-strategy ${f.strategy}).`
 }

@@ -1,8 +1,11 @@
 /**
  * CheckpointConfig, CheckpointingMode and ExternalizedCheckpointCleanup, named as in Flink's Java
- * API. Settings made here override the configuration file and -D. Pure.
+ * API. Settings made here override the configuration file and -D; values out of range are refused
+ * with Flink's exception messages. Pure. Tests: test/checkpoint-config.test.ts, test/config.test.ts.
  */
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '../checkpoint/options.js'
+import { MINIMAL_CHECKPOINT_TIME_MS } from '../config/options.js'
+import { ConfigError } from '../errors.js'
 import type { Storage } from '../storage/storage.js'
 
 export const CheckpointingMode = {
@@ -18,8 +21,11 @@ export const ExternalizedCheckpointCleanup = {
 } as const
 export type ExternalizedCheckpointCleanup = (typeof ExternalizedCheckpointCleanup)[keyof typeof ExternalizedCheckpointCleanup]
 
-function positive(name: string, v: number, min: number): number {
-  if (!Number.isFinite(v) || v < min) throw new Error(`${name} must be a number >= ${min}, got ${v}`)
+/** `v` if it is a finite number of at least `min` (a whole one when `integer`), else Flink's message. */
+function atLeast(v: number, min: number, flinkMessage: string, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
+    throw new ConfigError(`${flinkMessage} (got ${String(v)})`)
+  }
   return v
 }
 
@@ -42,7 +48,7 @@ export class CheckpointConfig {
   }
 
   setCheckpointInterval(ms: number): void {
-    this.s.intervalMs = positive('Checkpoint interval', ms, 10)
+    this.s.intervalMs = atLeast(ms, MINIMAL_CHECKPOINT_TIME_MS, `Checkpoint interval must be larger than or equal to ${MINIMAL_CHECKPOINT_TIME_MS} ms`)
   }
 
   /** Turns periodic checkpoints off again. */
@@ -64,7 +70,7 @@ export class CheckpointConfig {
   }
 
   setCheckpointTimeout(ms: number): void {
-    this.s.timeoutMs = positive('Checkpoint timeout', ms, 1)
+    this.s.timeoutMs = atLeast(ms, MINIMAL_CHECKPOINT_TIME_MS, `Checkpoint timeout must be larger than or equal to ${MINIMAL_CHECKPOINT_TIME_MS} ms`)
   }
 
   getMaxConcurrentCheckpoints(): number {
@@ -72,7 +78,7 @@ export class CheckpointConfig {
   }
 
   setMaxConcurrentCheckpoints(n: number): void {
-    this.s.maxConcurrent = positive('Max concurrent checkpoints', n, 1)
+    this.s.maxConcurrent = atLeast(n, 1, 'The maximum number of concurrent attempts must be at least one.', true)
   }
 
   getMinPauseBetweenCheckpoints(): number {
@@ -80,7 +86,7 @@ export class CheckpointConfig {
   }
 
   setMinPauseBetweenCheckpoints(ms: number): void {
-    this.s.minPauseMs = positive('Min pause between checkpoints', ms, 0)
+    this.s.minPauseMs = atLeast(ms, 0, 'Pause value must be zero or positive')
   }
 
   getTolerableCheckpointFailureNumber(): number {
@@ -88,7 +94,7 @@ export class CheckpointConfig {
   }
 
   setTolerableCheckpointFailureNumber(n: number): void {
-    this.s.tolerableFailures = positive('Tolerable checkpoint failure number', n, 0)
+    this.s.tolerableFailures = atLeast(n, 0, 'The tolerable failure checkpoint number must be non-negative.', true)
   }
 
   getExternalizedCheckpointCleanup(): ExternalizedCheckpointCleanup {
@@ -114,7 +120,7 @@ export class CheckpointConfig {
   }
 
   setNumRetainedCheckpoints(n: number): void {
-    this.s.numRetained = positive('Retained checkpoints', n, 1)
+    this.s.numRetained = atLeast(n, 1, 'The number of retained checkpoints must be at least one.', true)
   }
 
   /** Where checkpoints go: a path or s3:// URL, or a Storage of your own (tests, custom stores). */

@@ -24,6 +24,7 @@ import { join } from 'node:path'
 import { JobMaster, type JobResult, type JobSpec } from '../job/job-master.js'
 import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategyConfig } from '../job/restart-strategy.js'
 import { normalizeLocation } from '../storage/paths.js'
+import { probeJobStorage } from '../storage/probe.js'
 import { storageFor } from '../storage/resolve.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
@@ -242,6 +243,7 @@ export class StreamExecutionEnvironment {
     const restoreReq = this.context?.restore
     const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
+    await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
     return {
       jobId: newJobId(),
       jobName,

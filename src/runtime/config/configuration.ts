@@ -5,10 +5,12 @@
  */
 import { ConfigError } from '../errors.js'
 import { parseDuration } from './duration.js'
-import { optionFor, validateValue } from './options.js'
+import { optionFor, rangeProblem, validateValue } from './options.js'
 
 export class Configuration {
   private readonly values = new Map<string, string>()
+  /** The name each value was set under (a legacy name, say), for messages. */
+  private readonly spelled = new Map<string, string>()
 
   constructor(entries: Iterable<[string, string]> = []) {
     for (const [k, v] of entries) this.set(k, v)
@@ -18,7 +20,14 @@ export class Configuration {
   set(key: string, value: string | number | boolean): this {
     const opt = optionFor(key)
     this.values.set(opt?.key ?? key, String(value))
+    this.spelled.set(opt?.key ?? key, key)
     return this
+  }
+
+  /** The key as the user wrote it (e.g. `state.checkpoints.dir`), for messages. */
+  private nameOf(key: string): string {
+    const opt = optionFor(key)
+    return this.spelled.get(opt?.key ?? key) ?? key
   }
 
   has(key: string): boolean {
@@ -32,8 +41,13 @@ export class Configuration {
 
   /** A copy with `other`'s values laid over this one's. */
   merged(other: Configuration): Configuration {
-    const c = new Configuration(this.values)
-    for (const [k, v] of other.values) c.values.set(k, v)
+    const c = new Configuration()
+    for (const src of [this, other]) {
+      for (const [k, v] of src.values) {
+        c.values.set(k, v)
+        c.spelled.set(k, src.spelled.get(k) ?? k)
+      }
+    }
     return c
   }
 
@@ -47,7 +61,7 @@ export class Configuration {
       const opt = optionFor(k)
       if (opt === undefined) continue
       const problem = validateValue(opt, v)
-      if (problem !== undefined) throw new ConfigError(`Invalid value for '${k}' in ${origin}: ${problem}`, { kind })
+      if (problem !== undefined) throw new ConfigError(`Invalid value for '${this.nameOf(k)}' in ${origin}: ${problem}`, { kind })
     }
   }
 
@@ -59,14 +73,30 @@ export class Configuration {
   getInt(key: string): number | undefined {
     const v = this.getString(key)
     if (v === undefined) return undefined
-    if (!/^-?\d+$/.test(v)) throw new ConfigError(`Invalid value for '${key}': '${v}' is not a whole number`)
-    return Number(v)
+    if (!/^-?\d+$/.test(v)) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not a whole number`)
+    return this.inRange(key, v, Number(v), false)
+  }
+
+  getNumber(key: string): number | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!Number.isFinite(n)) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not a number`)
+    return this.inRange(key, v, n, false)
+  }
+
+  /** Values set in code skip the loader's validation: typed getters check the option's range too. */
+  private inRange(key: string, raw: string, value: number, duration: boolean): number {
+    const opt = optionFor(key)
+    const problem = opt === undefined ? undefined : rangeProblem(opt, raw, value, duration)
+    if (problem !== undefined) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': ${problem}`)
+    return value
   }
 
   getBool(key: string): boolean | undefined {
     const v = this.getString(key)
     if (v === undefined) return undefined
-    if (!/^(true|false)$/i.test(v)) throw new ConfigError(`Invalid value for '${key}': '${v}' is not true or false`)
+    if (!/^(true|false)$/i.test(v)) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not true or false`)
     return v.toLowerCase() === 'true'
   }
 
@@ -74,15 +104,15 @@ export class Configuration {
     const v = this.getString(key)
     if (v === undefined) return undefined
     const ms = parseDuration(v)
-    if (ms === undefined) throw new ConfigError(`Invalid value for '${key}': '${v}' is not a duration (e.g. 500 ms, 10 s, 3min, 1 h)`)
-    return ms
+    if (ms === undefined) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not a duration (e.g. 500 ms, 10 s, 3min, 1 h)`)
+    return this.inRange(key, v, ms, true)
   }
 
   getEnum<T extends string>(key: string, allowed: readonly T[]): T | undefined {
     const v = this.getString(key)
     if (v === undefined) return undefined
     const hit = allowed.find((a) => a.toLowerCase() === v.toLowerCase())
-    if (hit === undefined) throw new ConfigError(`Invalid value for '${key}': '${v}' is not one of ${allowed.join(', ')}`)
+    if (hit === undefined) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not one of ${allowed.join(', ')}`)
     return hit
   }
 }

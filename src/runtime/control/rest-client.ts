@@ -1,7 +1,15 @@
 /**
  * A client of Flink's REST API (tsflink's job endpoint, or a Flink job manager): what the CLI's
  * job-control commands use. Asynchronous operations are triggered, then polled until COMPLETED.
+ *
+ * Credentials: the job's secret as `Authorization: Bearer` when the caller knows it (from the
+ * registry); over TLS, the truststore's CAs or the server certificate's pinned fingerprint (from
+ * the registry), and under mutual TLS this side's certificate. A 401 becomes an error whose hint
+ * says how to get in. Tests: test/integration/rest.test.ts, test/security.test.ts, test/tls.test.ts.
  */
+import { request } from 'node:http'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { TsflinkError } from '../errors.js'
 
 export interface JobOverview {
@@ -13,25 +21,98 @@ export interface JobOverview {
 
 export class RestError extends TsflinkError {}
 
+export interface RestClientOptions {
+  /** Pause between polls of an asynchronous operation. */
+  pollMs?: number
+  /** The job's secret, sent as `Authorization: Bearer`. */
+  secret?: string | undefined
+  /** Speak TLS with these options (CAs, and our certificate under mutual TLS). */
+  tls?: ConnectionOptions | undefined
+  /** The SHA-256 fingerprint the server's certificate must have (then no CA is needed). */
+  pinnedFingerprint256?: string | undefined
+  /** Per request. */
+  timeoutMs?: number
+}
+
+export const UNAUTHORIZED_HINT = "Run the command as the user who started the job: its registry entry ($TSFLINK_HOME/jobs/<jobId>.json) holds the job's secret, which tsflink sends by itself, also with -m host:port. Clients that cannot send it (Flink's CLI) use mutual TLS (security.ssl.rest.*). See 'Security' in the README."
+
 export class RestClient {
   readonly base: string
+  private readonly host: string
+  private readonly port: number
+  private readonly secure: boolean
+  private readonly pollMs: number
 
-  constructor(endpoint: string, private readonly pollMs = 50) {
-    this.base = /^https?:\/\//.test(endpoint) ? endpoint.replace(/\/+$/, '') : `http://${endpoint}`
+  constructor(endpoint: string, private readonly options: RestClientOptions = {}) {
+    const explicit = /^https?:\/\//.test(endpoint)
+    this.secure = explicit ? endpoint.startsWith('https://') : options.tls !== undefined || options.pinnedFingerprint256 !== undefined
+    this.base = explicit ? endpoint.replace(/\/+$/, '') : `${this.secure ? 'https' : 'http'}://${endpoint}`
+    const u = new URL(this.base)
+    this.host = u.hostname.replace(/^\[|\]$/g, '')
+    this.port = Number(u.port || (this.secure ? 443 : 80))
+    this.pollMs = options.pollMs ?? 50
+  }
+
+  /** A connection to the server: plain, or TLS verified by CA or by the pinned fingerprint. */
+  private connect(done: (err: Error | null, socket?: Socket) => void): void {
+    if (!this.secure) {
+      const s = netConnect({ host: this.host, port: this.port })
+      s.once('connect', () => done(null, s))
+      s.once('error', (e) => done(e))
+      return
+    }
+    const pin = this.options.pinnedFingerprint256
+    const s = tlsConnect({
+      host: this.host, port: this.port, checkServerIdentity: () => undefined,
+      ...this.options.tls,
+      ...(pin === undefined ? {} : { rejectUnauthorized: false }),
+      ...(/^[\d.]+$|:/.test(this.host) ? {} : { servername: this.host }),
+    })
+    s.once('secureConnect', () => {
+      const fp = s.getPeerCertificate()?.fingerprint256
+      if (pin !== undefined && fp !== pin) {
+        s.destroy()
+        done(new RestError(`The server at ${this.host}:${this.port} presented a certificate other than the one the job registered (fingerprint ${fp ?? 'none'})`))
+        return
+      }
+      done(null, s)
+    })
+    s.once('error', (e) => done(e))
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: Response
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (payload !== undefined) headers['content-type'] = 'application/json'
+    if (this.options.secret !== undefined) headers.authorization = `Bearer ${this.options.secret}`
+    let status: number
+    let text: string
     try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      })
+      ;({ status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({
+          host: this.host, port: this.port, path, method, headers,
+          createConnection: (_opts, cb) => {
+            this.connect((err, socket) => (err === null ? cb(null, socket!) : cb(err, undefined as unknown as Socket)))
+            return undefined
+          },
+        }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+          res.on('error', reject)
+        })
+        req.setTimeout(this.options.timeoutMs ?? 60_000, () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 60_000} ms`)))
+        req.on('error', reject)
+        req.end(payload)
+      }))
     } catch (err) {
-      throw new RestError(`Cannot reach the job manager at ${this.base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`)
+      if (err instanceof RestError) throw err
+      const e = err as NodeJS.ErrnoException
+      const tlsHint = this.secure && /certificate|self.signed|verify|alert/i.test(e.message)
+        ? { hint: 'Check security.ssl.rest.truststore (it must trust the server\'s certificate) and, under mutual TLS, security.ssl.rest.keystore.' }
+        : {}
+      throw new RestError(`Cannot reach the job manager at ${this.base}: ${e.message}`, tlsHint)
     }
-    const text = await res.text()
     let json: unknown = {}
     if (text !== '') {
       try {
@@ -40,10 +121,18 @@ export class RestClient {
         throw new RestError(`The job manager at ${this.base} answered ${method} ${path} with something that is not JSON`)
       }
     }
-    if (!res.ok) {
+    if (status === 401) {
+      throw new RestError(
+        this.options.secret === undefined
+          ? `The job manager at ${this.base} requires a credential and none was found for it (HTTP 401)`
+          : `The job manager at ${this.base} refused the job's secret (HTTP 401)`,
+        { hint: UNAUTHORIZED_HINT },
+      )
+    }
+    if (status < 200 || status >= 300) {
       const errors = (json as { errors?: unknown[] }).errors
-      const msg = Array.isArray(errors) && errors.length > 0 ? String(errors[0]).split('\n')[0] : `HTTP ${res.status}`
-      throw new RestError(msg ?? `HTTP ${res.status}`)
+      const msg = Array.isArray(errors) && errors.length > 0 ? String(errors[0]).split('\n')[0] : `HTTP ${status}`
+      throw new RestError(msg ?? `HTTP ${status}`)
     }
     return json
   }
@@ -60,6 +149,11 @@ export class RestClient {
 
   async cancel(jobId: string): Promise<void> {
     await this.call('PATCH', `/jobs/${jobId}?mode=cancel`)
+  }
+
+  /** Any GET, for tools and tests (e.g. /jobs/:id/exceptions). */
+  async get(path: string): Promise<unknown> {
+    return this.call('GET', path)
   }
 
   private async poll(path: string): Promise<Record<string, unknown>> {

@@ -24,6 +24,7 @@ import { Channel } from '../task/channel.js'
 import { RecordWriter } from '../task/record-writer.js'
 import { Scheduler } from '../task/scheduler.js'
 import { StreamTask, type TaskHooks } from '../task/stream-task.js'
+import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
 import { RestartBackoff, type RestartStrategyConfig } from './restart-strategy.js'
 
@@ -83,6 +84,8 @@ export class JobMaster {
   private statusListeners: ((s: JobStatus) => void)[] = []
   /** The first failure's cause, for the final error. */
   lastFailure: unknown
+  /** Every failure with its cause, attempt and the restart decision (bounded; listeners hear each). */
+  readonly failures = new FailureHistory()
 
   constructor(readonly spec: JobSpec) {
     this.startTime = spec.clock.now()
@@ -153,6 +156,7 @@ export class JobMaster {
       if (outcome.kind === 'canceled') return this.end('CANCELED')
       this.lastFailure = outcome.error
       const decision = this.backoff.onFailure(this.spec.clock.now())
+      this.failures.record(outcome.error, { timestamp: this.spec.clock.now(), attempt: this.attempt, restart: decision.restart && !this.cancelRequested, delayMs: decision.delayMs, strategy: this.spec.restart.type })
       if (!decision.restart || this.cancelRequested) {
         const result = await this.end(this.cancelRequested ? 'CANCELED' : 'FAILED')
         if (result.status === 'CANCELED') return result

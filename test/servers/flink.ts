@@ -1,0 +1,239 @@
+/**
+ * Starts a real Apache Flink standalone session cluster for a test file: one JobManager and one
+ * TaskManager on 127.0.0.1 with free ports, their own conf and log folders under a temp folder,
+ * small heaps. Flink is installed once by scripts/install-flink.sh into .cache/flink/<version>/;
+ * the test job (test/flink-job) is compiled once by flink-job.ts.
+ * `stop()` kills both JVMs for sure (SIGTERM, then SIGKILL); a watchdog kills them as well when the
+ * test process dies without stopping them. Without Java (or with Flink not installable) the Flink
+ * suites skip, naming what is missing; in CI (CI=true) that is a failure instead.
+ * Used by test/integration/flink-cluster.test.ts and scripts/flink-fixtures.ts.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+
+/** The Flink version the tests run against (scripts/install-flink.sh installs it). */
+export const FLINK_VERSION = process.env['TSFLINK_TEST_FLINK_VERSION'] ?? '2.2.1'
+
+let availability: { home?: string; missing?: string } | undefined
+
+/**
+ * FLINK_HOME of the installed test distribution (installing it on first use), or the reason why
+ * there is none. In CI a missing Java or a failed install throws instead.
+ */
+export function flinkHome(version = FLINK_VERSION): { home?: string; missing?: string } {
+  if (availability && version === FLINK_VERSION) return availability
+  let result: { home?: string; missing?: string }
+  const java = spawnSync('java', ['-version'], { encoding: 'utf8' })
+  if (java.error || java.status !== 0) {
+    result = { missing: 'Java (no `java` on PATH; Flink needs Java 11 or 17)' }
+  } else {
+    const install = spawnSync('bash', [resolve(ROOT, 'scripts', 'install-flink.sh'), version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    const home = install.stdout.trim().split('\n').pop() ?? ''
+    result = install.status === 0 && existsSync(join(home, 'bin', 'flink'))
+      ? { home }
+      : { missing: `Apache Flink ${version} (scripts/install-flink.sh failed with exit ${install.status})` }
+  }
+  if (result.missing && process.env['CI'] === 'true') throw new Error(`Flink tests cannot run in CI: missing ${result.missing}`)
+  if (version === FLINK_VERSION) availability = result
+  return result
+}
+
+/** `undefined` when the Flink suites can run; otherwise a loud skip reason naming what is missing. */
+export function flinkSkipReason(): string | undefined {
+  const { missing } = flinkHome()
+  if (!missing) return undefined
+  const reason = `Flink suites skipped: missing ${missing}`
+  process.stderr.write(`\n*** ${reason} ***\n\n`)
+  return reason
+}
+
+export interface FlinkClusterOptions {
+  version?: string
+  /** Task slots of the one TaskManager (default 4). */
+  slots?: number
+  /** Extra configuration keys (flat Flink keys); `{dir}` in a value stands for the cluster's temp folder. */
+  config?: Record<string, string>
+}
+
+export interface FlinkCluster {
+  version: string
+  home: string
+  /** `127.0.0.1:<rest port>`, what `-m` takes. */
+  address: string
+  restUrl: string
+  /** Temp folder of this cluster: conf/, log/, checkpoints/, savepoints/. */
+  dir: string
+  confDir: string
+  logDir: string
+  checkpointsDir: string
+  savepointsDir: string
+  /** Runs the real `bin/flink` against this cluster's configuration. */
+  flink(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string }
+  /** GET (or another method) on the REST API; JSON answer. */
+  rest<T = unknown>(path: string, init?: { method?: string; body?: unknown }): Promise<T>
+  /** What the TaskManager wrote to stdout so far (print() sinks end up here). */
+  taskManagerOut(): string
+  /** Both JVM logs, for failure messages. */
+  logs(): string
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer()
+    server.once('error', fail)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => ok(port))
+    })
+  })
+}
+
+/** The `env.java.opts.all` line of the distribution's default config (Java 17 needs its --add-opens). */
+function defaultJavaOpts(home: string): string {
+  const text = readFileSync(join(home, 'conf', 'config.yaml'), 'utf8')
+  const match = /^\s*all:\s*(--add-.*)$/m.exec(text)
+  return match?.[1]?.trim() ?? ''
+}
+
+function yamlScalar(value: string): string {
+  return /^[A-Za-z0-9_./:@-]+$/.test(value) && !/^(true|false|null|yes|no|on|off)$/i.test(value) ? value : JSON.stringify(value)
+}
+
+export async function startFlinkCluster(options: FlinkClusterOptions = {}): Promise<FlinkCluster> {
+  const version = options.version ?? FLINK_VERSION
+  const { home, missing } = flinkHome(version)
+  if (!home) throw new Error(`cannot start Flink: missing ${missing}`)
+  const dir = mkdtempSync(join(tmpdir(), 'tsflink-flink-'))
+  const confDir = join(dir, 'conf')
+  const logDir = join(dir, 'log')
+  const checkpointsDir = join(dir, 'checkpoints')
+  const savepointsDir = join(dir, 'savepoints')
+  for (const d of [confDir, logDir, checkpointsDir, savepointsDir, join(dir, 'pid'), join(dir, 'tmp')]) mkdirSync(d, { recursive: true })
+  const [restPort, rpcPort, tmRpcPort, dataPort, blobPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
+  const config: Record<string, string> = {
+    'env.java.opts.all': `${defaultJavaOpts(home)} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC`,
+    'jobmanager.rpc.address': '127.0.0.1',
+    'jobmanager.bind-host': '127.0.0.1',
+    'jobmanager.rpc.port': String(rpcPort),
+    'jobmanager.memory.process.size': '768m',
+    'jobmanager.execution.failover-strategy': 'region',
+    'taskmanager.host': '127.0.0.1',
+    'taskmanager.bind-host': '127.0.0.1',
+    'taskmanager.rpc.port': String(tmRpcPort),
+    'taskmanager.data.port': String(dataPort),
+    'taskmanager.numberOfTaskSlots': String(options.slots ?? 4),
+    'taskmanager.memory.process.size': '1280m',
+    'blob.server.port': String(blobPort),
+    'rest.address': '127.0.0.1',
+    'rest.bind-address': '127.0.0.1',
+    'rest.port': String(restPort),
+    'io.tmp.dirs': join(dir, 'tmp'),
+    'parallelism.default': '1',
+    'execution.checkpointing.dir': `file://${checkpointsDir}`,
+    'execution.checkpointing.savepoint-dir': `file://${savepointsDir}`,
+    'state.checkpoints.dir': `file://${checkpointsDir}`,
+    'state.savepoints.dir': `file://${savepointsDir}`,
+    'heartbeat.interval': '2000',
+    'heartbeat.timeout': '20000',
+    'resourcemanager.taskmanager-registration.timeout': '60 s',
+    ...Object.fromEntries(Object.entries(options.config ?? {}).map(([k, v]) => [k, v.replaceAll('{dir}', dir)])),
+  }
+  writeFileSync(join(confDir, 'config.yaml'), Object.entries(config).map(([k, v]) => `${k}: ${yamlScalar(v)}\n`).join(''))
+  for (const f of ['log4j-console.properties', 'log4j-cli.properties', 'log4j.properties', 'logback-console.xml', 'logback.xml']) {
+    if (existsSync(join(home, 'conf', f))) copyFileSync(join(home, 'conf', f), join(confDir, f))
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FLINK_HOME: home,
+    FLINK_CONF_DIR: confDir,
+    FLINK_LOG_DIR: logDir,
+    FLINK_PID_DIR: join(dir, 'pid'),
+    FLINK_IDENT_STRING: 'tsflink-test',
+    STD_REDIRECT_TO_FILE: 'true',
+  }
+  delete env['FLINK_ENV_JAVA_OPTS']
+  const children: ChildProcess[] = []
+  const startDaemon = (script: string): ChildProcess => {
+    const out = openSync(join(logDir, `${script}.console`), 'a')
+    const child = spawn(join(home, 'bin', `${script}.sh`), ['start-foreground'], { env, stdio: ['ignore', out, out] })
+    closeSync(out)
+    children.push(child)
+    return child
+  }
+  const jm = startDaemon('jobmanager')
+  const tm = startDaemon('taskmanager')
+  // Watchdog: if this test process dies without stop(), kill the JVMs (the start scripts exec into them).
+  const watchdog = spawn('bash', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${jm.pid} ${tm.pid} 2>/dev/null`], { stdio: 'ignore', detached: true })
+  watchdog.unref()
+  const killAll = (): void => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  }
+  process.once('exit', killAll)
+
+  const restUrl = `http://127.0.0.1:${restPort}`
+  const logs = (): string => readdirSync(logDir).filter((f) => f.endsWith('.log') || f.endsWith('.console'))
+    .map((f) => `--- ${f}\n${readFileSync(join(logDir, f), 'utf8').split('\n').slice(-60).join('\n')}`).join('\n')
+  const rest = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
+    const response = await fetch(restUrl + path, {
+      method: init.method ?? 'GET',
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }),
+    })
+    const text = await response.text()
+    if (!response.ok) throw new Error(`Flink REST ${init.method ?? 'GET'} ${path}: ${response.status} ${text}`)
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', killAll)
+    const exits = children.map((c) => c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())))
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+    const timer = setTimeout(killAll, 5000)
+    await Promise.all(exits)
+    clearTimeout(timer)
+    try { process.kill(-watchdog.pid!, 'SIGKILL') } catch { /* already gone */ }
+    if (process.env['TSFLINK_KEEP_FLINK_DIR'] !== '1') rmSync(dir, { recursive: true, force: true })
+  }
+
+  const cluster: FlinkCluster = {
+    version, home, address: `127.0.0.1:${restPort}`, restUrl, dir, confDir, logDir, checkpointsDir, savepointsDir,
+    flink(args, timeoutMs = 120_000) {
+      const r = spawnSync(join(home, 'bin', 'flink'), args, { env, encoding: 'utf8', timeout: timeoutMs })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    },
+    rest,
+    taskManagerOut() {
+      return readdirSync(logDir).filter((f) => f.includes('taskexecutor') && f.endsWith('.out'))
+        .map((f) => readFileSync(join(logDir, f), 'utf8')).join('')
+    },
+    logs,
+    stop,
+  }
+
+  // Ready when the REST API answers and a TaskManager registered its slots.
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null)
+    if (dead) {
+      const text = logs()
+      await stop()
+      throw new Error(`a Flink JVM exited during startup (${dead === jm ? 'jobmanager' : 'taskmanager'}, exit ${dead.exitCode ?? dead.signalCode})\n${text}`)
+    }
+    try {
+      const overview = await rest<{ taskmanagers: number; 'slots-total': number }>('/overview')
+      if (overview.taskmanagers >= 1 && overview['slots-total'] >= 1) break
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      const text = logs()
+      await stop()
+      throw new Error(`Flink cluster did not come up within 180 s\n${text}`)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return cluster
+}
