@@ -7,7 +7,8 @@
  *   a tiny HTTP server registered as the job's endpoint sees it (it then answers as a job would).
  * Prints median and spread (min–max) per case and the ratio of medians to bare Node, in wall time
  * and in CPU time (user + system, reported by each process through bench/cli-start-probe.mjs,
- * also loaded into the baseline): CPU time barely moves when the machine is busy, wall time does.
+ * also loaded into the baseline; for savepoint and cancel, at their first request): CPU time
+ * barely moves when the machine is busy, wall time does.
  * Targets (wall): --help ≤ 200 ms and ≤ 2.2x bare node; list ≤ 250 ms; savepoint/cancel ≤ 250 ms.
  */
 import { spawn } from 'node:child_process'
@@ -81,7 +82,7 @@ async function timed(args: string[], env: NodeJS.ProcessEnv, until?: () => numbe
     const m = new RegExp(`^cli-start-probe ${what} ([\\d.]+)$`, 'm').exec(stderr)
     return m === null ? undefined : Number(m[1])
   }
-  const cpu = until === undefined ? probe('exit') : probe('fetch')
+  const cpu = until === undefined ? probe('exit') : probe('request')
   if (cpu === undefined) throw new Error(`${args.join(' ')}: no CPU time reported: ${stderr}`)
   return { wall: end - start, cpu }
 }
