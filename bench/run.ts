@@ -9,6 +9,7 @@ import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
 import { clockBench } from './clock.js'
 import { fsyncBench } from './fsync.js'
+import { cliStartBench } from './cli-start.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   kafka: () => kafkaBench(),
   clock: () => clockBench(),
   fsync: () => fsyncBench(),
+  'cli-start': () => cliStartBench(),
 }
 
 const only = process.argv[2]
