@@ -9,6 +9,8 @@ import { pruneBench } from './prune.js'
 import { kafkaBench } from './kafka.js'
 import { checkpointLatencyBench, checkpointPausesBench, keyedCountBench, savepointLoadBench, slotsBench } from './runtime.js'
 import { clockBench } from './clock.js'
+import { fsyncBench } from './fsync.js'
+import { cliStartBench } from './cli-start.js'
 
 const benches: Record<string, () => Promise<void>> = {
   slots: () => slotsBench(),
@@ -23,6 +25,8 @@ const benches: Record<string, () => Promise<void>> = {
   prune: () => pruneBench(),
   kafka: () => kafkaBench(),
   clock: () => clockBench(),
+  fsync: () => fsyncBench(),
+  'cli-start': () => cliStartBench(),
 }
 
 const only = process.argv[2]

@@ -179,7 +179,12 @@ describe('checkpointing mode', () => {
       return x
     }).uid('b-path')
     a.union(b).map(new CountA(downstream)).uid('count-a-downstream').addSink(() => {})
-    await runFor(e, 600)
+    // Run until a few checkpoints were snapshotted on both sides (bounded: a loaded machine is slow).
+    const { master, result } = await e.executeAsync('config test')
+    const deadline = Date.now() + 10_000
+    while ([...downstream.keys()].filter((id) => upstream.has(id)).length < 4 && Date.now() < deadline) await sleep(20)
+    master.cancel()
+    await result
     return { upstream, downstream }
   }
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
+import { checksumOf, serializeMetadata, type CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
 
 export interface WrittenCheckpoint {
   path: string
@@ -37,7 +37,8 @@ export class HistoryWriter {
   }
 
   /** One incremental checkpoint: some new shared files, maybe a compaction, one private file. */
-  checkpoint(id: number, completedAt: Date, opts: { compact?: boolean; withMetadata?: boolean } = {}): WrittenCheckpoint {
+  /** `checksums`: record each file's content checksum in `_metadata`, as format v2 does; without, the history is written in format v1. */
+  checkpoint(id: number, completedAt: Date, opts: { compact?: boolean; withMetadata?: boolean; checksums?: boolean } = {}): WrittenCheckpoint {
     for (let i = 0, n = 1 + this.rnd(2); i < n; i++) this.live.push(this.newShared())
     if (opts.compact === true && this.live.length > 2) {
       const k = 2 + this.rnd(this.live.length - 1)
@@ -53,14 +54,14 @@ export class HistoryWriter {
       const abs = join(dir, r)
       const data = readFileSync(abs)
       files.set(abs, sha(data))
-      return { path: r, size: data.length }
+      return opts.checksums === true ? { path: r, size: data.length, checksum: checksumOf(data) } : { path: r, size: data.length }
     })
     const meta: CheckpointMetadata = {
       jobId: this.jobId as never, jobName: 'history', checkpointId: id as never, timestamp: completedAt.getTime() - 10,
       completedAt: completedAt.toISOString(), kind: { type: 'checkpoint', incremental: true, format: 'native' }, backend: 'rocksdb',
       program: null, operators: [], files: fileRefs,
     }
-    if (opts.withMetadata !== false) writeFileSync(join(dir, '_metadata'), serializeMetadata(meta))
+    if (opts.withMetadata !== false) writeFileSync(join(dir, '_metadata'), serializeMetadata(meta, opts.checksums === true ? undefined : 1))
     const c = { path: dir, id, files }
     this.checkpoints.push(c)
     return c

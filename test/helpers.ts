@@ -1,7 +1,8 @@
 /**
- * Test helpers: temporary folders, the committed output of a file sink, running the real CLI.
+ * Test helpers: temporary folders, the committed output of a file sink, running the real CLI,
+ * a seeded random generator.
  */
-import { spawn, type SpawnOptions } from 'node:child_process'
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -45,6 +46,56 @@ export function runCli(args: string[], opts: SpawnOptions & { env?: NodeJS.Proce
     child.on('error', reject)
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }))
   })
+}
+
+/** A CLI subprocess left running: its output so far, and its exit. */
+export interface CliProcess {
+  child: ChildProcess
+  readonly stdout: string
+  readonly stderr: string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Resolves with the JobID once `Job has been submitted with JobID <id>` was printed, or undefined if it exits first. */
+  jobId: Promise<string | undefined>
+}
+
+/** Starts the real CLI as a subprocess and returns at once; it is killed when the test ends, if still running. */
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  let stderr = ''
+  let onJobId: (id: string | undefined) => void = () => {}
+  const jobId = new Promise<string | undefined>((r) => (onJobId = r))
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString()
+    const m = /Job has been submitted with JobID ([0-9a-f]{32})/.exec(stdout)
+    if (m !== null) onJobId(m[1])
+  })
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => {
+    child.on('close', (code, signal) => {
+      onJobId(undefined)
+      r({ code, signal })
+    })
+  })
+  return { child, get stdout() { return stdout }, get stderr() { return stderr }, exited, jobId }
+}
+
+/**
+ * A seeded pseudo-random generator (mulberry32): numbers in [0, 1). The same seed gives the
+ * same sequence, so a failing run can be replayed from its seed.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

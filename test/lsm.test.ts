@@ -1,7 +1,8 @@
 /**
- * The embedded LSM backend: agrees with a plain map through flushes and compactions, snapshots are
- * consistent while processing goes on, incremental checkpoints upload only new tables, and its
- * snapshots restore into the hashmap backend and back, at any parallelism.
+ * The embedded LSM backend: a model check with puts and deletes through flushes and compactions
+ * whose snapshots (taken while processing goes on) restore into both backends at other
+ * parallelisms; incremental checkpoints upload only new tables and reuse only confirmed uploads;
+ * canonical savepoints restore into the hashmap backend and back, at any parallelism.
  */
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
@@ -35,33 +36,111 @@ async function persist(b: KeyedStateBackend, br: CheckpointBarrier): Promise<{ h
 const restoreFrom = (dir: string, handle: KeyedStateHandle): KeyedRestore[] => [{ checkpointDir: dir, location: 'file' in handle ? join(dir, handle.file) : dir, handle }]
 
 describe('LSM backend', () => {
-  it('agrees with a plain map through flushes, compactions and snapshots', async () => {
-    const work = tmp()
-    const b = new LsmKeyedStateBackend(ALL, 128, work, { memtableEntries: 500, compactAt: 4, cacheEntries: 300 })
-    const v = b.getState(new ValueStateDescriptor<number>('v'))
-    const model = new Map<number, number>()
-    let seed = 11
-    const rnd = (n: number): number => ((seed = (Math.imul(seed, 48271) + 7) >>> 0) % n)
-    for (let step = 0; step < 30_000; step++) {
-      const k = rnd(2000)
+  it('model check: puts and deletes through flushes and compactions; every snapshot restores into both backends at p=1..3', async () => {
+    const seed0 = Number(process.env.TSFLINK_SEED ?? 7331)
+    let seed = seed0
+    const rnd = (n: number): number => {
+      // mulberry32
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) % n
+    }
+    const KEYS = 1200
+    // Fewer steps when a mutation run asks for fewer cases; always 8 snapshots.
+    const STEPS = Number(process.env.TSFLINK_PROPERTY_CASES ?? 300) >= 300 ? 24_000 : 8_000
+    const EVERY = STEPS / 8
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'), { memtableEntries: 400, compactAt: 3, cacheEntries: 250 })
+    const V = new ValueStateDescriptor<number>('v')
+    const M = new MapStateDescriptor<number, number>('m')
+    const v = b.getState(V)
+    const m = b.getMapState(M)
+    const modelV = new Map<number, number>()
+    const modelM = new Map<number, Map<number, number>>()
+    const snapshots: { id: number; restore: KeyedRestore[]; compactions: number; v: Map<number, number>; m: Map<number, Map<number, number>> }[] = []
+    let persisting: Promise<void> = Promise.resolve()
+    let deletes = 0
+    for (let step = 1; step <= STEPS; step++) {
+      const k = rnd(KEYS)
       b.currentKey = k
-      if (rnd(10) === 0) {
+      const op = rnd(10)
+      if (op === 0) {
         v.clear()
-        model.delete(k)
-      } else {
+        if (modelV.delete(k)) deletes++
+      } else if (op === 1) {
+        const mk = rnd(3)
+        m.remove(mk)
+        const mm = modelM.get(k)
+        if (mm?.delete(mk) === true) deletes++
+        if (mm?.size === 0) modelM.delete(k)
+      } else if (op === 2) {
+        m.clear()
+        if (modelM.delete(k)) deletes++
+      } else if (op < 7) {
         const next = (v.value() ?? 0) + 1
         v.update(next)
-        model.set(k, next)
+        modelV.set(k, next)
+      } else {
+        const mk = rnd(3)
+        m.put(mk, step)
+        let mm = modelM.get(k)
+        if (mm === undefined) modelM.set(k, (mm = new Map()))
+        mm.set(mk, step)
       }
-      if (step % 500 === 0) b.maintain()
-      if (step % 5000 === 4999) await persist(b, barrier(step, join(work, `chk-${step}`)))
+      if (step % 200 === 0) {
+        // Between batches, as a task does; the background flushes and compactions run meanwhile.
+        b.maintain()
+        await new Promise((r) => setTimeout(r, 1))
+      }
+      if (step % EVERY === 0) {
+        // The snapshot is taken now; it persists while processing goes on; it completes later.
+        // Every other one waits for the background work first, so snapshots fall between compactions.
+        const id = step / EVERY
+        if (id % 2 === 0) await b.whenIdle()
+        const dir = join(root, 'job', `chk-${id}`)
+        const job = b.snapshot([], barrier(id, dir))
+        snapshots.push({ id, restore: [], compactions: b.compactions, v: new Map(modelV), m: new Map([...modelM].map(([key, x]) => [key, new Map(x)])) })
+        const snap = snapshots[snapshots.length - 1]!
+        const previous = persisting
+        persisting = (async () => {
+          await previous
+          const r = await job.persist({ location: dir, storage: fs, fileName: (kind) => `${kind}-${id}` })
+          const files = new Map(r.files.map((f) => [join(dir, f.path), f]))
+          snap.restore = restoreFrom(dir, r.handle!).map((x) => ({ ...x, files }))
+          b.notifyCheckpointComplete(id)
+        })()
+      }
     }
-    await new Promise((r) => setTimeout(r, 50))
-    for (let k = 0; k < 2000; k++) {
-      b.currentKey = k
-      assert.equal(v.value() ?? undefined, model.get(k), `key ${k}`)
+    await persisting
+    const context = `seed ${seed0}`
+    assert.ok(deletes > 1000, `${context}: deletes happened (${deletes})`)
+    // Snapshots were taken before, between and after compactions.
+    const seen = new Set(snapshots.map((x) => x.compactions))
+    assert.ok(seen.size >= 3 && b.compactions >= 3, `${context}: snapshots across compactions (${snapshots.map((x) => x.compactions).join(', ')})`)
+    const check = (target: KeyedStateBackend[], s: { v: Map<number, number>; m: Map<number, Map<number, number>> }, what: string): void => {
+      for (let k = 0; k < KEYS; k++) {
+        const owner = target.find((x) => { const kg = keyGroupForKey(k, 128); return kg >= x.keyGroupRange.start && kg <= x.keyGroupRange.end })!
+        owner.currentKey = k
+        assert.equal(owner.getState(V).value() ?? undefined, s.v.get(k), `${context}: ${what}: value of key ${k}`)
+        assert.deepEqual(new Map(owner.getMapState(M).entries()), s.m.get(k) ?? new Map(), `${context}: ${what}: map of key ${k}`)
+      }
     }
-    assert.ok(b.tableCount >= 1)
+    check([b], { v: modelV, m: modelM }, 'live state')
+    assert.ok(snapshots.length >= 6)
+    for (const snap of snapshots) {
+      for (const [kind, p] of [['lsm', 1], ['lsm', 2], ['hashmap', 1], ['hashmap', 3]] as const) {
+        const targets: KeyedStateBackend[] = []
+        for (let i = 0; i < p; i++) {
+          const range = keyGroupRangeForSubtask(128, p, i)
+          const t = kind === 'lsm' ? new LsmKeyedStateBackend(range, 128, join(root, `r-${snap.id}-${kind}-${p}-${i}`)) : new HeapKeyedStateBackend(range, 128)
+          await t.restore(snap.restore, () => fs)
+          targets.push(t)
+        }
+        check(targets, snap, `chk-${snap.id} restored into ${kind} at p=${p}`)
+        for (const t of targets) t.dispose()
+      }
+    }
     b.dispose()
   })
 
@@ -74,6 +153,7 @@ describe('LSM backend', () => {
       v.update(`value-${k}`)
     }
     const first = await persist(b, barrier(1, join(root, 'job', 'chk-1')))
+    b.notifyCheckpointComplete(1)
     for (let k = 0; k < 1000; k++) {
       b.currentKey = k * 100
       v.update(`changed-${k}`)
@@ -95,6 +175,41 @@ describe('LSM backend', () => {
       }
       target.dispose()
     }
+    b.dispose()
+  })
+
+  it('an incremental checkpoint reuses only uploads a completed checkpoint confirmed', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'))
+    const v = b.getState(new ValueStateDescriptor<number>('v'))
+    const write = (from: number, to: number): void => {
+      for (let k = from; k < to; k++) {
+        b.currentKey = k
+        v.update(k)
+      }
+    }
+    const shared = (files: string[]): string[] => files.filter((f) => f.startsWith('../shared/'))
+    write(0, 100)
+    const one = await persist(b, barrier(1, join(root, 'job', 'chk-1')))
+    write(100, 200)
+    // Checkpoint 1 is still pending: checkpoint 2 uploads its own copy of every table.
+    const two = await persist(b, barrier(2, join(root, 'job', 'chk-2')))
+    assert.equal(shared(two.files).length, 2)
+    assert.ok(shared(one.files).every((f) => !two.files.includes(f)))
+    // Checkpoint 2 is aborted, 1 completes: checkpoint 3 reuses 1's upload, never 2's.
+    b.notifyCheckpointAborted(2)
+    b.notifyCheckpointComplete(1)
+    const three = await persist(b, barrier(3, join(root, 'job', 'chk-3')))
+    assert.deepEqual(three.files.filter((f) => one.files.includes(f)), one.files)
+    assert.deepEqual(three.files.filter((f) => two.files.includes(f)), [])
+    // 3 completes: 4 reuses 3's uploads (all of them: nothing changed).
+    b.notifyCheckpointComplete(3)
+    const four = await persist(b, barrier(4, join(root, 'job', 'chk-4')))
+    assert.deepEqual(four.files, three.files)
+    // A completion the backend has no uploads for (a savepoint) leaves the base as it is.
+    b.notifyCheckpointComplete(5)
+    const six = await persist(b, barrier(6, join(root, 'job', 'chk-6')))
+    assert.deepEqual(six.files, three.files)
     b.dispose()
   })
 

@@ -1,6 +1,8 @@
 /**
  * One Storage contract, run against every implementation: the filesystem, the in-memory twin,
- * and S3 through a real S3-protocol server on 127.0.0.1.
+ * and S3 through a real S3-protocol server on 127.0.0.1 (s3rver, which ignores If-None-Match on
+ * PUT: the lock below holds there by S3Storage's claim protocol). Also: how user-given locations
+ * are normalised (paths.ts).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -9,7 +11,7 @@ import { FsStorage } from '../src/runtime/storage/fs-storage.js'
 import { MemoryStorage } from '../src/runtime/storage/memory-storage.js'
 import { S3Storage, s3SettingsFrom } from '../src/runtime/storage/s3-storage.js'
 import type { Storage } from '../src/runtime/storage/storage.js'
-import { join } from '../src/runtime/storage/paths.js'
+import { join, normalizeLocation } from '../src/runtime/storage/paths.js'
 import { tmp } from './helpers.js'
 import { startS3, type S3Server } from './servers/s3.js'
 
@@ -46,11 +48,21 @@ function contract(name: string, setup: () => Promise<{ storage: Storage; root: s
       assert.equal((await storage.list(dir)).length, 0)
     })
 
-    it('createExclusive creates once', async () => {
+    it('createExclusive creates once; a second call, and every loser of a race, gets false', async () => {
       const loc = join(root, 'lock')
       assert.equal(await storage.createExclusive(loc, Buffer.from('1')), true)
-      if (!name.startsWith('S3')) assert.equal(await storage.createExclusive(loc, Buffer.from('2')), false)
+      assert.equal(await storage.createExclusive(loc, Buffer.from('2')), false)
       assert.equal((await storage.read(loc)).toString(), '1')
+      await storage.delete(loc)
+      for (let round = 0; round < 3; round++) {
+        const raced = join(root, `raced-${round}`)
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => storage.createExclusive(raced, Buffer.from(`contender ${i}`))))
+        const winners = results.flatMap((won, i) => (won ? [i] : []))
+        assert.equal(winners.length, 1, `round ${round}: exactly one of six concurrent callers wins (${winners.length} did)`)
+        assert.equal((await storage.read(raced)).toString(), `contender ${winners[0]}`, 'the object holds the winner\'s content')
+        const left = (await storage.list(root)).map((o) => o.location).filter((l) => l.startsWith(`${raced}.`))
+        assert.deepEqual(left, [], 'no claim is left behind')
+      }
     })
 
     if (big) {
@@ -64,6 +76,20 @@ function contract(name: string, setup: () => Promise<{ storage: Storage; root: s
     }
   })
 }
+
+describe('normalizeLocation', () => {
+  it('resolves .., . and repeated slashes, and reads file: URIs in all three spellings', () => {
+    const cases: [string, string][] = [
+      ['/a/../a/b', '/a/b'], ['/a/./b/', '/a/b'], ['//a//b///c', '/a/b/c'], ['/a/b/..', '/a'], ['/', '/'],
+      ['file:/tmp/ck', '/tmp/ck'], ['file://tmp/ck', '/tmp/ck'], ['file:///tmp/ck', '/tmp/ck'], ['file://localhost/tmp/ck', '/tmp/ck'],
+      ['file:///tmp/a/../ck/', '/tmp/ck'], ['file:/tmp/with%20space', '/tmp/with space'], ['FILE:/tmp/ck', '/tmp/ck'],
+      ['s3://bucket/a//b/./c/../d/', 's3://bucket/a/b/d'], ['s3://bucket/', 's3://bucket'], ['s3://bucket', 's3://bucket'],
+    ]
+    for (const [given, expected] of cases) assert.equal(normalizeLocation(given), expected, given)
+    assert.equal(normalizeLocation('rel/x/../y'), join(process.cwd(), 'rel', 'y'))
+    assert.equal(normalizeLocation('file:rel'), join(process.cwd(), 'rel'))
+  })
+})
 
 contract('filesystem', async () => ({ storage: new FsStorage(), root: tmp() }))
 contract('memory', async () => ({ storage: new MemoryStorage(), root: '/mem' }))

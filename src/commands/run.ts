@@ -1,38 +1,91 @@
-import { Args, Flags } from '@oclif/core'
+/**
+ * `tsflink run [OPTIONS] <job.ts> [arguments]`: Flink's `flink run` for TypeScript job files.
+ * Everything after the job file belongs to the program. Attached, the exit code says how the job
+ * ended, as in Flink: 0 finished, 1 failed or cancelled. Flink options that need a Java or
+ * Python program, or YARN, are accepted and refused with a clear line.
+ * Tests: test/integration/cli-run.test.ts, test/integration/cli-conformance.test.ts.
+ */
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, EXIT_CODES_HELP } from '../cli/base-command.js'
-import { jobEndLines } from '../cli/formatters.js'
-import { runJob, type RunResult } from '../cli/services/run.js'
-import { isDetachedChild, runDetached, tellLauncher } from '../cli/services/detach.js'
-import { describeError, isTsflinkError } from '../runtime/errors.js'
-import { ProgramError } from '../runtime/errors.js'
+import { jobEndLines, sanitize } from '../cli/formatters.js'
+import { startProgress, type Progress } from '../cli/progress.js'
+import { ProgramError, TsflinkError, describeError, isTsflinkError } from '../runtime/errors.js'
+import type { RunResult } from '../cli/services/run.js'
 
-export default class Run extends BaseCommand<RunResult | { jobId: string; detached: true; log: string }> {
+type RunOutput = RunResult | { jobId: string; detached: true; log: string }
+
+const CLAIM_MODES = ['claim', 'no_claim', 'legacy']
+
+/** Flink's options for Python programs: accepted, so that they can be refused by name. */
+const PYTHON_FLAGS = {
+  python: Flags.string({ aliases: ['py'], hidden: true, description: 'Python script with the program entry point (not supported)' }),
+  pyModule: Flags.string({ aliases: ['pym'], hidden: true, description: 'Python module with the program entry point (not supported)' }),
+  pyFiles: Flags.string({ aliases: ['pyfs'], hidden: true, description: 'Custom files for a Python job (not supported)' }),
+  pyRequirements: Flags.string({ aliases: ['pyreq'], hidden: true, description: 'requirements.txt of a Python job (not supported)' }),
+  pyArchives: Flags.string({ aliases: ['pyarch'], hidden: true, description: 'Archives for a Python job (not supported)' }),
+  pyExecutable: Flags.string({ aliases: ['pyexec'], hidden: true, description: 'Python interpreter of the UDF workers (not supported)' }),
+  pyClientExecutable: Flags.string({ aliases: ['pyclientexec'], hidden: true, description: 'Python interpreter of the client (not supported)' }),
+  pyPythonPath: Flags.string({ aliases: ['pypath'], hidden: true, description: 'Python installation of the workers (not supported)' }),
+}
+
+/** Options that only a Java program (a job jar) or a Python program has. */
+export const NON_TS_PROGRAM_FLAGS = {
+  class: Flags.string({ char: 'c', hidden: true, description: 'Entry class of a Java job jar (not supported: a job file is its own entry point)' }),
+  classpath: Flags.string({ char: 'C', multiple: true, hidden: true, description: 'User classpath URL of a Java job (not supported)' }),
+  ...PYTHON_FLAGS,
+}
+
+/** Refuses, by name, the options of Java and Python programs, and job files that are not TypeScript or JavaScript. */
+export function checkProgramKind(flags: Record<string, unknown>, jobFile: string | undefined): void {
+  const python = Object.keys(PYTHON_FLAGS).find((k) => flags[k] !== undefined)
+  if (python !== undefined || /\.py$/i.test(jobFile ?? '')) {
+    throw new TsflinkError('Python programs are not supported: tsflink runs TypeScript and JavaScript job files (-py/--python and the other -py* options are Flink\'s for PyFlink)')
+  }
+  if (/\.jar$/i.test(jobFile ?? '')) {
+    throw new TsflinkError(`Submitting Java job jars is not supported yet: tsflink runs TypeScript and JavaScript job files ('${jobFile}')`)
+  }
+  const java = ['class', 'classpath'].find((k) => flags[k] !== undefined)
+  if (java !== undefined) {
+    throw new TsflinkError(`--${java} applies to Java job jars; a TypeScript job file is its own entry point`, { kind: 'usage' })
+  }
+}
+
+export default class Run extends BaseCommand<RunOutput> {
   static override summary = 'Compile and run a job program (job.ts) on the embedded runtime.'
-  static override description = `Runs the program attached: it prints the JobID, waits for the job to end and prints its runtime.
-Arguments after the job file are passed to the program (process.argv).
+  static override description = `Runs the program attached: it prints the JobID, waits for the job to end and prints its runtime; the exit code is 0 when the job finished, 1 when it failed or was cancelled.
+Everything after the job file is passed to the program (process.argv), options included: put tsflink's options, --json too, before the job file.
 ${EXIT_CODES_HELP}`
+
+  static override usage = 'run [OPTIONS] <job.ts> <arguments>'
 
   static override examples = [
     '<%= config.bin %> run examples/word-count.ts',
     '<%= config.bin %> run -p 3 -D execution.checkpointing.interval=10s job.ts --input data.txt',
-    '<%= config.bin %> run -s /savepoints/savepoint-1a2b3c-0123456789ab job.ts',
+    '<%= config.bin %> run -s /savepoints/savepoint-1a2b3c-0123456789ab -cm claim job.ts',
   ]
 
   static override strict = false
 
   static override args = {
-    jobFile: Args.string({ description: 'The job program (.ts or .js)', required: true }),
+    jobFile: Args.string({ description: 'The job program (.ts or .js)' }),
   }
 
   static override flags = {
-    detached: Flags.boolean({ char: 'd', default: false, description: 'Run the job in the background and return once it is submitted' }),
-    parallelism: Flags.integer({ char: 'p', min: 1, description: 'Default parallelism of the job' }),
-    fromSavepoint: Flags.string({ char: 's', description: 'Savepoint or retained checkpoint (directory or its _metadata) to restore from' }),
-    allowNonRestoredState: Flags.boolean({ char: 'n', default: false, description: 'Skip state that cannot be mapped to the new program' }),
-    claimMode: Flags.string({ options: ['claim', 'no_claim'], default: 'no_claim', description: 'Who owns the files of the restored checkpoint' }),
+    detached: Flags.boolean({ char: 'd', aliases: ['yd', 'yarndetached'], default: false, description: 'If present, runs the job in detached mode (in the background; its output goes to $TSFLINK_HOME/log/<jobId>.log)' }),
+    parallelism: Flags.integer({ char: 'p', min: 1, description: 'The parallelism with which to run the program. Optional flag to override the default value specified in the configuration.', helpValue: '<parallelism>' }),
+    fromSavepoint: Flags.string({ char: 's', description: 'Path to a savepoint or retained checkpoint (directory or its _metadata) to restore the job from (for example /savepoints/savepoint-1537).', helpValue: '<savepointPath>' }),
+    allowNonRestoredState: Flags.boolean({ char: 'n', default: false, description: 'Allow to skip savepoint state that cannot be restored. You need to allow this if you removed an operator from your program that was part of the program when the savepoint was triggered.' }),
+    claimMode: Flags.string({ aliases: ['cm'], options: CLAIM_MODES, description: 'Defines how to restore from the given savepoint: claim (the job owns its files and deletes them once subsumed) or no_claim (the default: the files are never touched). Case-insensitive.', helpValue: '<claimMode>' }),
+    restoreMode: Flags.string({ aliases: ['rm'], options: CLAIM_MODES, description: 'This option is deprecated, please use \'claimMode\' instead.', helpValue: '<restoreMode>' }),
+    shutdownOnAttachedExit: Flags.boolean({ aliases: ['sae'], default: false, description: 'If the job is submitted in attached mode, cancel it when the CLI is terminated abruptly (always the case: the job runs inside the CLI).' }),
+    jarfile: Flags.string({ char: 'j', hidden: true, description: 'The program file (deprecated in Flink: give it as the first argument)' }),
+    arguments: Flags.string({ char: 'a', multiple: true, hidden: true, description: 'Program arguments (deprecated in Flink; not supported: give them after the job file)' }),
+    ...NON_TS_PROGRAM_FLAGS,
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    const { isDetachedChild, tellLauncher } = await import('../cli/services/detach.js')
     if (isDetachedChild()) {
       const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit
       const exitCode = isTsflinkError(err) ? (err.kind === 'usage' ? 2 : 1) : oclifExit === undefined ? 1 : 2
@@ -41,15 +94,30 @@ ${EXIT_CODES_HELP}`
     return super.catch(err)
   }
 
-  async run(): Promise<RunResult | { jobId: string; detached: true; log: string }> {
-    const { args, argv, flags } = await this.parse(Run)
+  async run(): Promise<RunOutput> {
+    const { args, flags } = await this.parse(Run)
+    if (flags.arguments !== undefined) {
+      throw new TsflinkError('-a/--arguments is not supported: give the program\'s arguments after the job file', { kind: 'usage' })
+    }
+    let file = args.jobFile
+    let programArgs = this.programArguments()
+    if (flags.jarfile !== undefined) {
+      // Flink's deprecated -j: the program file as an option; every argument belongs to the program.
+      if (file !== undefined) programArgs = [file, ...programArgs]
+      file = flags.jarfile
+    }
+    checkProgramKind(flags, file)
+    if (file === undefined) throw new TsflinkError('Missing the job file. Usage: tsflink run [OPTIONS] <job.ts> [arguments]', { kind: 'usage' })
+    const claimMode = claimModeOf(flags.claimMode, flags.restoreMode, (line) => this.say(line))
+    const { isDetachedChild, runDetached, tellLauncher } = await import('../cli/services/detach.js')
     if (flags.detached && !isDetachedChild()) {
-      // Everything but -d before the job file goes to the background process, unchanged.
-      const at = this.argv.indexOf(args.jobFile)
-      const rest = this.argv.filter((a, i) => (at < 0 || i < at) ? a !== '-d' && a !== '--detached' : true).filter((a) => a !== '--json')
+      // The background process gets the same command line, parsed already, minus -d and --json.
+      const canonical = this.argv
+      const end = canonical.indexOf('--')
+      const rest = canonical.filter((a, i) => (end >= 0 && i > end) || (a !== '--detached' && a !== '--json'))
       const { jobId, log } = await runDetached(rest)
       this.say(`Job has been submitted with JobID ${jobId}`)
-      process.stderr.write(`The job runs in the background; its output goes to ${log}\n`)
+      process.stderr.write(`The job runs in the background; its output goes to ${sanitize(log)}\n`)
       return { jobId, detached: true, log }
     }
     if (flags.jobmanager !== undefined) {
@@ -57,29 +125,59 @@ ${EXIT_CODES_HELP}`
     }
     const config = this.loadConfiguration(flags)
     const json = this.jsonEnabled()
-    const jobArgs = (argv as string[]).slice(1)
-    return runJob(
-      {
-        file: args.jobFile,
-        args: jobArgs,
-        config,
-        parallelism: flags.parallelism,
-        restore: flags.fromSavepoint === undefined ? undefined : {
-          path: flags.fromSavepoint,
-          allowNonRestoredState: flags.allowNonRestoredState,
-          claimMode: flags.claimMode as 'claim' | 'no_claim',
+    const restoring = flags.fromSavepoint
+    let progress: Progress | undefined = restoring === undefined ? undefined : await startProgress(`Restoring from ${sanitize(restoring)}`, json)
+    const { runJob } = await import('../cli/services/run.js')
+    let result: RunResult
+    try {
+      result = await runJob(
+        {
+          file,
+          args: programArgs,
+          config,
+          parallelism: flags.parallelism,
+          restore: restoring === undefined ? undefined : { path: restoring, allowNonRestoredState: flags.allowNonRestoredState, claimMode },
+          printStream: json ? process.stderr : process.stdout,
         },
-        printStream: json ? process.stderr : process.stdout,
-      },
-      {
-        submitted: (jobId) => {
-          this.say(`Job has been submitted with JobID ${jobId}`)
-          tellLauncher({ type: 'submitted', jobId })
+        {
+          submitted: (jobId) => {
+            const line = `Job has been submitted with JobID ${jobId}`
+            if (progress !== undefined && !json) progress.print(line)
+            else this.say(line)
+            progress?.update(`Restoring job ${jobId} from ${sanitize(restoring ?? '')}`)
+            tellLauncher({ type: 'submitted', jobId })
+          },
+          running: () => {
+            progress?.stop()
+            progress = undefined
+          },
+          finished: (r) => {
+            for (const line of jobEndLines(r)) this.say(line)
+          },
         },
-        finished: (r) => {
-          for (const line of jobEndLines(r)) this.say(line)
-        },
-      },
-    )
+      )
+    } finally {
+      progress?.stop()
+    }
+    const notFinished = result.jobs.find((j) => j.status !== 'FINISHED')
+    if (notFinished !== undefined) {
+      throw new TsflinkError(`Job ${notFinished.jobId} ${notFinished.status === 'CANCELED' ? 'was cancelled' : `ended ${notFinished.status}`}`, {
+        hint: 'An attached run exits 1 unless every job it ran finished (as Flink).',
+      })
+    }
+    return result
   }
+}
+
+/** -cm / --claimMode (or the deprecated -rm / --restoreMode), as the restore request takes it. */
+function claimModeOf(claim: string | undefined, restore: string | undefined, say: (line: string) => void): 'claim' | 'no_claim' {
+  let mode = claim
+  if (mode === undefined && restore !== undefined) {
+    say("The option 'restoreMode' is deprecated. Please use 'claimMode' instead.")
+    mode = restore
+  }
+  if (mode === 'legacy') {
+    throw new TsflinkError('Claim mode LEGACY is not supported (Flink deprecated it, and removed it in 2.0): use NO_CLAIM (the default: the snapshot\'s files are never touched) or CLAIM (the job takes them over)', { kind: 'usage' })
+  }
+  return mode === 'claim' ? 'claim' : 'no_claim'
 }

@@ -29,9 +29,9 @@ describe('tsflink run', () => {
     assert.match(lines.at(-1)!, /^Job Runtime: \d+ ms$/)
   })
 
-  it('--json prints one JSON document on stdout', async () => {
+  it('--json (before the job file) prints one JSON document on stdout', async () => {
     const dir = tmp()
-    const r = await runCli(['run', COUNTER, join(dir, 'out'), '100', '100000', '--json'], { env: { TSFLINK_HOME: dir } })
+    const r = await runCli(['run', '--json', COUNTER, join(dir, 'out'), '100', '100000'], { env: { TSFLINK_HOME: dir } })
     assert.equal(r.code, 0, r.stderr)
     const doc = JSON.parse(r.stdout) as { jobs: { jobId: string; status: string }[] }
     assert.equal(doc.jobs[0]!.status, 'FINISHED')
@@ -40,8 +40,8 @@ describe('tsflink run', () => {
 
   it('-p and -D reach the job: parallelism and checkpoint interval', async () => {
     const dir = tmp()
-    const r = await runCli(['run', '-p', '2', '-D', 'execution.checkpointing.interval=50ms', '-D', `execution.checkpointing.dir=${join(dir, 'cp')}`,
-      COUNTER, join(dir, 'out'), '2000', '5000', '--json'], { env: { TSFLINK_HOME: dir } })
+    const r = await runCli(['run', '-p', '2', '-D', 'execution.checkpointing.interval=50ms', '-D', `execution.checkpointing.dir=${join(dir, 'cp')}`, '--json',
+      COUNTER, join(dir, 'out'), '2000', '5000'], { env: { TSFLINK_HOME: dir } })
     assert.equal(r.code, 0, r.stderr)
     const doc = JSON.parse(r.stdout) as { jobs: { checkpoints: number }[] }
     assert.ok(doc.jobs[0]!.checkpoints >= 3, `checkpoints: ${doc.jobs[0]!.checkpoints}`)

@@ -1,7 +1,8 @@
 /**
  * Checkpoints and savepoints on S3 end to end, through the real CLI and a real S3-protocol server
  * (s3rver) on 127.0.0.1: kill -9 and restore from S3, savepoints moved between S3 and the
- * filesystem, list and prune of an S3 root, an unreachable S3 during checkpoints.
+ * filesystem, list and prune of an S3 root, prune honouring a running job's lease and a savepoint
+ * in progress on S3, the prune lock held by another host, an unreachable S3 during checkpoints.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -9,11 +10,38 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Configuration } from '../../src/runtime/config/configuration.js'
+import { serializeLease, type Lease } from '../../src/runtime/checkpoint/lease.js'
+import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
 import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
 import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
 
+/** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
+const serializeMetadata = (meta: CheckpointMetadata): Buffer => serializeCurrent(meta, 1)
+
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
+const JOB = '0123456789abcdef0123456789abcdef'
+
+function lease(p: Partial<Lease> = {}): Buffer {
+  return serializeLease({
+    format: 'tsflink-lease', version: 1, kind: 'job', jobId: JOB, owner: { host: 'another-host', pid: 1, startedAt: Date.now() - 60_000 },
+    renewedAt: Date.now(), ttlMs: 60_000, latestCompleted: null, inProgress: [], savepointsInProgress: [], ended: false, ...p,
+  })
+}
+
+/** Three completed checkpoints of JOB below `root`, each with a private file and a shared one. */
+async function history(storage: S3Storage, root: string): Promise<void> {
+  for (const id of [1, 2, 3]) {
+    const files = [{ path: `state-${id}`, data: `state ${id}` }, { path: `../shared/sst-${id}`, data: `table ${id}` }]
+    for (const f of files) await storage.write(`${root}/${JOB}/${f.path.startsWith('..') ? f.path.slice(3) : `chk-${id}/${f.path}`}`, Buffer.from(f.data))
+    const at = new Date(Date.now() - (5 - id) * 86_400_000)
+    await storage.write(`${root}/${JOB}/chk-${id}/_metadata`, serializeMetadata({
+      jobId: JOB as never, jobName: 'j', checkpointId: id as never, timestamp: at.getTime(), completedAt: at.toISOString(),
+      kind: { type: 'checkpoint', incremental: true, format: 'native' }, backend: 'rocksdb', program: null, operators: [],
+      files: files.map((f) => ({ path: f.path, size: f.data.length })),
+    }))
+  }
+}
 
 
 describe('checkpoints and savepoints on S3', () => {
@@ -63,7 +91,7 @@ describe('checkpoints and savepoints on S3', () => {
   it('a savepoint taken to S3 restores from the filesystem after a copy, and back', async () => {
     const home = tmp()
     const out = join(home, 'out')
-    const total = 20_000
+    const total = 60_000 // long enough that cancel -s comes before the end on a loaded machine
     const started = await runCli(['run', '-d', ...s3.cliConfig, '-D', 'execution.checkpointing.interval=100ms', COUNTER, out, String(total), '5000'], { env: { TSFLINK_HOME: home } })
     assert.equal(started.code, 0, started.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
@@ -88,6 +116,39 @@ describe('checkpoints and savepoints on S3', () => {
     const out2 = join(home, 'out2')
     const fromFs = await runCli(['run', '-s', local, COUNTER, out2, String(total), '100000'], { env: { TSFLINK_HOME: home } })
     assert.equal(fromFs.code, 0, fromFs.stderr)
+  })
+
+  it('prune on S3 honours a running job\'s lease and a savepoint in progress that this host knows nothing of', async () => {
+    const root = 's3://flink/leased'
+    await history(storage, root)
+    await storage.write(`${root}/${JOB}/chk-4/state-4`, Buffer.from('being written'))
+    await storage.write(`${root}/${JOB}/shared/uploading`, Buffer.from('no _metadata names this yet'))
+    await storage.write(`${root}/${JOB}/_lease`, lease({ latestCompleted: 3, inProgress: [4] }))
+    await storage.write(`${root}/savepoint-012345-abcdefabcdef/state`, Buffer.from('savepoint being written'))
+    await storage.write(`${root}/savepoint-012345-abcdefabcdef/_in_progress`, lease({ kind: 'savepoint' }))
+    const before = (await storage.list(root)).map((o) => o.location).sort()
+    const r = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--include-savepoints', '--json', ...s3.cliConfig], { env: { TSFLINK_HOME: tmp() } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual((JSON.parse(r.stdout) as { deleted: string[] }).deleted, [`${root}/${JOB}/chk-1`, `${root}/${JOB}/chk-2`])
+    const after = (await storage.list(root)).map((o) => o.location).sort()
+    assert.deepEqual(after, before.filter((l) => !l.startsWith(`${root}/${JOB}/chk-1/`) && !l.startsWith(`${root}/${JOB}/chk-2/`)), 'shared files, the checkpoint and the savepoint in progress all stay')
+    // Once the job's lease has ended, what no kept checkpoint references goes.
+    await storage.write(`${root}/${JOB}/_lease`, lease({ latestCompleted: 3, ended: true }))
+    const ended = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--json', ...s3.cliConfig], { env: { TSFLINK_HOME: tmp() } })
+    assert.equal(ended.code, 0, ended.stderr)
+    assert.deepEqual((JSON.parse(ended.stdout) as { deleted: string[] }).deleted.sort(), [`${root}/${JOB}/chk-4`, `${root}/${JOB}/shared/sst-1`, `${root}/${JOB}/shared/sst-2`, `${root}/${JOB}/shared/uploading`])
+  })
+
+  it('the prune lock on S3 holds against a prune on another host (s3rver ignores If-None-Match: the lock does not rely on it)', async () => {
+    const root = 's3://flink/locked'
+    await history(storage, root)
+    await storage.write(`${root}/.tsflink-prune.lock`, Buffer.from(JSON.stringify({ pid: 4242, host: 'another-host', since: new Date().toISOString() })))
+    const before = (await storage.list(root)).map((o) => o.location).sort()
+    const r = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', ...s3.cliConfig], { env: { TSFLINK_HOME: tmp() } })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^Error: Another prune is running on s3:\/\/flink\/locked \(pid 4242 on another-host\); refusing to run twice at once$/m)
+    assert.deepEqual((await storage.list(root)).map((o) => o.location).sort(), before, 'nothing deleted, the other host\'s lock untouched')
+    assert.equal(JSON.parse((await storage.read(`${root}/.tsflink-prune.lock`)).toString()).host, 'another-host')
   })
 
   it('an unreachable S3 fails checkpoints: tolerated, the job runs on; not tolerated, it fails; the secret is never printed', async () => {

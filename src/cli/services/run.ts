@@ -23,6 +23,8 @@ export interface RunOptions {
 
 export interface RunIo {
   submitted(jobId: string, jobName: string, endpoint: string): void
+  /** The job's tasks are deployed (and their state restored): it runs. */
+  running?(jobId: string): void
   finished(result: JobResult): void
 }
 
@@ -62,6 +64,9 @@ export async function runJob(opts: RunOptions, io: RunIo): Promise<RunResult> {
         ...(server.fingerprint256 === undefined ? {} : { tls: { fingerprint256: server.fingerprint256 } }),
       })
       io.submitted(spec.jobId, spec.jobName, endpoint)
+      master.onStatus((status) => {
+        if (status === 'RUNNING') io.running?.(spec.jobId)
+      })
       const run = master.run()
       jobs.push(run.catch(() => {}))
       try {

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand, EXIT_CODES_HELP } from '../../cli/base-command.js'
 import { jobEndLines } from '../../cli/formatters.js'
-import { restoreTarget } from '../../cli/services/checkpoints.js'
+import { oneLineParseError, restoreTarget } from '../../cli/services/checkpoints.js'
 import { runJob, type RunResult } from '../../cli/services/run.js'
 import { readRestorePoint } from '../../runtime/checkpoint/restore-point.js'
 import { TsflinkError } from '../../runtime/errors.js'
@@ -9,7 +9,7 @@ import { storageFor } from '../../runtime/storage/resolve.js'
 
 export default class CheckpointsRestore extends BaseCommand<RunResult> {
   static override summary = 'Resume a job from a retained checkpoint.'
-  static override description = `Takes a checkpoint directory (or its _metadata), a job's checkpoint folder or a JobID (then the latest checkpoint whose _metadata and every referenced file check out). The job file may be omitted: the checkpoint records the program it came from and its arguments.
+  static override description = `Takes a checkpoint directory (or its _metadata; a path, file: URI or s3:// location), a job's checkpoint folder or a JobID: then the newest checkpoint whose _metadata and every referenced file (size and checksum) check out; when a newer one does not, a warning on stderr names it and says which one is used. A folder holding checkpoints of several jobs is refused, listing them. The job file may be omitted: the checkpoint records the program it came from and its arguments.
 ${EXIT_CODES_HELP}`
 
   static override strict = false
@@ -28,7 +28,8 @@ ${EXIT_CODES_HELP}`
   async run(): Promise<RunResult> {
     const { args, argv, flags } = await this.parse(CheckpointsRestore)
     const config = this.loadConfiguration(flags)
-    const path = await restoreTarget(args.checkpoint, config)
+    const { path, warnings } = await restoreTarget(args.checkpoint, config)
+    for (const w of warnings) process.stderr.write(`${w}\n`)
     const point = await readRestorePoint(path, storageFor(path, config))
     let file = args.jobFile
     let jobArgs = (argv as string[]).slice(2)
@@ -52,5 +53,9 @@ ${EXIT_CODES_HELP}`
         },
       },
     )
+  }
+
+  protected override catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    return super.catch(oneLineParseError(err))
   }
 }

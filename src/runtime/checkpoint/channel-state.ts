@@ -19,7 +19,8 @@ import { StateError } from '../errors.js'
 import { keyGroupForKey, keyGroupRangeForSubtask, rangeContains, type StateKey } from '../state/key-groups.js'
 import { join } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
-import type { CheckpointMetadata } from './metadata.js'
+import { readVerified } from './file-check.js'
+import type { CheckpointMetadata, FileReference } from './metadata.js'
 
 /** One persisted batch of in-flight records (the file holds an array of these). */
 export interface ChannelStateBatch {
@@ -31,6 +32,8 @@ export interface ChannelStateBatch {
 
 export interface ReplaySource {
   location: string
+  /** The file as `_metadata` lists it (size, checksum): checked when read; absent, the file is not listed and the read fails. */
+  ref: FileReference | undefined
   /** Keep only records whose key group is in [start, end] (keyed input at another parallelism). */
   keyGroups: { start: number; end: number; maxParallelism: number } | undefined
 }
@@ -53,6 +56,7 @@ export interface ReplayTarget {
 export function planReplay(location: string, metadata: CheckpointMetadata, targets: readonly ReplayTarget[]): ReplayPlan | undefined {
   const byId = new Map(targets.map((t) => [t.operatorId, t]))
   const operators = new Map<string, ReplaySource[][]>()
+  const listed = new Map(metadata.files.map((f) => [join(location, f.path), f]))
   for (const entry of metadata.operators) {
     const withChannel = entry.subtasks.filter((s) => s.channel !== undefined)
     if (withChannel.length === 0) continue
@@ -67,13 +71,14 @@ export function planReplay(location: string, metadata: CheckpointMetadata, targe
     const perSubtask: ReplaySource[][] = Array.from({ length: t.parallelism }, () => [])
     for (const s of withChannel) {
       const loc = join(location, s.channel!.file)
-      if (t.parallelism === entry.parallelism) perSubtask[s.subtask]!.push({ location: loc, keyGroups: undefined })
+      const ref = listed.get(loc)
+      if (t.parallelism === entry.parallelism) perSubtask[s.subtask]!.push({ location: loc, ref, keyGroups: undefined })
       else if (t.keyed) {
         for (let i = 0; i < t.parallelism; i++) {
           const r = keyGroupRangeForSubtask(t.maxParallelism, t.parallelism, i)
-          perSubtask[i]!.push({ location: loc, keyGroups: { start: r.start, end: r.end, maxParallelism: t.maxParallelism } })
+          perSubtask[i]!.push({ location: loc, ref, keyGroups: { start: r.start, end: r.end, maxParallelism: t.maxParallelism } })
         }
-      } else perSubtask[s.subtask % t.parallelism]!.push({ location: loc, keyGroups: undefined })
+      } else perSubtask[s.subtask % t.parallelism]!.push({ location: loc, ref, keyGroups: undefined })
     }
     operators.set(entry.operatorId, perSubtask)
   }
@@ -84,7 +89,8 @@ export function planReplay(location: string, metadata: CheckpointMetadata, targe
 export async function loadReplay(sources: readonly ReplaySource[], storageFor: (location: string) => Storage): Promise<ChannelStateBatch[]> {
   const out: ChannelStateBatch[] = []
   for (const src of sources) {
-    const batches = deserialize(await storageFor(src.location).read(src.location)) as ChannelStateBatch[]
+    if (src.ref === undefined) throw new StateError(`State file ${src.location} is not listed in the checkpoint's _metadata`)
+    const batches = deserialize(await readVerified(storageFor(src.location), src.location, src.ref)) as ChannelStateBatch[]
     const kg = src.keyGroups
     if (kg === undefined) {
       out.push(...batches)

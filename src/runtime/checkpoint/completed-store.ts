@@ -1,7 +1,8 @@
 /**
  * Keeps the last `numRetained` completed checkpoints of a job (Flink's CompletedCheckpointStore).
  * Adding one returns the checkpoints it subsumes, for the caller to discard. Savepoints are never
- * added: they belong to the user. Pure.
+ * added: they belong to the user. Pure; imports nothing with I/O.
+ * Tests: test/coordinator.test.ts (retention and subsumption).
  */
 import type { CompletedCheckpoint } from './snapshot.js'
 

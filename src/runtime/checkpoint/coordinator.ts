@@ -1,25 +1,33 @@
 /**
  * The checkpoint coordinator: triggers checkpoints (periodically and on request), collects the
  * tasks' acknowledgements, writes `_metadata` last and atomically, retains and subsumes completed
- * checkpoints, aborts expired ones, and counts failures.
+ * checkpoints, aborts expired ones, counts failures, keeps the job's lease (lease-keeper.ts) and
+ * counts references to shared files (shared-state-registry.ts).
  *
  * Architecture Invariant: a checkpoint directory is complete exactly when its `_metadata` exists;
- * `_metadata` is written only after every task acknowledged and every state file is durable, and
- * it is the first thing deleted when a checkpoint is discarded.
+ * `_metadata` is written only after every task acknowledged, every state file is durable (the
+ * storage fsyncs before it answers) and every acknowledged file was seen with its recorded size;
+ * the files are checked again before the previous checkpoint is subsumed. Discarding deletes
+ * `_metadata` first, and never while it is being written (an abort during the write discards
+ * after it). A shared file is deleted only when no completed or pending checkpoint references it.
  *
  * Time comes from the injected Clock; tasks are reached through `CoordinatorContext`, so the
- * decisions are tested without a running job (test/coordinator.test.ts).
+ * decisions are tested without a running job (test/coordinator.test.ts, test/shared-state.test.ts).
  */
 import type { Clock, Cancellable } from '../clock.js'
 import { StateError, describeError } from '../errors.js'
 import { checkpointId, type CheckpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
-import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir } from '../storage/paths.js'
+import { checkpointDir, jobCheckpointDir, join, metadataLocation, newSavepointDir, relativeTo } from '../storage/paths.js'
 import { CompletedCheckpointStore } from './completed-store.js'
 import { CheckpointFailureManager, type CheckpointFailureReason } from './failure-manager.js'
+import { describeProblems, verifyFiles } from './file-check.js'
 import { serializeMetadata, type CheckpointMetadata, type FileReference, type OperatorStateEntry, type SnapshotFormat, type StateBackendName } from './metadata.js'
 import type { CheckpointBarrier, CheckpointSettings } from './options.js'
 import { decideTrigger } from './request-decider.js'
+import { SAVEPOINT_LEASE_FILE } from './lease.js'
+import { DEFAULT_LEASE_TIMING, LeaseKeeper, type LeaseContent, type LeaseTiming } from './lease-keeper.js'
+import { SharedStateRegistry } from './shared-state-registry.js'
 import type { CompletedCheckpoint, OperatorSubtaskSnapshot } from './snapshot.js'
 
 export interface CoordinatorContext {
@@ -57,8 +65,14 @@ interface Pending {
   awaiting: Set<string>
   acks: OperatorSubtaskSnapshot[]
   timeout: Cancellable
-  finalizing: boolean
-  waiters: { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }[]
+  /**
+   * Set once every task acknowledged: the `_metadata` write in progress, settled (never rejected)
+   * when it ended. An abort during the write defers its discard until then.
+   */
+  finalizing: Promise<void> | undefined
+  /** The trigger's promise. */
+  resolve: (c: CompletedCheckpoint) => void
+  reject: (e: Error) => void
 }
 
 export class CheckpointFailure extends StateError {
@@ -79,8 +93,14 @@ export class CheckpointCoordinator {
   private lastCompletionAt: number | undefined
   private periodicTimer: Cancellable | undefined
   private periodicWaitingForPending = false
-  private running = false
-  private readonly discards: Promise<void>[] = []
+  /** Deletions under way. */
+  private readonly inFlight = new Set<Promise<void>>()
+  /** Reference counts of the files incremental checkpoints share. */
+  readonly sharedState = new SharedStateRegistry()
+  /** Recently aborted checkpoints' locations, for acknowledgements that arrive late. */
+  private readonly abortedLocations = new Map<number, string>()
+  /** The job's lease and the leases of savepoints in progress. */
+  readonly lease: LeaseKeeper
   /** Completed checkpoints and savepoints, in order, for the REST API and tests. */
   readonly history: { id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number }[] = []
   readonly failed: { id: CheckpointId; reason: CheckpointFailureReason; message: string }[] = []
@@ -89,32 +109,58 @@ export class CheckpointCoordinator {
     private readonly ctx: CoordinatorContext,
     readonly settings: CheckpointSettings,
     restoredFrom?: CompletedCheckpoint,
+    leaseTiming: LeaseTiming = DEFAULT_LEASE_TIMING,
   ) {
     this.store = new CompletedCheckpointStore(settings.numRetained)
     this.failures = new CheckpointFailureManager(settings.tolerableFailures)
     this.nextId = (restoredFrom?.id ?? 0) + 1
+    this.lease = new LeaseKeeper({
+      clock: ctx.clock, storageFor: (l) => ctx.storageFor(l), jobId: ctx.jobId, jobDir: jobCheckpointDir(ctx.checkpointsDir, ctx.jobId), timing: leaseTiming,
+    })
   }
 
   get periodic(): boolean {
     return this.settings.intervalMs !== undefined
   }
 
-  /** Starts periodic checkpoints (if configured). */
-  start(): void {
-    this.running = true
-    if (this.settings.intervalMs !== undefined && this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
+  /**
+   * Starts periodic checkpoints (if configured) and, with them, the job's lease. Resolves once the
+   * lease was first written (or could not be; never rejects).
+   */
+  start(): Promise<void> {
+    if (this.settings.intervalMs === undefined) return Promise.resolve()
+    if (this.periodicTimer === undefined) this.schedulePeriodic(this.settings.intervalMs)
+    return this.lease.start(this.leaseContent())
+  }
+
+  /** What the job lease names now. */
+  private leaseContent(): LeaseContent {
+    const jobDir = jobCheckpointDir(this.ctx.checkpointsDir, this.ctx.jobId)
+    const own = this.store.all().filter((c) => relativeTo(jobDir, c.location) !== undefined)
+    const pending = [...this.pending.values()]
+    return {
+      latestCompleted: own.length === 0 ? null : own[own.length - 1]!.id,
+      // Pending checkpoints are kept in the order they started, so in id order.
+      inProgress: pending.filter((p) => p.barrier.type === 'checkpoint').map((p) => p.barrier.id),
+      savepointsInProgress: pending.filter((p) => p.barrier.type === 'savepoint').map((p) => p.barrier.location),
+    }
+  }
+
+  private leaseChanged(): void {
+    this.lease.update(this.leaseContent())
   }
 
   /** Stops periodic triggering; pending checkpoints are left alone. */
   stopPeriodic(): void {
     this.periodicTimer?.cancel()
     this.periodicTimer = undefined
-    this.running = false
+    this.periodicWaitingForPending = false
   }
 
   /** Takes ownership of the checkpoint a job was restored from (claim mode): it is retained and subsumed like the job's own. */
   adopt(c: CompletedCheckpoint): void {
-    for (const old of this.store.add(c)) this.discardSubsumed(old)
+    this.sharedState.reference(c.id, this.sharedFiles(c.location, c.metadata.files))
+    for (const old of this.store.add(c)) this.discard(old.location, old.id)
   }
 
   latestCompleted(): CompletedCheckpoint | undefined {
@@ -141,8 +187,8 @@ export class CheckpointCoordinator {
     })
   }
 
+  /** Runs only while periodic checkpoints are on (stopPeriodic cancels the timer). */
   private periodicTick(): void {
-    if (!this.running || this.settings.intervalMs === undefined) return
     const d = decideTrigger({
       now: this.ctx.clock.now(),
       pending: this.pending.size,
@@ -160,15 +206,14 @@ export class CheckpointCoordinator {
       return
     }
     this.startPending({ type: 'checkpoint' }).catch(() => {})
-    this.schedulePeriodic(this.settings.intervalMs)
+    this.schedulePeriodic(this.settings.intervalMs!)
   }
 
   /** After a checkpoint ends, a periodic trigger that waited for it may go. */
   private onPendingEnded(): void {
-    if (!this.periodicWaitingForPending || !this.running || this.settings.intervalMs === undefined) return
+    if (!this.periodicWaitingForPending) return
     this.periodicWaitingForPending = false
-    const pause = this.settings.minPauseMs
-    this.schedulePeriodic(pause > 0 ? pause : 0)
+    this.schedulePeriodic(this.settings.minPauseMs)
   }
 
   /** Triggers a checkpoint or savepoint now (forced past min pause and concurrency for savepoints). */
@@ -190,16 +235,11 @@ export class CheckpointCoordinator {
   }
 
   private startPending(req: TriggerRequest): Promise<CompletedCheckpoint> {
+    const isSavepoint = req.type === 'savepoint'
+    if (isSavepoint && req.targetDirectory === undefined) return Promise.reject(new StateError('No savepoint directory given'))
     const id = checkpointId(this.nextId++)
     const now = this.ctx.clock.now()
-    const isSavepoint = req.type === 'savepoint'
-    let location: string
-    if (isSavepoint) {
-      if (req.targetDirectory === undefined) return Promise.reject(new StateError('No savepoint directory given'))
-      location = newSavepointDir(req.targetDirectory, this.ctx.jobId)
-    } else {
-      location = checkpointDir(this.ctx.checkpointsDir, this.ctx.jobId, id)
-    }
+    const location = isSavepoint ? newSavepointDir(req.targetDirectory!, this.ctx.jobId) : checkpointDir(this.ctx.checkpointsDir, this.ctx.jobId, id)
     const barrier: CheckpointBarrier = {
       id,
       timestamp: now,
@@ -215,60 +255,123 @@ export class CheckpointCoordinator {
         barrier,
         awaiting: new Set(participants),
         acks: [],
-        finalizing: false,
-        waiters: [{ resolve, reject }],
+        finalizing: undefined,
+        resolve,
+        reject,
         timeout: this.ctx.clock.schedule(this.settings.timeoutMs, () =>
           this.abort(id, 'CHECKPOINT_EXPIRED', `Checkpoint ${id} expired before completing (timeout ${this.settings.timeoutMs} ms)`),
         ),
       }
       this.pending.set(id, p)
-      if (!this.ctx.startCheckpoint(barrier)) {
-        this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} could not start: the job is not running`)
+      this.leaseChanged()
+      const go = (): void => {
+        if (this.pending.get(id) !== p) return // aborted meanwhile
+        if (!this.ctx.startCheckpoint(barrier)) this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} could not start: the job is not running`)
+      }
+      if (isSavepoint) {
+        // A savepoint in progress is protected like a checkpoint in progress: its lease is written
+        // before the barrier goes out, so no state file of it exists without one.
+        this.lease.savepointStarted(location).then(go, (err: unknown) =>
+          this.abort(id, 'IO_EXCEPTION', `Savepoint ${id} could not start: ${location}/${SAVEPOINT_LEASE_FILE} cannot be written: ${describeError(err)}`, err))
+      } else if (!this.lease.ready) {
+        // The job lease comes before the first checkpoint folder.
+        void this.lease.start(this.leaseContent()).then(go)
+      } else {
+        go()
       }
     })
   }
 
   acknowledge(id: CheckpointId, taskKey: string, operators: OperatorSubtaskSnapshot[]): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.finalizing || !p.awaiting.delete(taskKey)) return
+    if (p === undefined) {
+      this.lateAcknowledgement(id, operators)
+      return
+    }
+    // Unknown, repeated, or after every task acknowledged (finalizing): nothing awaited.
+    if (!p.awaiting.delete(taskKey)) return
     p.acks.push(...operators)
+    // Counted from now on: a file this pending checkpoint uses is never deleted under it.
+    const gone = this.sharedState.reference(id, this.sharedFiles(p.barrier.location, operators.flatMap((o) => o.files)))
+    if (gone.length > 0) {
+      this.abort(id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${id} references shared state files that were already released for deletion: ${gone.slice(0, 5).join(', ')}`)
+      return
+    }
     if (p.awaiting.size === 0) void this.finalize(p)
+  }
+
+  /**
+   * An acknowledgement of a checkpoint that was aborted meanwhile: the files it uploaded belong to
+   * no checkpoint and are deleted (shared ones only when nothing else references them).
+   */
+  private lateAcknowledgement(id: CheckpointId, operators: OperatorSubtaskSnapshot[]): void {
+    const location = this.abortedLocations.get(id)
+    if (location === undefined) return
+    const files = operators.flatMap((o) => o.files)
+    this.sharedState.reference(id, this.sharedFiles(location, files))
+    this.deleteShared(this.sharedState.release(id, this.pending.keys()))
+    const storage = this.ctx.storageFor(location)
+    this.track(storage.deleteTree(location))
   }
 
   decline(id: CheckpointId, taskKey: string, error: unknown): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.finalizing) return
+    if (p === undefined || p.finalizing !== undefined) return
     this.abort(id, 'CHECKPOINT_DECLINED', `Checkpoint ${id} was declined by task ${taskKey}: ${describeError(error)}`, error)
   }
 
   private async finalize(p: Pending): Promise<void> {
-    p.finalizing = true
     const { barrier } = p
-    try {
-      const metadata = this.buildMetadata(p)
+    let metadata: CheckpointMetadata
+    const write = (async () => {
+      metadata = this.buildMetadata(p)
+      // Every acknowledged file must exist with its size before `_metadata` vouches for it, and
+      // still after (before the previous checkpoint is subsumed): something outside the job (a
+      // prune, a person) may have deleted one. A failure here discards `_metadata` again.
+      await this.requireFiles(barrier, metadata.files, 'before writing _metadata')
       await this.ctx.storageFor(barrier.location).writeAtomic(metadataLocation(barrier.location), serializeMetadata(metadata))
-      if (this.pending.get(barrier.id) !== p) return // aborted meanwhile (expired): already cleaned up
-      p.timeout.cancel()
-      this.pending.delete(barrier.id)
-      const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata }
-      this.lastCompletionAt = this.ctx.clock.now()
-      this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
-      const isSavepoint = barrier.type === 'savepoint'
-      if (!isSavepoint) {
-        this.failures.onSuccess()
-        for (const old of this.store.add(completed)) this.discardSubsumed(old)
-        // Older pending checkpoints are subsumed by this one.
-        for (const [otherId, other] of this.pending) {
-          if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
-        }
-      }
-      // Savepoints commit no side effects, except the one a job stops with (as in Flink).
-      this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
-      for (const w of p.waiters) w.resolve(completed)
-      this.onPendingEnded()
+      await this.requireFiles(barrier, metadata.files, 'after writing _metadata')
+      await this.lease.savepointEnded(barrier.location) // a savepoint's `_in_progress` (nothing for a checkpoint)
+    })()
+    p.finalizing = write.catch(() => {})
+    try {
+      await write
     } catch (err) {
-      this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `Checkpoint ${barrier.id} could not be finalized: ${describeError(err)}`, err)
+      const what = barrier.type === 'savepoint' ? `Savepoint ${barrier.id} at ${barrier.location}` : `Checkpoint ${barrier.id}`
+      this.abort(barrier.id, 'FINALIZE_CHECKPOINT_FAILURE', `${what} could not be finalized: ${describeError(err)}`, err)
+      return
     }
+    // Aborted during the write (expired, job failover or cancel, subsumed): the abort discards the
+    // checkpoint, `_metadata` first, once the write ended.
+    if (this.pending.get(barrier.id) !== p) return
+    p.timeout.cancel()
+    this.pending.delete(barrier.id)
+    this.deleteShared(this.sharedState.ended(barrier.id))
+    const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata: metadata! }
+    this.lastCompletionAt = this.ctx.clock.now()
+    this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
+    const isSavepoint = barrier.type === 'savepoint'
+    if (!isSavepoint) {
+      this.failures.onSuccess()
+      for (const old of this.store.add(completed)) this.discard(old.location, old.id)
+      // Older pending checkpoints are subsumed by this one.
+      for (const [otherId, other] of this.pending) {
+        // Stryker disable next-line EqualityOperator: this checkpoint left `pending` above, so no id there equals it
+        if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
+      }
+    }
+    this.leaseChanged()
+    // Savepoints commit no side effects, except the one a job stops with (as in Flink).
+    this.ctx.notifyComplete(barrier.id, isSavepoint && barrier.stop === undefined)
+    p.resolve(completed)
+    this.onPendingEnded()
+  }
+
+  private async requireFiles(barrier: CheckpointBarrier, files: readonly FileReference[], when: string): Promise<void> {
+    const unchecked = files.filter((f) => f.checksum === undefined).map((f) => f.path)
+    if (unchecked.length > 0) throw new StateError(`state files were acknowledged without a content checksum: ${unchecked.slice(0, 5).join(', ')}`)
+    const problems = await verifyFiles((l) => this.ctx.storageFor(l), barrier.location, files)
+    if (problems.length > 0) throw new StateError(`acknowledged state files are missing or changed (${when}): ${describeProblems(problems)}`)
   }
 
   private buildMetadata(p: Pending): CheckpointMetadata {
@@ -313,9 +416,16 @@ export class CheckpointCoordinator {
     const isSavepoint = p.barrier.type === 'savepoint'
     this.failed.push({ id, reason, message })
     this.ctx.notifyAborted(id)
-    this.discard(p.barrier.location)
+    this.rememberAborted(id, p.barrier.location)
+    this.deleteShared(this.sharedState.ended(id))
+    this.leaseChanged()
+    // During the `_metadata` write, deleting now could race the write and leave a `_metadata` over
+    // deleted files: discard once the write ended, `_metadata` first. A savepoint's lease goes
+    // before its folder (no renewal may land in a deleted folder).
+    const leaseGone = isSavepoint ? this.lease.savepointEnded(p.barrier.location) : Promise.resolve()
+    this.discard(p.barrier.location, id, Promise.all([p.finalizing, leaseGone]).then(() => {}))
     const err = new CheckpointFailure(reason, message, cause)
-    for (const w of p.waiters) w.reject(err)
+    p.reject(err)
     if (this.failures.onFailure(reason, isSavepoint)) {
       this.ctx.failJob(new StateError(`Exceeded checkpoint tolerable failure threshold (${this.settings.tolerableFailures}): ${message}`, { cause: err }))
     }
@@ -327,28 +437,39 @@ export class CheckpointCoordinator {
     for (const id of [...this.pending.keys()]) this.abort(checkpointId(id), reason, message)
   }
 
-  /**
-   * Deletes a subsumed checkpoint, and the shared files (incremental checkpoints) it references
-   * that no retained checkpoint references. A file a pending checkpoint uses is always referenced
-   * by the latest retained one too, since tables are only ever replaced, never brought back.
-   */
-  private discardSubsumed(old: CompletedCheckpoint): void {
-    const keep = new Set<string>()
-    for (const c of this.store.all()) for (const f of c.metadata.files) keep.add(join(c.location, f.path))
-    const shared = old.metadata.files.map((f) => join(old.location, f.path)).filter((p) => !p.startsWith(`${old.location}/`) && !keep.has(p))
-    this.discard(old.location)
-    const storage = this.ctx.storageFor(old.location)
-    for (const p of shared) this.discards.push(storage.delete(p).catch(() => {}))
+  private rememberAborted(id: number, location: string): void {
+    this.abortedLocations.set(id, location)
+    if (this.abortedLocations.size > 64) this.abortedLocations.delete(this.abortedLocations.keys().next().value!)
   }
 
-  /** Deletes a checkpoint: `_metadata` first, so a half-deleted directory never looks complete. */
-  private discard(location: string): void {
+  /** The files of `refs` outside the checkpoint's own folder (shared between checkpoints), as full locations. */
+  private sharedFiles(location: string, refs: readonly FileReference[]): string[] {
+    return refs.map((f) => join(location, f.path)).filter((l) => relativeTo(location, l) === undefined)
+  }
+
+  /**
+   * Deletes a checkpoint that completed or was aborted: `_metadata` first, so a half-deleted
+   * directory never looks complete; then its folder and, released from the registry only now,
+   * the shared files nothing else references. `after`: a write into the directory still in
+   * progress, to wait for first. When `_metadata` cannot be deleted, nothing else is.
+   */
+  private discard(location: string, id: number, after: Promise<void> = Promise.resolve()): void {
     const storage = this.ctx.storageFor(location)
-    const d = storage
-      .delete(metadataLocation(location))
-      .then(() => storage.deleteTree(location))
-      .catch(() => {})
-    this.discards.push(d)
+    this.track(after
+      .then(() => storage.delete(metadataLocation(location)))
+      .then(() => {
+        this.deleteShared(this.sharedState.release(id, this.pending.keys()))
+        return storage.deleteTree(location)
+      }))
+  }
+
+  private deleteShared(files: readonly string[]): void {
+    for (const f of files) this.track(this.ctx.storageFor(f).delete(f))
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p.catch(() => {}).finally(() => this.inFlight.delete(t))
+    this.inFlight.add(t)
   }
 
   /**
@@ -359,21 +480,23 @@ export class CheckpointCoordinator {
   async shutdown(status: 'FINISHED' | 'CANCELED' | 'FAILED'): Promise<void> {
     this.stopPeriodic()
     this.abortAll('JOB_FAILOVER', `The job ended (${status})`)
+    // The lease says the job ended before anything of it is deleted.
+    await this.lease.end()
     const r = this.settings.retention
     const keep =
       (status === 'CANCELED' && r === 'RETAIN_ON_CANCELLATION') ||
       (status === 'FAILED' && (r === 'RETAIN_ON_CANCELLATION' || r === 'DELETE_ON_CANCELLATION'))
     if (!keep) {
-      for (const c of this.store.drain()) this.discard(c.location)
-      await Promise.all(this.discards)
+      for (const c of this.store.drain()) this.discard(c.location, c.id)
+      await this.settled()
       const jobDir = jobCheckpointDir(this.ctx.checkpointsDir, this.ctx.jobId)
       await this.ctx.storageFor(jobDir).deleteTree(jobDir).catch(() => {})
     }
-    await Promise.all(this.discards)
+    await this.settled()
   }
 
-  /** Waits until every deletion started so far has ended. */
+  /** Waits until every deletion started so far, and those they started, has ended. */
   async settled(): Promise<void> {
-    await Promise.all(this.discards)
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight)
   }
 }

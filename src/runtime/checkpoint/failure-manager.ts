@@ -1,6 +1,7 @@
 /**
  * Counts consecutive failed checkpoints (Flink's CheckpointFailureManager). A success resets the
- * count; more than `tolerable` failures in a row fail the job. Savepoints never count. Pure.
+ * count; more than `tolerable` failures in a row fail the job. Savepoints never count. Pure;
+ * imports nothing. Tests: test/coordinator.test.ts (timeouts and failures).
  */
 
 export type CheckpointFailureReason =

@@ -12,7 +12,10 @@
  * A lease is live while `now < renewedAt + ttlMs + CLOCK_SKEW_ALLOWANCE_MS` (by the reader's
  * clock) and it is not marked ended. A reader that cannot parse a lease treats it as live (fail
  * closed). Writers keep `ttlMs` several renewal intervals long, so one slow write does not expire it.
- * Pure: no I/O. Tests: test/lease.test.ts.
+ * The writer (lease-keeper.ts) rewrites the job lease as soon as what it names changes, but a
+ * checkpoint can start between a change and the write landing: while a job lease is live, a
+ * reader treats every `chk-N` with N greater than `latestCompleted` as in progress too.
+ * Pure: no I/O. Tests: test/lease-keeper.test.ts.
  */
 
 export const JOB_LEASE_FILE = '_lease'

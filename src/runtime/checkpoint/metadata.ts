@@ -1,10 +1,11 @@
 /**
- * The `_metadata` file, format version 1 (documented in docs/metadata-format.md, golden fixture in
- * test/fixtures/metadata-v1/). It is JSON:
- *   {"format":"tsflink-checkpoint","version":1,"checksum":"sha256:<hex of the body's JSON>","body":{…}}
+ * The `_metadata` file, format version 2 (documented in docs/metadata-format.md, golden fixtures
+ * in test/fixtures/metadata-v1/ and metadata-v2/). It is JSON:
+ *   {"format":"tsflink-checkpoint","version":2,"checksum":"sha256:<hex of the body's JSON>","body":{…}}
  * Every file a checkpoint needs is listed in body.files with a path relative to the checkpoint's
- * own directory (savepoints keep all files inside, so they can be moved).
- * Pure (no I/O). Tests: test/metadata.test.ts.
+ * own directory (savepoints keep all files inside, so they can be moved), its size and, from
+ * version 2 on, a content checksum (CRC-32) that restore and `checkpoints verify` check.
+ * Version 1 (no content checksums) still reads. Pure (no I/O). Tests: test/metadata.test.ts.
  */
 import { createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
@@ -12,7 +13,10 @@ import { StateError } from '../errors.js'
 import type { CheckpointId, JobId, OperatorId } from '../ids.js'
 
 export const METADATA_FORMAT = 'tsflink-checkpoint'
-export const METADATA_VERSION = 1
+/** The version this tsflink writes. */
+export const METADATA_VERSION = 2
+/** The versions this tsflink reads. */
+export const READABLE_METADATA_VERSIONS: readonly number[] = [1, 2]
 
 export type SnapshotType = 'checkpoint' | 'savepoint'
 export type SnapshotFormat = 'canonical' | 'native'
@@ -82,7 +86,7 @@ export interface FileReference {
   /** Relative to the checkpoint directory, '/'-separated. */
   path: string
   size: number
-  /** Content checksum, `crc32:<8 lower-case hex>` (see checksumOf); absent in files listed by format v1. */
+  /** Content checksum, `crc32:<8 lower-case hex>` (see checksumOf); present from format v2 on, absent in v1. */
   checksum?: string
 }
 
@@ -107,11 +111,14 @@ export interface CheckpointMetadata {
   files: FileReference[]
 }
 
-export function serializeMetadata(meta: CheckpointMetadata): Buffer {
+/** Serializes `_metadata` (this version unless an older one is asked for, e.g. for its golden fixture). */
+export function serializeMetadata(meta: CheckpointMetadata, version = METADATA_VERSION): Buffer {
   const body = JSON.stringify(meta)
   const checksum = `sha256:${createHash('sha256').update(body).digest('hex')}`
-  return Buffer.from(`{"format":"${METADATA_FORMAT}","version":${METADATA_VERSION},"checksum":"${checksum}","body":${body}}\n`)
+  return Buffer.from(`{"format":"${METADATA_FORMAT}","version":${version},"checksum":"${checksum}","body":${body}}\n`)
 }
+
+const CHECKSUM = /^crc32:[0-9a-f]{8}$/
 
 /** Parses and verifies `_metadata`; throws a StateError saying what is wrong. */
 export function parseMetadata(data: Buffer | string, origin: string): CheckpointMetadata {
@@ -124,15 +131,24 @@ export function parseMetadata(data: Buffer | string, origin: string): Checkpoint
   if (doc === null || typeof doc !== 'object') throw new StateError(`${origin} is not a tsflink _metadata file`)
   const d = doc as Record<string, unknown>
   if (d.format !== METADATA_FORMAT) throw new StateError(`${origin} is not a tsflink _metadata file (format '${String(d.format)}')`)
-  if (d.version !== METADATA_VERSION) {
-    throw new StateError(`${origin} has metadata format version ${String(d.version)}; this tsflink reads version ${METADATA_VERSION}`)
+  const version = d.version as number
+  if (!READABLE_METADATA_VERSIONS.includes(version)) {
+    throw new StateError(`${origin} has metadata format version ${String(d.version)}; this tsflink reads versions ${READABLE_METADATA_VERSIONS.join(' and ')}`)
   }
-  const body = JSON.stringify(d.body)
-  const expected = `sha256:${createHash('sha256').update(body ?? '').digest('hex')}`
+  if (d.body === null || typeof d.body !== 'object') throw new StateError(`${origin} lacks required fields`)
+  const expected = `sha256:${createHash('sha256').update(JSON.stringify(d.body)).digest('hex')}`
   if (d.checksum !== expected) throw new StateError(`${origin} fails its checksum (corrupt or edited)`)
   const m = d.body as CheckpointMetadata
   if (typeof m.jobId !== 'string' || typeof m.checkpointId !== 'number' || !Array.isArray(m.operators) || !Array.isArray(m.files)) {
     throw new StateError(`${origin} lacks required fields`)
+  }
+  for (const f of m.files as unknown[]) {
+    // A primitive or null has no string path (null is caught before it is read).
+    const r = f as Partial<FileReference> | null
+    if (r === null || typeof r.path !== 'string' || typeof r.size !== 'number') throw new StateError(`${origin} lists a file without path or size`)
+    if (version >= 2 && !CHECKSUM.test(String(r.checksum))) {
+      throw new StateError(`${origin} lists ${r.path} without a content checksum (format version ${version} requires one)`)
+    }
   }
   return m
 }

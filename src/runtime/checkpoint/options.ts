@@ -1,6 +1,7 @@
 /**
  * What a checkpoint request carries from the coordinator to the tasks (Flink's CheckpointOptions),
- * and the coordinator's settings. Pure.
+ * and the coordinator's settings. Pure types and defaults (nothing to test on their own); must not
+ * import the task or the CLI.
  */
 import type { CheckpointId } from '../ids.js'
 import type { SnapshotFormat, SnapshotType } from './metadata.js'

@@ -1,21 +1,35 @@
 /**
- * Deciding what `checkpoints prune` deletes: pure, no I/O, a table of cases in test/prune.test.ts.
+ * Deciding what `checkpoints prune` deletes: pure, no I/O. Tests: test/prune.test.ts (a table of
+ * cases, and a property test against an oracle written from the rules below).
  *
- * Rules:
- * - per job, the newest `keep` valid checkpoints stay (never fewer than one: the latest valid
- *   checkpoint of a job is never deleted); older ones go if they are older than `olderThanMs`
- *   (when given);
- * - savepoints stay unless `includeSavepoints`, and then follow the same policy per job;
- * - a directory without `_metadata` is a leftover and goes, unless its job is running (it may be
- *   a checkpoint in progress); a directory whose `_metadata` is unreadable or whose files are
- *   damaged stays (nothing about it can be proven);
- * - a directory holding a file that a kept checkpoint references stays;
- * - a file in shared/ or taskowned/ goes only when no kept checkpoint references it, when every
- *   `_metadata` in the root could be read, and, for a running job, when it is older than the
- *   trigger time of that job's latest checkpoint (so it cannot belong to one in progress);
- * - nothing outside the root is ever chosen.
+ * The rules (README "Pruning from cron" says the same to users):
+ * 1. Only what is inside the root is ever deleted; a job folder or savepoint directory counts
+ *    only when recognised by its content (see inventory.ts); other folders are left alone.
+ * 2. A job is *running* when its folder holds a live `_lease` (lease.ts: not ended, renewed within
+ *    its ttl plus the clock-skew allowance; an unparsable lease counts as live), or when the local
+ *    registry lists it. The registry can only add protection; modification times are not used.
+ * 3. Per job, its valid checkpoints, newest first: the first `max(1, keep)` stay; older ones go when
+ *    older than `olderThanMs` (or always, when it is unset). So the latest valid one always stays.
+ * 4. A running job additionally keeps what its lease names: its latest completed checkpoint and
+ *    its checkpoints and savepoints in progress; and a directory of it without `_metadata` stays (it
+ *    may be a checkpoint in progress). A directory without `_metadata` of a job that is not
+ *    running is a leftover and goes.
+ * 5. A directory whose `_metadata` cannot be read, or whose files are missing or damaged, stays.
+ * 6. Savepoints: a savepoint whose `_in_progress` is live (or unparsable) never goes. Others stay
+ *    unless `includeSavepoints`; then valid ones follow rule 3 per job, and one without `_metadata`
+ *    (its `_in_progress` expired or ended) is a leftover and goes.
+ * 7. A directory chosen to go that holds a file a kept checkpoint references stays (and then what
+ *    it references stays too). For a running job, what its deleted checkpoints reference outside
+ *    their own directory stays as well: the job may reuse those files in a checkpoint in progress.
+ * 8. A file in a job's shared/ or taskowned/ goes only when all of these hold: every `_metadata`
+ *    below the root could be read; no kept checkpoint references it; its job is not running; and
+ *    no checkpoint of a running job references anything in that job's folder (a job restored in
+ *    claim mode uploads nothing there, but reuses what is there). A running job may be uploading
+ *    files that no `_metadata` names yet, so nothing in its own shared/ or taskowned/ is deleted.
  */
-import type { Inventory, SnapshotEntry } from './inventory.js'
+import { join, normalizeLocation } from '../storage/paths.js'
+import type { Inventory, JobFolder, SnapshotEntry } from './inventory.js'
+import { isLeaseLive } from './lease.js'
 
 export interface PrunePolicy {
   /** Valid checkpoints to keep per job (at least 1 is always kept). */
@@ -23,116 +37,174 @@ export interface PrunePolicy {
   olderThanMs: number | undefined
   includeSavepoints: boolean
   now: number
+  /** Jobs the local registry lists as running: protected as if they held a live lease. */
   runningJobs: ReadonlySet<string>
 }
 
 export interface PrunePlan {
   deleteDirs: SnapshotEntry[]
   deleteFiles: { path: string; size: number }[]
+  /** Checkpoints and savepoints inside the root that stay. */
   keep: SnapshotEntry[]
   /** Things left alone that a user may want to look at, with the reason. */
   notes: { path: string; reason: string }[]
   bytesFreed: number
 }
 
-const inside = (root: string, p: string): boolean => p.startsWith(root.endsWith('/') ? root : `${root}/`)
+/** Strictly below `root` (`/x/ck2` is not inside `/x/ck`). */
+export const inside = (root: string, p: string): boolean => p.startsWith(root.endsWith('/') ? root : `${root}/`)
 
 function completedAt(e: SnapshotEntry): number {
-  const iso = e.metadata?.completedAt
-  return iso === undefined ? e.mtimeMs : Date.parse(iso)
+  return Date.parse(e.metadata!.completedAt)
+}
+
+/** Whether the job of a folder is running (rule 2). */
+export function isRunning(j: JobFolder, policy: Pick<PrunePolicy, 'now' | 'runningJobs'>): boolean {
+  return (j.lease !== undefined && isLeaseLive(j.lease.parsed, policy.now)) || policy.runningJobs.has(j.jobId)
+}
+
+/** The job folder (among `folders`) a location lies in, if any: its prefixes are tried, longest first. */
+function folderOf(location: string, folders: ReadonlyMap<string, JobFolder>): JobFolder | undefined {
+  for (let i = location.lastIndexOf('/'); i > 0; i = location.lastIndexOf('/', i - 1)) {
+    const f = folders.get(location.slice(0, i))
+    if (f !== undefined) return f
+  }
+  return undefined
 }
 
 export function planPrune(inv: Inventory, policy: PrunePolicy): PrunePlan {
-  const keep = new Set<SnapshotEntry>()
+  const kept = new Set<SnapshotEntry>()
   const remove = new Set<SnapshotEntry>()
   const notes: PrunePlan['notes'] = []
+  const note = (path: string, reason: string): void => void notes.push({ path, reason })
   const keepN = Math.max(1, Math.floor(policy.keep))
+  const root = inv.root
 
-  // Valid checkpoints (and, when asked, savepoints) by job: newest first.
-  const byJob = new Map<string, SnapshotEntry[]>()
+  const folders = new Map(inv.jobs.map((j) => [j.path, j]))
+  // Keyed by job folder; entries outside any job folder look up `undefined`, which is never there.
+  const running = new Set<string | undefined>()
+  const named = new Set<string>()
+  for (const j of inv.jobs) {
+    const mine = inside(root, j.path) || j.path === root
+    if (mine && !j.recognized) note(j.path, 'named like a job folder, but no _lease or _metadata in it names that job: not ours, left alone')
+    if (!isRunning(j, policy)) continue
+    running.add(j.path)
+    if (j.lease === undefined) continue
+    if (!j.lease.parsed.ok) {
+      if (mine) note(j.lease.location, `unreadable lease (${j.lease.parsed.reason}): its job counts as running`)
+      continue
+    }
+    const lease = j.lease.parsed.lease
+    for (const id of [lease.latestCompleted, ...lease.inProgress]) if (id !== null) named.add(join(j.path, `chk-${id}`))
+    for (const sp of lease.savepointsInProgress) named.add(normalizeLocation(sp))
+  }
+
+  // Rules 1–6: each directory stays, goes, or joins its job's list of valid ones.
+  const groups = new Map<string, SnapshotEntry[]>()
   for (const e of inv.entries) {
-    if (!inside(inv.root, e.path) && e.path !== inv.root) {
-      keep.add(e)
+    if (!inside(root, e.path)) {
+      kept.add(e)
+      continue
+    }
+    if (named.has(e.path)) {
+      // Stays; a valid one still counts among its job's newest.
+      kept.add(e)
+      note(e.path, 'named by the live lease of its running job (its latest checkpoint, or one in progress)')
+      if (e.status !== 'valid') continue
+    }
+    if (e.jobPath !== undefined ? folders.get(e.jobPath)?.recognized !== true : !e.recognized) {
+      kept.add(e)
+      if (e.jobPath === undefined) note(e.path, 'neither _metadata nor _in_progress: not a savepoint directory tsflink recognises, left alone')
+      continue
+    }
+    if (e.inProgress !== undefined && isLeaseLive(e.inProgress.parsed, policy.now)) {
+      kept.add(e)
+      note(e.path, `a savepoint in progress (${e.inProgress.parsed.ok ? 'live _in_progress' : `unreadable _in_progress: ${e.inProgress.parsed.reason}`}): never deleted`)
+      continue
+    }
+    if (e.type === 'savepoint' && !policy.includeSavepoints) {
+      kept.add(e)
+      if (e.status !== 'valid') note(e.path, `an incomplete savepoint (${e.problem ?? e.status}); pass --include-savepoints to remove it`)
       continue
     }
     if (e.status === 'valid') {
-      if (e.type === 'savepoint' && !policy.includeSavepoints) {
-        keep.add(e)
-        continue
-      }
-      const key = `${e.type}:${e.jobId ?? e.metadata?.jobId ?? ''}`
-      const list = byJob.get(key) ?? []
+      const key = `${e.type}:${e.jobPath ?? e.metadata!.jobId}`
+      const list = groups.get(key) ?? []
       list.push(e)
-      byJob.set(key, list)
-    } else if (e.metadata === undefined && e.problem === 'no _metadata') {
-      if (e.jobId !== undefined && policy.runningJobs.has(e.jobId)) {
-        keep.add(e)
-        notes.push({ path: e.path, reason: 'no _metadata, but its job is running (a checkpoint in progress)' })
-      } else if (e.type === 'savepoint' && !policy.includeSavepoints) {
-        keep.add(e)
-        notes.push({ path: e.path, reason: 'an incomplete savepoint directory (pass --include-savepoints to remove it)' })
+      groups.set(key, list)
+    } else if (e.metadata === undefined && !e.unreadable) {
+      if (running.has(e.jobPath)) {
+        kept.add(e)
+        note(e.path, 'no _metadata, but its job is running: a checkpoint in progress')
       } else {
         remove.add(e)
       }
     } else {
-      keep.add(e)
-      notes.push({ path: e.path, reason: `not valid, left alone: ${e.problem ?? e.status}` })
+      kept.add(e)
+      note(e.path, `not valid, left alone: ${e.problem ?? e.status}`)
     }
   }
-  for (const list of byJob.values()) {
-    list.sort((a, b) => (b.checkpointId ?? 0) - (a.checkpointId ?? 0) || completedAt(b) - completedAt(a))
+  for (const list of groups.values()) {
+    list.sort((a, b) => b.checkpointId! - a.checkpointId! || completedAt(b) - completedAt(a))
     list.forEach((e, i) => {
       const old = policy.olderThanMs === undefined || completedAt(e) < policy.now - policy.olderThanMs
-      if (i >= keepN && old) remove.add(e)
-      else keep.add(e)
+      if (i >= keepN && old && !kept.has(e)) remove.add(e)
+      else kept.add(e)
     })
   }
 
-  // Everything kept checkpoints reference stays, even inside a directory chosen for deletion.
+  // Rule 7: what kept checkpoints reference stays, even inside a directory chosen to go.
   const referenced = new Set<string>()
-  for (const e of keep) for (const r of e.references) referenced.add(r)
-  for (const e of [...remove]) {
-    const held = e.ownFiles.find((f) => referenced.has(f))
-    if (held !== undefined) {
+  for (const e of kept) for (const r of e.references) referenced.add(r)
+  for (const e of remove) {
+    if (!running.has(e.jobPath)) continue
+    for (const r of e.references) if (!inside(e.path, r)) referenced.add(r)
+  }
+  for (let changed = true; changed;) {
+    changed = false
+    for (const e of remove) {
+      const held = e.ownFiles.find((f) => referenced.has(f))
+      if (held === undefined) continue
       remove.delete(e)
-      keep.add(e)
-      notes.push({ path: e.path, reason: `kept: a kept checkpoint references ${held}` })
+      kept.add(e)
+      note(e.path, `kept: a kept checkpoint references ${held}`)
       for (const r of e.references) referenced.add(r)
+      changed = true
     }
   }
 
-  const unreadable = inv.entries.some((e) => e.status === 'corrupt' && e.metadata === undefined)
+  // Rule 8: shared files.
   const deleteFiles: PrunePlan['deleteFiles'] = []
-  if (unreadable) {
-    notes.push({ path: inv.root, reason: 'an unreadable _metadata exists below the root: no shared file is deleted' })
+  const unreadable = inv.entries.find((e) => e.unreadable)
+  if (unreadable !== undefined) {
+    note(root, `${unreadable.path} has an unreadable _metadata (${String(unreadable.problem)}): no shared file is deleted, since none can be proven unreferenced`)
   } else {
-    for (const job of inv.jobs) {
-      let before = Number.POSITIVE_INFINITY
-      if (policy.runningJobs.has(job.jobId)) {
-        const latest = inv.entries
-          .filter((e) => e.jobId === job.jobId && e.status === 'valid' && e.type === 'checkpoint')
-          .reduce((m, e) => Math.max(m, e.metadata!.timestamp), Number.NEGATIVE_INFINITY)
-        before = latest
+    const busy = new Set(running)
+    for (const e of inv.entries) {
+      if (!running.has(e.jobPath)) continue
+      for (const r of e.references) {
+        const f = folderOf(r, folders)
+        if (f !== undefined) busy.add(f.path)
       }
-      for (const f of job.sharedFiles) {
-        if (referenced.has(f.path) || !inside(inv.root, f.path)) continue
-        if (f.mtimeMs >= before) continue
-        deleteFiles.push({ path: f.path, size: f.size })
+    }
+    for (const j of inv.jobs) {
+      if (!j.recognized) continue
+      const candidates = j.sharedFiles.filter((f) => !referenced.has(f.path) && inside(root, f.path))
+      if (busy.has(j.path)) {
+        if (candidates.length > 0) note(j.path, `${running.has(j.path) ? 'its job is running' : 'a running job uses its files'}: no file in its shared/ or taskowned/ is deleted`)
+        continue
       }
+      for (const f of candidates) deleteFiles.push({ path: f.path, size: f.size })
     }
   }
 
   const deleteDirs = [...remove].sort((a, b) => a.path.localeCompare(b.path))
-  const bytesFreed = deleteDirs.reduce((n, e) => n + ownBytes(e), 0) + deleteFiles.reduce((n, f) => n + f.size, 0)
-  return { deleteDirs, deleteFiles: deleteFiles.sort((a, b) => a.path.localeCompare(b.path)), keep: [...keep].sort((a, b) => a.path.localeCompare(b.path)), notes, bytesFreed }
-}
-
-/** Bytes of the files inside the directory itself (shared files are counted separately). */
-function ownBytes(e: SnapshotEntry): number {
-  if (e.status !== 'valid') return e.sizeBytes
-  const own = new Set(e.ownFiles)
-  const sizes = new Map(e.metadata!.files.map((f) => [`${e.path}/${f.path}`, f.size]))
-  let n = 0
-  for (const f of own) n += sizes.get(f) ?? 0
-  return n
+  const bytesFreed = deleteDirs.reduce((n, e) => n + e.ownBytes, 0) + deleteFiles.reduce((n, f) => n + f.size, 0)
+  return {
+    deleteDirs,
+    deleteFiles: deleteFiles.sort((a, b) => a.path.localeCompare(b.path)),
+    keep: [...kept].filter((e) => inside(root, e.path) || e.path === root).sort((a, b) => a.path.localeCompare(b.path)),
+    notes,
+    bytesFreed,
+  }
 }

@@ -1,22 +1,27 @@
 /**
- * `checkpoints prune`, the acting part: takes the root's lock, scans, plans (prune-plan.ts),
- * then deletes: each checkpoint's `_metadata` first (a half-deleted checkpoint never looks valid),
- * then the directory, then unreferenced shared files. Killed at any point, a re-run converges.
- * The lock is `<root>/.tsflink-prune.lock`; a lock whose process (on this host) is gone is taken over.
+ * `checkpoints prune`, the acting part: takes the root's lock, scans (inventory.ts), plans
+ * (prune-plan.ts), then deletes: each checkpoint's `_metadata` first (a half-deleted checkpoint
+ * never looks valid), then the directory, then unreferenced shared files. Killed at any point, a
+ * re-run converges. A deletion that fails is reported and the rest goes on.
+ * On local disks nothing is deleted through a symbolic link: right before each deletion every
+ * folder between the root and the target is checked again (lstat), so a link swapped in after the
+ * scan is refused, not followed.
+ * The lock is `<root>/.tsflink-prune.lock` (for a job folder: in the checkpoints root holding it);
+ * a lock whose process (on this host) is gone is taken over.
+ * Never imports the CLI, never writes to stdout. Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts.
  */
 import { hostname } from 'node:os'
-import { StateError, describeError } from '../errors.js'
 import { createHash } from 'node:crypto'
-import { readdir, rmdir } from 'node:fs/promises'
+import { lstat, readdir, rmdir } from 'node:fs/promises'
+import { StateError } from '../errors.js'
 import { isJobId } from '../ids.js'
-import { basename, isRemote, join, parseCheckpointDirName } from '../storage/paths.js'
+import { basename, isRemote, join, parent, parseCheckpointDirName, relativeTo, METADATA_FILE } from '../storage/paths.js'
 import { FsStorage } from '../storage/fs-storage.js'
 import { tsflinkHome } from '../job/defaults.js'
 import { isAlive } from '../control/registry.js'
-import { METADATA_FILE } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
-import { mapLimit, scanRoot } from './inventory.js'
-import { planPrune, type PrunePlan, type PrunePolicy } from './prune-plan.js'
+import { describeIoError, mapLimit, scanRoot, type Inventory } from './inventory.js'
+import { inside, isRunning, planPrune, type PrunePlan, type PrunePolicy } from './prune-plan.js'
 
 export const LOCK_FILE = '.tsflink-prune.lock'
 
@@ -26,14 +31,19 @@ interface LockHolder {
   since?: string
 }
 
+/** The folder whose lock a prune of `root` takes: a job folder's parent, so a whole-root prune excludes it. */
+export function lockRootFor(root: string): string {
+  return isJobId(basename(root)) ? parent(root) : root
+}
+
 /**
- * Takes the prune lock of `root` (an object created only if absent: a local file, or a
- * conditional PUT on S3), or throws if a live prune holds it. A lock left by a process of this
- * host that is gone is taken over.
+ * Takes the prune lock of `root` (an object created only if absent: a local file, or on S3 the
+ * claim protocol of S3Storage.createExclusive), or throws if a live prune holds it. A lock left by
+ * a process of this host that is gone is taken over.
  */
 export async function acquirePruneLock(root: string, storage: Storage): Promise<() => Promise<void>> {
   if (!isRemote(root)) return acquireLock(root, storage)
-  // Object stores may not honour conditional writes: hold a lock on this host as well.
+  // Other prunes of this host wait on a local lock first, so they do not race on the store.
   const local = join(tsflinkHome(), 'locks', createHash('sha256').update(root).digest('hex').slice(0, 32))
   const releaseLocal = await acquireLock(local, new FsStorage(), root)
   try {
@@ -57,7 +67,7 @@ async function acquireLock(dir: string, storage: Storage, shownAs = dir): Promis
     try {
       created = await storage.createExclusive(lock, me)
     } catch (err) {
-      throw new StateError(`Cannot lock ${root}: ${describeError(err)}`)
+      throw new StateError(`Cannot lock ${root}: ${describeIoError(err)}`)
     }
     if (created) return () => storage.delete(lock).catch(() => {})
     let holder: LockHolder = {}
@@ -77,24 +87,84 @@ async function acquireLock(dir: string, storage: Storage, shownAs = dir): Promis
   throw new StateError(`Cannot lock ${root}`)
 }
 
-export interface PruneResult {
-  plan: PrunePlan
-  deleted: string[]
+export interface PruneProgress {
+  dirsDone: number
+  dirsTotal: number
+  filesDone: number
+  filesTotal: number
+  bytesFreed: number
 }
 
-export async function prune(root: string, storage: Storage, policy: PrunePolicy, dryRun: boolean): Promise<PruneResult> {
-  const release = await acquirePruneLock(root, storage)
+export interface PruneOptions {
+  dryRun?: boolean
+  /** Called after the plan is made (all zero done) and after each deletion. */
+  onProgress?: (p: PruneProgress) => void
+}
+
+export interface PruneResult {
+  plan: PrunePlan
+  /** What was deleted (with dryRun: what would be). */
+  deleted: string[]
+  /** Deletions that failed, with the reason; everything else went on. */
+  failed: { path: string; reason: string }[]
+  bytesFreed: number
+}
+
+/** The first symbolic link between `root` (excluded) and `path` (included), or undefined. Local paths only. */
+async function linkOnTheWay(root: string, path: string): Promise<string | undefined> {
+  const rel = relativeTo(root, path)
+  if (rel === undefined) return path
+  let p = root
+  for (const seg of rel.split('/')) {
+    p = join(p, seg)
+    const s = await lstat(p).catch(() => undefined)
+    if (s === undefined) return undefined // gone already: nothing to follow
+    if (s.isSymbolicLink()) return p
+  }
+  return undefined
+}
+
+export async function prune(root: string, storage: Storage, policy: PrunePolicy, opts: PruneOptions | boolean = {}): Promise<PruneResult> {
+  const { dryRun = false, onProgress } = typeof opts === 'boolean' ? { dryRun: opts } : opts
+  const release = await acquirePruneLock(lockRootFor(root), storage)
   try {
-    const plan = planPrune(await scanRoot(root, storage), policy)
-    const deleted = [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)]
-    if (dryRun) return { plan, deleted }
+    const inv = await scanRoot(root, storage, { context: true })
+    const plan = planPrune(inv, policy)
+    if (dryRun) return { plan, deleted: [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)], failed: [], bytesFreed: plan.bytesFreed }
+    const local = !isRemote(root)
+    const deleted: string[] = []
+    const failed: PruneResult['failed'] = []
+    const progress: PruneProgress = { dirsDone: 0, dirsTotal: plan.deleteDirs.length, filesDone: 0, filesTotal: plan.deleteFiles.length, bytesFreed: 0 }
+    onProgress?.({ ...progress })
+    const attempt = async (path: string, bytes: number, work: () => Promise<void>): Promise<boolean> => {
+      try {
+        const link = local ? await linkOnTheWay(root, path) : undefined
+        if (link !== undefined) throw new StateError(`${link} is a symbolic link (swapped in after the scan?): not followed`)
+        await work()
+        deleted.push(path)
+        progress.bytesFreed += bytes
+        return true
+      } catch (err) {
+        failed.push({ path, reason: err instanceof StateError ? err.message : describeIoError(err) })
+        return false
+      }
+    }
     await mapLimit(plan.deleteDirs, 32, async (e) => {
-      await storage.delete(join(e.path, METADATA_FILE))
-      await storage.deleteTree(e.path)
+      await attempt(e.path, e.ownBytes, async () => {
+        await storage.delete(join(e.path, METADATA_FILE))
+        await storage.deleteTree(e.path)
+      })
+      progress.dirsDone++
+      onProgress?.({ ...progress })
     })
-    await mapLimit(plan.deleteFiles, 32, (f) => storage.delete(f.path))
-    if (!isRemote(root)) await removeEmptyCheckpointDirs(root)
-    return { plan, deleted }
+    await mapLimit(plan.deleteFiles, 32, async (f) => {
+      await attempt(f.path, f.size, () => storage.delete(f.path))
+      progress.filesDone++
+      onProgress?.({ ...progress })
+    })
+    if (local) await removeEmptyCheckpointDirs(inv, policy)
+    deleted.sort((a, b) => a.localeCompare(b))
+    return { plan, deleted, failed, bytesFreed: progress.bytesFreed }
   } finally {
     await release()
   }
@@ -102,13 +172,16 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
 
 /**
  * A prune killed during a directory's deletion can leave it empty; listings see only files, so
- * empty chk-* folders of a local root are removed here (rmdir never removes a non-empty one).
+ * empty chk-* folders of the recognised job folders of a local root are removed here (rmdir never
+ * removes a non-empty folder; links are not followed; a running job's folders are left to it).
  */
-async function removeEmptyCheckpointDirs(root: string): Promise<void> {
-  const jobDirs = isJobId(basename(root)) ? [root] : (await readdir(root).catch(() => [] as string[])).filter(isJobId).map((n) => join(root, n))
-  for (const dir of jobDirs) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (parseCheckpointDirName(name) !== undefined) await rmdir(join(dir, name)).catch(() => {})
+async function removeEmptyCheckpointDirs(inv: Inventory, policy: PrunePolicy): Promise<void> {
+  for (const j of inv.jobs) {
+    if (!j.recognized || !(inside(inv.root, j.path) || j.path === inv.root) || isRunning(j, policy)) continue
+    if (j.path !== inv.root && (await linkOnTheWay(inv.root, j.path)) !== undefined) continue
+    const names = await readdir(j.path, { withFileTypes: true }).catch(() => [])
+    for (const d of names) {
+      if (d.isDirectory() && parseCheckpointDirName(d.name) !== undefined) await rmdir(join(j.path, d.name)).catch(() => {})
     }
   }
 }

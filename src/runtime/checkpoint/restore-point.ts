@@ -1,11 +1,15 @@
 /**
- * Reads the checkpoint or savepoint a job is asked to restore from (`run -s`): a directory or its
- * `_metadata` file. The metadata must parse and verify, and every file it lists must exist with its
- * recorded size, or the restore is refused before the job starts.
+ * Reads the checkpoint or savepoint a job is asked to restore from (`run -s`, `checkpoints
+ * restore`): a directory or its `_metadata` file (a path, a `file:` URI or an s3:// location).
+ * The metadata must parse and verify, and every file it lists must exist with its recorded size
+ * and, where `_metadata` records one, its checksum; otherwise the restore is refused before the
+ * job starts, naming the file.
+ * Never imports the CLI. Tests: test/integration/cli-checkpoints.test.ts, test/integration/cli-run.test.ts.
  */
 import { StateError, describeError } from '../errors.js'
-import { basename, join, metadataLocation, normalizeLocation, parent, METADATA_FILE } from '../storage/paths.js'
+import { basename, metadataLocation, normalizeLocation, parent, METADATA_FILE } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
+import { checkFiles } from './inventory.js'
 import { parseMetadata, type CheckpointMetadata } from './metadata.js'
 
 export interface RestorePoint {
@@ -13,7 +17,7 @@ export interface RestorePoint {
   metadata: CheckpointMetadata
 }
 
-export async function readRestorePoint(path: string, storage: Storage): Promise<RestorePoint> {
+export async function readRestorePoint(path: string, storage: Storage, opts: { checksums?: boolean } = {}): Promise<RestorePoint> {
   let location = normalizeLocation(path)
   if (basename(location) === METADATA_FILE) location = parent(location)
   const metaLoc = metadataLocation(location)
@@ -25,18 +29,20 @@ export async function readRestorePoint(path: string, storage: Storage): Promise<
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'NoSuchKey') {
       throw new StateError(`Cannot restore from '${path}': no _metadata there (not a completed checkpoint or savepoint)`)
     }
+    if (code === 'EISDIR') throw new StateError(`Cannot restore from '${path}': its _metadata is a directory, not a file`)
     throw new StateError(`Cannot restore from '${path}': ${describeError(err)}`, { cause: err })
   }
   const metadata = parseMetadata(data, metaLoc)
-  await verifyFiles(location, metadata, storage)
+  await verifyFiles(location, metadata, storage, { checksums: opts.checksums ?? true })
   return { location, metadata }
 }
 
-/** Every referenced file exists with the size `_metadata` recorded. */
-export async function verifyFiles(location: string, metadata: CheckpointMetadata, storage: Storage): Promise<void> {
-  for (const f of metadata.files) {
-    const st = await storage.stat(join(location, f.path))
-    if (st === undefined) throw new StateError(`Checkpoint ${location} is incomplete: referenced file ${f.path} is missing`)
-    if (st.size !== f.size) throw new StateError(`Checkpoint ${location} is damaged: ${f.path} has ${st.size} bytes, _metadata says ${f.size}`)
-  }
+/** Every referenced file exists with the size (and, with `checksums`, the checksum) `_metadata` recorded. */
+export async function verifyFiles(location: string, metadata: CheckpointMetadata, storage: Storage, opts: { checksums?: boolean } = {}): Promise<void> {
+  const problems = await checkFiles(location, metadata, storage, { deep: opts.checksums === true })
+  const first = problems[0]
+  if (first === undefined) return
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''
+  if (first.kind === 'missing') throw new StateError(`Checkpoint ${location} is incomplete: ${first.problem}${more}`)
+  throw new StateError(`Checkpoint ${location} is damaged: ${first.problem}${more}`)
 }

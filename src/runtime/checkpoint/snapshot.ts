@@ -1,6 +1,7 @@
 /**
  * What a task reports when it acknowledges a checkpoint: the state handles of each operator of its
- * chain, and the checkpoint a job restores from. Pure types.
+ * chain, and the checkpoint a job restores from. Pure types (nothing to test on their own); must
+ * not import the task or the CLI.
  */
 import type { CheckpointId, OperatorId } from '../ids.js'
 import type { ChannelStateHandle, CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'

@@ -14,7 +14,8 @@ import type { OperatorId } from '../ids.js'
 import { keyGroupRangeForSubtask, type KeyGroupRange } from '../state/key-groups.js'
 import type { Storage } from '../storage/storage.js'
 import { join } from '../storage/paths.js'
-import type { CheckpointMetadata, KeyedStateHandle, OperatorStateEntry } from './metadata.js'
+import { readListed } from './file-check.js'
+import type { CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateEntry } from './metadata.js'
 
 export interface RestoreTarget {
   operatorId: OperatorId
@@ -29,6 +30,11 @@ export interface KeyedRestore {
   /** Location of the sections file (for a key-group sections handle). */
   location: string
   handle: KeyedStateHandle
+  /**
+   * The checkpoint's files by full location, as `_metadata` lists them: every file read for the
+   * restore is checked against its reference (size, checksum). Absent: files are read unchecked.
+   */
+  files?: ReadonlyMap<string, FileReference>
 }
 
 export interface SubtaskRestore {
@@ -41,6 +47,8 @@ export interface SubtaskRestore {
 export interface OperatorRestorePlan {
   entry: OperatorStateEntry
   subtasks: SubtaskRestore[]
+  /** The checkpoint's files by full location (see KeyedRestore.files). */
+  files: ReadonlyMap<string, FileReference>
 }
 
 export interface RestorePlan {
@@ -56,6 +64,7 @@ const hasState = (e: OperatorStateEntry): boolean => e.subtasks.some((s) => s.ke
 
 export function planRestore(location: string, metadata: CheckpointMetadata, targets: readonly RestoreTarget[], allowNonRestoredState: boolean): RestorePlan {
   const byId = new Map(targets.map((t) => [t.operatorId, t]))
+  const files = fileReferences(location, metadata)
   const operators = new Map<OperatorId, OperatorRestorePlan>()
   const skipped: OperatorId[] = []
   for (const entry of metadata.operators) {
@@ -85,13 +94,18 @@ export function planRestore(location: string, metadata: CheckpointMetadata, targ
         const h = s.keyed
         if (h === undefined) continue
         if (h.keyGroupRange[1] < range.start || h.keyGroupRange[0] > range.end) continue
-        keyed.push({ checkpointDir: location, location: 'file' in h ? join(location, h.file) : location, handle: h })
+        keyed.push({ checkpointDir: location, location: 'file' in h ? join(location, h.file) : location, handle: h, files })
       }
       subtasks.push({ keyGroupRange: range, keyed, lists: new Map() })
     }
-    operators.set(entry.operatorId, { entry, subtasks })
+    operators.set(entry.operatorId, { entry, subtasks, files })
   }
   return { location, metadata, operators, skipped }
+}
+
+/** Every file a checkpoint lists, by full location. */
+export function fileReferences(location: string, metadata: CheckpointMetadata): Map<string, FileReference> {
+  return new Map(metadata.files.map((f) => [join(location, f.path), f]))
 }
 
 /** Splits `items` into `n` contiguous parts whose sizes differ by at most one. */
@@ -114,7 +128,8 @@ export async function loadOperatorLists(plan: OperatorRestorePlan, location: str
   for (const s of plan.entry.subtasks) {
     const h = s.operator
     if (h === undefined) continue
-    const body = deserialize(await storage.read(join(location, h.file))) as Record<string, unknown[]>
+    const file = join(location, h.file)
+    const body = deserialize(await readListed(storage, file, plan.files)) as Record<string, unknown[]>
     for (const [name, mode] of Object.entries(h.states)) {
       let m = merged.get(name)
       if (m === undefined) {

@@ -3,22 +3,26 @@
  * two-phase commit tied to checkpoints.
  *
  * Records are appended to a hidden in-progress file. At a checkpoint the file is closed and
- * renamed to a hidden pending file, recorded in the checkpoint's state (pre-commit). When the
- * checkpoint completes, pending files are renamed to their visible final names (commit). After a
- * restore the pending files in the restored state are committed again: commit is idempotent, so
- * a crash between checkpoint completion and commit loses and duplicates nothing.
+ * renamed to a hidden pending file, recorded in the checkpoint's state (pre-commit); before the
+ * task acknowledges the checkpoint the pending file and its directory are fsynced, so they are
+ * durable before `_metadata` is. When the checkpoint completes, pending files are renamed to their
+ * visible final names (commit) and the directory is fsynced. After a restore the pending files in
+ * the restored state are committed again: commit is idempotent, so a crash (even of the OS)
+ * between checkpoint completion and commit loses and duplicates nothing.
  *
  * Architecture Invariant: a record is visible in a `part-*` file only once a checkpoint that
  * covers it has completed (or, with checkpointing off, once the input ended).
  *
  * Visible files: `<dir>/part-<job prefix>-<subtask>-<counter>`. Hidden files start with '.'.
- * Tests: test/file-sink.test.ts, test/integration/recovery.test.ts.
+ * Tests: test/file-sink.test.ts, test/file-sink-durability.test.ts, test/integration/recovery.test.ts.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ListStateDescriptor, type ListState } from '../api/state.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
 import { StateError } from '../errors.js'
+import { FSYNC, type Syncer } from '../storage/fs-storage.js'
 import { formatRecord } from './format.js'
 
 type SinkEntry =
@@ -54,12 +58,30 @@ export class FileSinkOperator<T> extends StreamOperator<T, never> {
   private pending: Extract<SinkEntry, { type: 'pending' }>[] = []
   private state!: ListState<SinkEntry>
   private prefix = ''
+  /** Files committed at the end of input without checkpointing, made durable on close. */
+  private committedAtEnd: string[] = []
+  /** The fsync making the latest commit durable: a later checkpoint, which no longer lists those files, waits for it. */
+  private commitDurable: Promise<void> = Promise.resolve()
 
   constructor(
     readonly dir: string,
     private readonly encoder: (record: T) => string,
+    private readonly syncer: Syncer = FSYNC,
   ) {
     super()
+  }
+
+  /** fsyncs each file, then the sink's directory (the names renamed into it). */
+  private async makeDurable(files: readonly string[]): Promise<void> {
+    for (const f of files) {
+      const fh = await open(f, 'r')
+      try {
+        await this.syncer.file(f, fh)
+      } finally {
+        await fh.close()
+      }
+    }
+    await this.syncer.directory(this.dir)
   }
 
   override async initializeState(): Promise<void> {
@@ -77,6 +99,8 @@ export class FileSinkOperator<T> extends StreamOperator<T, never> {
     })
     if (subtask === 0 && attempt > 0) this.removeLeftovers(new Set(pending.map((e) => e.pending)))
     this.state.clear()
+    // The next checkpoint no longer lists these files: their commit must be durable before it is.
+    await this.syncer.directory(this.dir)
   }
 
   /** Hidden files of earlier attempts of this job that no checkpoint references. */
@@ -128,12 +152,22 @@ export class FileSinkOperator<T> extends StreamOperator<T, never> {
     this.state.update([...this.pending, { type: 'counter', subtask: this.ctx.subtask, value: this.counter }])
   }
 
+  /** Pre-commit made durable: the checkpoint's pending files and their names, before the task acknowledges. */
+  override async snapshotStateAsync(ctx: SnapshotContext): Promise<void> {
+    const mine = this.pending.filter((e) => e.checkpointId === ctx.checkpointId).map((e) => e.pending)
+    if (mine.length > 0) await this.makeDurable(mine)
+    await this.commitDurable
+  }
+
   override async notifyCheckpointComplete(checkpointId: number, isSavepoint: boolean): Promise<void> {
     // Savepoints do not commit (as in Flink): a later failover restores the latest checkpoint.
     if (isSavepoint) return
     const done = this.pending.filter((e) => e.checkpointId <= checkpointId)
     this.pending = this.pending.filter((e) => e.checkpointId > checkpointId)
     for (const e of done) this.commit(e)
+    if (done.length === 0) return
+    this.commitDurable = this.syncer.directory(this.dir)
+    await this.commitDurable
   }
 
   override finish(): void {
@@ -143,6 +177,13 @@ export class FileSinkOperator<T> extends StreamOperator<T, never> {
     }
     this.roll(0)
     for (const e of this.pending) this.commit(e)
+    this.committedAtEnd = this.pending.map((e) => e.final)
     this.pending = []
+  }
+
+  override async close(): Promise<void> {
+    const files = this.committedAtEnd
+    this.committedAtEnd = []
+    if (files.length > 0) await this.makeDurable(files)
   }
 }

@@ -2,23 +2,30 @@
  * A Kafka sink like Flink's KafkaSink, on kafkajs.
  *
  * - AT_LEAST_ONCE: records are sent in batches; a checkpoint completes only once every record sent
- *   before its barrier is acknowledged by the broker.
- * - EXACTLY_ONCE: one Kafka transaction per checkpoint interval, on a pool of transactional
- *   producers (`<prefix>-<subtask>-<n>`); at the barrier the transaction is flushed (pre-commit),
- *   and it is committed when the checkpoint completes. Readers with isolation.level=read_committed
- *   see records only then.
+ *   before its barrier is acknowledged by the broker (all sends still pending at the barrier).
+ * - EXACTLY_ONCE: Flink's two-phase commit. Records go into one Kafka transaction per checkpoint
+ *   interval, on a pool of transactional ids `<prefix>-<subtask>-<attempt>-<n>`. At the barrier the
+ *   transaction is flushed (pre-commit) and its identity (transactional id, producer id, epoch)
+ *   goes into the checkpoint; it is committed when the checkpoint completes. After a failure, the
+ *   restored subtasks commit every prepared transaction of the checkpoint they restore (an EndTxn
+ *   by identity: `kafka-transactions.ts`), then abort every transaction that is still open on an id
+ *   of this prefix (listed with ListTransactions), which fences the producers of older attempts.
+ *   A producer is re-initialized (new epoch) before each new transaction, so an identity in a
+ *   checkpoint names one transaction only. Readers with isolation.level=read_committed see records
+ *   only once their checkpoint completed.
  *
- * What exactly-once with kafkajs cannot do: kafkajs has no way to resume another process's
- * transaction, so a transaction that was pre-committed for a checkpoint which completed, but was
- * not yet committed when the job crashed, cannot be committed after the restore; re-initializing
- * its transactional id aborts it. Those records are then lost (never duplicated). The window is
- * the time between the checkpoint's completion and the commit, normally milliseconds. Flink's
- * Java client closes it by resuming the transaction; kafkajs does not expose that.
- * Tests: test/integration/kafka.test.ts.
+ * Limits (kafkajs, Kafka): the EXACTLY_ONCE sink needs Kafka 3.0+ (ListTransactions); a prepared
+ * transaction must be committed before `transaction.timeout.ms` (default here 15 min, the brokers'
+ * default transaction.max.timeout.ms) runs out, or the broker aborts it: a job that stays down
+ * longer than that after a checkpoint completed loses that checkpoint's records (as in Flink).
+ * Tests: test/integration/kafka-sink.test.ts, test/integration/kafka-exactly-once.test.ts.
  */
-import { Kafka, logLevel, type Message, type Producer, type Transaction } from 'kafkajs'
+import type { Message, Producer } from 'kafkajs'
+import { ListStateDescriptor, type ListState } from '../api/state.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
+import { KafkaClient } from './kafka-client.js'
 import { parseBrokers } from './kafka-source.js'
+import { KafkaTransactions, type PreparedTransaction, type TransactionalProducer } from './kafka-transactions.js'
 
 export const DeliveryGuarantee = {
   NONE: 'NONE',
@@ -38,6 +45,7 @@ interface KafkaSinkConfig<T> {
   serializer: KafkaRecordSerializer<T>
   guarantee: DeliveryGuarantee
   transactionalIdPrefix: string
+  transactionTimeoutMs: number
 }
 
 export interface KafkaSinkSpec<T> {
@@ -63,8 +71,16 @@ export class KafkaSinkBuilder<T> {
     return this
   }
 
+  /** Unique per job (and stable across its restores): transactional ids are `<prefix>-<subtask>-<attempt>-<n>`. */
   setTransactionalIdPrefix(prefix: string): this {
     this.c.transactionalIdPrefix = prefix
+    return this
+  }
+
+  /** Kafka producer properties: transaction.timeout.ms. */
+  setProperty(key: string, value: string): this {
+    if (key === 'transaction.timeout.ms') this.c.transactionTimeoutMs = Number(value)
+    else throw new Error(`KafkaSink: unsupported property '${key}' (supported: transaction.timeout.ms)`)
     return this
   }
 
@@ -73,8 +89,12 @@ export class KafkaSinkBuilder<T> {
     if (c.brokers === undefined || c.brokers.length === 0) throw new Error('KafkaSink: setBootstrapServers is required')
     if (c.serializer === undefined) throw new Error('KafkaSink: setRecordSerializer is required')
     if (c.guarantee === 'EXACTLY_ONCE' && c.transactionalIdPrefix === undefined) throw new Error('KafkaSink: EXACTLY_ONCE needs setTransactionalIdPrefix')
-    const config: KafkaSinkConfig<T> = { brokers: c.brokers, serializer: c.serializer, guarantee: c.guarantee ?? 'NONE', transactionalIdPrefix: c.transactionalIdPrefix ?? 'tsflink' }
-    return { kind: 'kafka-sink', createOperator: () => new KafkaSinkOperator<T>(config) }
+    if (c.transactionTimeoutMs !== undefined && !(c.transactionTimeoutMs > 0)) throw new Error('KafkaSink: transaction.timeout.ms must be a positive number of milliseconds')
+    const config: KafkaSinkConfig<T> = {
+      brokers: c.brokers, serializer: c.serializer, guarantee: c.guarantee ?? 'NONE', transactionalIdPrefix: c.transactionalIdPrefix ?? 'tsflink',
+      transactionTimeoutMs: c.transactionTimeoutMs ?? 900_000,
+    }
+    return { kind: 'kafka-sink', createOperator: () => (config.guarantee === 'EXACTLY_ONCE' ? new ExactlyOnceKafkaSink<T>(config) : new KafkaSinkOperator<T>(config)) }
   }
 }
 
@@ -86,50 +106,13 @@ export const KafkaSink = {
 
 const BATCH = 500
 
-interface OpenTransaction {
-  producer: Producer
-  tx: Promise<Transaction>
-  sends: Promise<unknown>[]
-  checkpointId: number | undefined
-}
+/** Turns records into Kafka messages, batched per topic. */
+abstract class BatchingSink<T> extends StreamOperator<T, never> {
+  protected buffer = new Map<string, Message[]>()
+  protected failure: unknown
 
-class KafkaSinkOperator<T> extends StreamOperator<T, never> {
-  private kafka!: Kafka
-  private producer: Producer | undefined
-  private buffer = new Map<string, Message[]>()
-  private inflight: Promise<unknown>[] = []
-  private failure: unknown
-  /** EXACTLY_ONCE: the transaction records go into now, and those pre-committed, by checkpoint. */
-  private current: OpenTransaction | undefined
-  private readonly precommitted: OpenTransaction[] = []
-  private readonly idle: Producer[] = []
-  private next = 0
-
-  constructor(private readonly config: KafkaSinkConfig<T>) {
+  constructor(protected readonly config: KafkaSinkConfig<T>) {
     super()
-  }
-
-  override async open(): Promise<void> {
-    this.kafka = new Kafka({ brokers: this.config.brokers, clientId: `tsflink-sink-${this.ctx.subtask}`, logLevel: logLevel.NOTHING })
-    if (this.config.guarantee !== 'EXACTLY_ONCE') {
-      this.producer = this.kafka.producer({ idempotent: this.config.guarantee === 'AT_LEAST_ONCE', maxInFlightRequests: this.config.guarantee === 'AT_LEAST_ONCE' ? 1 : 5 })
-      await this.producer.connect()
-    }
-  }
-
-  private async transactionalProducer(): Promise<Producer> {
-    const idle = this.idle.pop()
-    if (idle !== undefined) return idle
-    const producer = this.kafka.producer({ transactionalId: `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.next++}`, idempotent: true, maxInFlightRequests: 1 })
-    await producer.connect()
-    return producer
-  }
-
-  private openTransaction(): OpenTransaction {
-    const producerP = this.transactionalProducer()
-    const open: OpenTransaction = { producer: undefined as unknown as Producer, tx: producerP.then((p) => { open.producer = p; return p.transaction() }), sends: [], checkpointId: undefined }
-    open.tx.catch((e: unknown) => (this.failure = e))
-    return open
   }
 
   processElement(record: T): void {
@@ -146,53 +129,59 @@ class KafkaSinkOperator<T> extends StreamOperator<T, never> {
 
   override processWatermark(): void {}
 
-  private flushTopic(topic: string): void {
+  protected abstract flushTopic(topic: string): void
+
+  protected flushAll(): void {
+    for (const topic of [...this.buffer.keys()]) this.flushTopic(topic)
+  }
+
+  protected client: KafkaClient | undefined
+
+  protected kafka(): KafkaClient {
+    this.client ??= new KafkaClient(this.config.brokers, `tsflink-sink-${this.ctx.subtask}`)
+    return this.client
+  }
+}
+
+/** NONE and AT_LEAST_ONCE. */
+class KafkaSinkOperator<T> extends BatchingSink<T> {
+  private producer: Producer | undefined
+  /** Sends not yet acknowledged by the broker. */
+  private readonly pending = new Set<Promise<unknown>>()
+  /** AT_LEAST_ONCE: the sends each checkpoint waits for (those pending at its barrier). */
+  private readonly beforeBarrier = new Map<number, Promise<unknown>[]>()
+
+  override async open(): Promise<void> {
+    const atLeastOnce = this.config.guarantee === 'AT_LEAST_ONCE'
+    this.producer = this.kafka().kafka.producer({ idempotent: atLeastOnce, maxInFlightRequests: atLeastOnce ? 1 : 5, allowAutoTopicCreation: false })
+    await this.producer.connect()
+  }
+
+  protected flushTopic(topic: string): void {
     const messages = this.buffer.get(topic)
     if (messages === undefined || messages.length === 0) return
     this.buffer.set(topic, [])
-    if (this.config.guarantee === 'EXACTLY_ONCE') {
-      this.current ??= this.openTransaction()
-      const send = this.current.tx.then((tx) => tx.send({ topic, messages }))
-      send.catch((e: unknown) => (this.failure = e))
-      this.current.sends.push(send)
-    } else {
-      const send = this.producer!.send({ topic, messages })
-      send.catch((e: unknown) => (this.failure = e))
-      this.inflight.push(send)
-      if (this.inflight.length > 64) this.inflight = this.inflight.slice(-64)
-    }
-  }
-
-  private flushAll(): void {
-    for (const topic of this.buffer.keys()) this.flushTopic(topic)
+    const send = this.producer!.send({ topic, messages })
+    this.pending.add(send)
+    send.then(
+      () => this.pending.delete(send),
+      (e: unknown) => {
+        this.pending.delete(send)
+        this.failure ??= e
+      },
+    )
   }
 
   override snapshotState(ctx: SnapshotContext): void {
     this.flushAll()
-    if (this.config.guarantee === 'EXACTLY_ONCE' && this.current !== undefined) {
-      this.current.checkpointId = ctx.checkpointId
-      this.precommitted.push(this.current)
-      this.current = undefined
-    }
+    if (this.config.guarantee === 'AT_LEAST_ONCE') this.beforeBarrier.set(ctx.checkpointId, [...this.pending])
   }
 
   override async snapshotStateAsync(ctx: SnapshotContext): Promise<void> {
-    if (this.config.guarantee === 'EXACTLY_ONCE') {
-      for (const t of this.precommitted) if (t.checkpointId === ctx.checkpointId) await Promise.all(t.sends)
-    } else if (this.config.guarantee === 'AT_LEAST_ONCE') {
-      await Promise.all(this.inflight)
-    }
+    const sends = this.beforeBarrier.get(ctx.checkpointId)
+    this.beforeBarrier.delete(ctx.checkpointId)
+    if (sends !== undefined) await Promise.allSettled(sends)
     if (this.failure !== undefined) throw this.failure
-  }
-
-  override async notifyCheckpointComplete(checkpointId: number, isSavepoint: boolean): Promise<void> {
-    if (isSavepoint || this.config.guarantee !== 'EXACTLY_ONCE') return
-    while (this.precommitted.length > 0 && this.precommitted[0]!.checkpointId! <= checkpointId) {
-      const t = this.precommitted.shift()!
-      await Promise.all(t.sends)
-      await (await t.tx).commit()
-      this.idle.push(t.producer)
-    }
   }
 
   override finish(): void {
@@ -201,15 +190,219 @@ class KafkaSinkOperator<T> extends StreamOperator<T, never> {
 
   override async close(): Promise<void> {
     this.flushAll()
-    if (this.config.guarantee === 'EXACTLY_ONCE') {
-      for (const t of [...this.precommitted, ...(this.current === undefined ? [] : [this.current])]) {
-        await (await t.tx.catch(() => undefined))?.abort().catch(() => {})
-        await t.producer?.disconnect().catch(() => {})
+    await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, 10_000).unref())])
+    await this.producer?.disconnect().catch(() => {})
+    this.client?.close()
+  }
+}
+
+/** One transaction pre-committed for a checkpoint, waiting for the checkpoint to complete. */
+interface Prepared {
+  producer: TransactionalProducer
+  identity: PreparedTransaction
+  checkpointId: number
+  sends: Promise<unknown>[]
+}
+
+/** What one subtask keeps in a checkpoint (union list state: every restored subtask sees all). */
+interface SinkSubtaskState {
+  subtask: number
+  /** Transactions pre-committed for this or earlier checkpoints and not yet known to be committed. */
+  prepared: (PreparedTransaction & { checkpointId: number })[]
+  /** Records before the barrier that had no transaction yet (its producer was initializing): re-sent after a restore. */
+  carried: { topic: string; messages: Message[] }[]
+}
+
+const STATE = new ListStateDescriptor<SinkSubtaskState>('kafka-sink-transactions')
+
+/** Buffers come back from state as Uint8Array (structured clone); kafkajs wants Buffer or string. */
+const asBuffer = (v: unknown): string | Buffer | null =>
+  v === null || v === undefined ? null : typeof v === 'string' || Buffer.isBuffer(v) ? v : Buffer.from(v as Uint8Array)
+
+/** EXACTLY_ONCE: a Kafka transaction per checkpoint, two-phase committed. */
+class ExactlyOnceKafkaSink<T> extends BatchingSink<T> {
+  private tx!: KafkaTransactions
+  private state!: ListState<SinkSubtaskState>
+  /** The transaction records go into now; undefined only while no spare was ready. */
+  private current: TransactionalProducer | undefined
+  private currentSends: Promise<unknown>[] = []
+  private acquiring = false
+  /** Transactional ids of this subtask with no transaction in flight, ready for the next. */
+  private readonly idle: string[] = []
+  private next = 0
+  private readonly prepared: Prepared[] = []
+  /** Commits run one after another, in checkpoint order, whatever order notifications overlap in. */
+  private commits: Promise<void> = Promise.resolve()
+  private finished = false
+
+  override async initializeState(): Promise<void> {
+    const { subtask, parallelism, restored } = this.ctx
+    this.tx = new KafkaTransactions(this.kafka().kafka, this.config.transactionTimeoutMs)
+    this.state = this.ctx.operatorState.getUnionListState(STATE)
+    // Old subtask s is recovered by new subtask s mod parallelism: it commits s's prepared
+    // transactions, then aborts what s left open, in that order (no other subtask touches s's ids).
+    const owned = (s: number): boolean => s % parallelism === subtask
+    if (restored) {
+      for (const entry of this.state.get()) {
+        if (!owned(entry.subtask)) continue
+        for (const t of entry.prepared) await this.tx.commitPrepared(t)
+        for (const c of entry.carried) for (const m of c.messages) this.buffered(c.topic).push({ key: asBuffer(m.key), value: asBuffer(m.value) })
       }
-      for (const p of this.idle) await p.disconnect().catch(() => {})
-    } else {
-      await Promise.all(this.inflight).catch(() => {})
-      await this.producer?.disconnect().catch(() => {})
     }
+    this.state.clear()
+    const prefix = `${this.config.transactionalIdPrefix}-`
+    for (const id of await this.tx.openTransactions()) {
+      if (!id.startsWith(prefix)) continue
+      const m = /^(\d+)-\d+-\d+$/.exec(id.slice(prefix.length))
+      if (m !== null && owned(Number(m[1]))) await this.tx.fence(id)
+    }
+  }
+
+  private buffered(topic: string): Message[] {
+    let list = this.buffer.get(topic)
+    if (list === undefined) this.buffer.set(topic, (list = []))
+    return list
+  }
+
+  override async open(): Promise<void> {
+    this.spare = await this.tx.producer(this.nextId())
+    this.promote()
+  }
+
+  private nextId(): string {
+    // The attempt is part of the id: requests of a failed attempt still under way (an InitProducerId
+    // retried at the broker) can never fence the transactions of the attempt that replaced it.
+    return this.idle.pop() ?? `${this.config.transactionalIdPrefix}-${this.ctx.subtask}-${this.ctx.attempt}-${this.next++}`
+  }
+
+  /**
+   * Keeps the next transaction's producer initialized ahead of time (a fresh InitProducerId on an
+   * idle transactional id of this subtask, or a new one: the id gets a new epoch, so the identity
+   * of its previous transaction, kept in a checkpoint, names no other). At a barrier the switch to
+   * it is then immediate, and records rarely wait without a transaction.
+   */
+  private ensureSpare(): void {
+    if (this.spare !== undefined || this.acquiring || this.closed) return
+    this.acquiring = true
+    this.tx.producer(this.nextId()).then(
+      (p) => {
+        this.acquiring = false
+        if (this.closed) return p.close()
+        this.spare = p
+        this.promote()
+      },
+      (e: unknown) => {
+        this.acquiring = false
+        this.failure ??= e
+      },
+    )
+  }
+
+  /** The spare becomes the current transaction (if there is none). */
+  private promote(): void {
+    if (this.current === undefined && this.spare !== undefined) {
+      this.current = this.spare
+      this.spare = undefined
+      this.current.begin()
+      this.currentSends = []
+      this.flushAll()
+    }
+    this.ensureSpare()
+  }
+
+  private spare: TransactionalProducer | undefined
+  private closed = false
+
+  protected flushTopic(topic: string): void {
+    const current = this.current
+    if (current === undefined) return // kept until the next transaction is ready
+    const messages = this.buffer.get(topic)
+    if (messages === undefined || messages.length === 0) return
+    this.buffer.set(topic, [])
+    const send = current.send(topic, messages)
+    send.catch((e: unknown) => (this.failure ??= e))
+    this.currentSends.push(send)
+  }
+
+  override snapshotState(ctx: SnapshotContext): void {
+    if (this.failure !== undefined) throw this.failure
+    this.flushAll()
+    const current = this.current
+    if (current !== undefined && this.currentSends.length > 0) {
+      this.prepared.push({ producer: current, identity: current.identity, checkpointId: ctx.checkpointId, sends: this.currentSends })
+      this.current = undefined
+      this.currentSends = []
+      this.promote()
+    }
+    // What is still buffered had no transaction at the barrier: it goes into the checkpoint.
+    const carried = [...this.buffer].filter(([, ms]) => ms.length > 0).map(([topic, messages]) => ({ topic, messages: messages.slice() }))
+    this.state.update([{
+      subtask: this.ctx.subtask,
+      prepared: this.prepared.map((p) => ({ ...p.identity, checkpointId: p.checkpointId })),
+      carried,
+    }])
+  }
+
+  override async snapshotStateAsync(ctx: SnapshotContext): Promise<void> {
+    for (const p of this.prepared) if (p.checkpointId === ctx.checkpointId) await Promise.all(p.sends)
+    if (this.failure !== undefined) throw this.failure
+    // The last checkpoint of a finished input must hold every record in a transaction: after it the
+    // job ends and its state is gone (records carried in state would be lost).
+    if (this.finished && [...this.buffer.values()].some((ms) => ms.length > 0)) {
+      throw new Error('KafkaSink: the input ended while records were waiting for a Kafka transaction (is the broker reachable?)')
+    }
+  }
+
+  override async notifyCheckpointComplete(checkpointId: number, isSavepoint: boolean): Promise<void> {
+    // Savepoints do not commit (as in Flink): the next checkpoint's completion does.
+    if (isSavepoint) return
+    const run = this.commits.then(() => this.commitUpTo(checkpointId))
+    this.commits = run.catch(() => {})
+    await run
+  }
+
+  private async commitUpTo(checkpointId: number): Promise<void> {
+    while (this.prepared.length > 0 && this.prepared[0]!.checkpointId <= checkpointId) {
+      const t = this.prepared[0]!
+      await Promise.all(t.sends)
+      // By identity, retried and idempotent: a commit cut off by a broker outage is simply repeated.
+      const outcome = await this.tx.commitPrepared(t.identity)
+      if (outcome !== 'committed') throw new Error(`Kafka transaction '${t.identity.transactionalId}' was fenced before its commit: a newer attempt of this job (or another job with the same transactional id prefix) took over`)
+      this.prepared.shift()
+      t.producer.close()
+      this.idle.push(t.identity.transactionalId)
+    }
+    if (!this.finished) this.promote()
+  }
+
+  override finish(): void {
+    this.flushAll()
+    this.finished = true
+  }
+
+  override async close(): Promise<void> {
+    if (this.finished && !this.ctx.task.checkpointingEnabled && this.failure === undefined) {
+      // Without checkpoints, the end of the input commits (as the file sink does).
+      for (let i = 0; i < 600 && this.current === undefined && this.failure === undefined; i++) await new Promise((r) => setTimeout(r, 50))
+      this.flushAll()
+      const current = this.current
+      if (current !== undefined && this.currentSends.length > 0) {
+        await Promise.all(this.currentSends)
+        await this.tx.commitPrepared(current.identity)
+        this.current = undefined
+      }
+    }
+    this.closed = true
+    // Prepared transactions are left alone: the checkpoint that holds them may have completed, and
+    // a restore commits them. The open transaction is aborted (a restore would abort it too).
+    const open = this.current
+    if (open !== undefined && open.inTransaction) {
+      await Promise.race([Promise.allSettled(this.currentSends).then(() => open.abort()).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())])
+    }
+    open?.close()
+    this.spare?.close()
+    for (const p of this.prepared) p.producer.close()
+    await this.tx?.disconnect()
+    this.client?.close()
   }
 }

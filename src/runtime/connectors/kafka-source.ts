@@ -1,20 +1,26 @@
 /**
  * A Kafka source like Flink's KafkaSource, on kafkajs.
  *
- * Splits are partitions: { topic, partition, offset (next to read), stop (bounded end) }. Split j of
- * the sorted partition list goes to subtask j mod parallelism; the positions live in operator
- * state, so recovery, savepoints and rescaling resume exactly. Partitions that appear later are
- * picked up by the subtask that `owner()` names (the same on every subtask).
+ * Splits are partitions: { topic, partition, offset (next to read), stop (bounded end) }. A
+ * partition belongs to the subtask `owner()` names (Flink's KafkaSourceEnumerator.getSplitOwner);
+ * every reader is handed every split (`readersPickSplits`), fresh or restored, keeps its own and
+ * remembers the rest as known. The splits live in operator state, so the checkpoint holds the
+ * whole assignment (as Flink's enumerator state does): a partition missing from it appeared after
+ * that checkpoint (while the job ran, or while it was stopped) and is read from its earliest
+ * offset by its owner, found by the discovery that runs at start and every
+ * `partition.discovery.interval.ms`. Recovery, savepoint restores and rescaling resume exactly.
  *
  * kafkajs has no manual assignment: each reader joins a consumer group of its own, with an
  * assigner that hands it exactly its partitions, then seeks each to its position. Offsets are
  * committed to the configured group id only after a checkpoint completes, for monitoring; they
  * are never read back for recovery (only for a fresh start with `committedOffsets()`).
- * Tests: test/integration/kafka.test.ts.
+ * Tests: test/integration/kafka-source.test.ts, test/integration/kafka.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { AssignerProtocol, Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type PartitionAssigner } from 'kafkajs'
-import { murmurHash, stringHash } from '../state/key-groups.js'
+import { AssignerProtocol, type Admin, type Consumer, type KafkaMessage, type PartitionAssigner } from 'kafkajs'
+import { stringHash } from '../state/key-groups.js'
+import { KafkaClient } from './kafka-client.js'
+import { fixReadCommitted } from './kafka-read-committed.js'
 import { RateLimiterStrategy, type RateLimiter } from './rate-limiter.js'
 import type { InputStatus, ReaderOutput, Source, SourceReader, SourceReaderContext } from './source.js'
 
@@ -37,18 +43,42 @@ export interface KafkaRecord {
   headers: Record<string, unknown>
 }
 
+/** What to do where a committed or given offset is missing or out of range (Kafka's auto.offset.reset). */
+export const OffsetResetStrategy = {
+  EARLIEST: 'earliest',
+  LATEST: 'latest',
+  NONE: 'none',
+} as const
+export type OffsetResetStrategy = (typeof OffsetResetStrategy)[keyof typeof OffsetResetStrategy]
+
+/** A topic partition and its offset, for `OffsetsInitializer.offsets`. */
+export interface TopicPartitionOffset {
+  topic: string
+  partition: number
+  offset: number | bigint | string
+}
+
 type Initializer =
   | { kind: 'earliest' }
   | { kind: 'latest' }
   | { kind: 'timestamp'; timestamp: number }
-  | { kind: 'committed'; fallback: 'earliest' | 'latest' }
+  | { kind: 'committed'; reset: OffsetResetStrategy }
+  | { kind: 'specific'; offsets: Map<string, string>; reset: OffsetResetStrategy }
 
-/** Where a fresh start begins (Flink's OffsetsInitializer). */
+/** Where reading starts on a fresh start, or stops in bounded mode (Flink's OffsetsInitializer). */
 export const OffsetsInitializer = {
   earliest: (): Initializer => ({ kind: 'earliest' }),
   latest: (): Initializer => ({ kind: 'latest' }),
+  /** The first offset whose record timestamp is >= `timestamp` (ms), or the end if there is none. */
   timestamp: (timestamp: number): Initializer => ({ kind: 'timestamp', timestamp }),
-  committedOffsets: (fallback: 'earliest' | 'latest' = 'earliest'): Initializer => ({ kind: 'committed', fallback }),
+  /** The group's committed offsets (setGroupId); where there is none, or it is out of range, `reset`. */
+  committedOffsets: (reset: OffsetResetStrategy = 'none'): Initializer => ({ kind: 'committed', reset }),
+  /** Given offsets per partition; partitions not given, or given out of range, use `reset`. */
+  offsets: (offsets: TopicPartitionOffset[], reset: OffsetResetStrategy = 'earliest'): Initializer => ({
+    kind: 'specific',
+    offsets: new Map(offsets.map((o) => [splitKey(o.topic, o.partition), BigInt(o.offset).toString()])),
+    reset,
+  }),
 }
 
 interface KafkaSourceConfig<T> {
@@ -65,6 +95,8 @@ interface KafkaSourceConfig<T> {
   rateLimiter: RateLimiterStrategy
   /** Longest time a fetch waits for data (Kafka's fetch.max.wait.ms). */
   fetchMaxWaitMs: number
+  /** isolation.level: read_committed (kafkajs's default, and ours) skips aborted transactions. */
+  readCommitted: boolean
 }
 
 export class KafkaSourceBuilder<T> {
@@ -126,11 +158,18 @@ export class KafkaSourceBuilder<T> {
     return this
   }
 
-  /** Flink's and Kafka's property names: partition.discovery.interval.ms, fetch.max.wait.ms. */
+  /** Flink's and Kafka's property names: partition.discovery.interval.ms, fetch.max.wait.ms, isolation.level. */
   setProperty(key: string, value: string): this {
-    if (key === 'partition.discovery.interval.ms') this.c.discoveryIntervalMs = Number(value)
-    else if (key === 'fetch.max.wait.ms') this.c.fetchMaxWaitMs = Number(value)
-    else throw new Error(`KafkaSource: unsupported property '${key}' (supported: partition.discovery.interval.ms, fetch.max.wait.ms)`)
+    const ms = (): number => {
+      const n = Number(value)
+      if (value.trim() === '' || !Number.isInteger(n)) throw new Error(`KafkaSource: ${key} must be a whole number of milliseconds, not '${value}'`)
+      return n
+    }
+    if (key === 'partition.discovery.interval.ms') this.c.discoveryIntervalMs = ms()
+    else if (key === 'fetch.max.wait.ms') this.c.fetchMaxWaitMs = ms()
+    else if (key === 'isolation.level' && (value === 'read_committed' || value === 'read_uncommitted')) this.c.readCommitted = value === 'read_committed'
+    else if (key === 'isolation.level') throw new Error(`KafkaSource: isolation.level must be read_committed or read_uncommitted, not '${value}'`)
+    else throw new Error(`KafkaSource: unsupported property '${key}' (supported: partition.discovery.interval.ms, fetch.max.wait.ms, isolation.level)`)
     return this
   }
 
@@ -150,6 +189,7 @@ export class KafkaSourceBuilder<T> {
       discoveryIntervalMs: c.discoveryIntervalMs ?? 5000,
       rateLimiter: c.rateLimiter ?? RateLimiterStrategy.noOp(),
       fetchMaxWaitMs: c.fetchMaxWaitMs ?? 500,
+      readCommitted: c.readCommitted ?? true,
     })
   }
 }
@@ -160,7 +200,6 @@ export function parseBrokers(servers: string | string[]): string[] {
 }
 
 const splitKey = (topic: string, partition: number): string => `${topic}:${partition}`
-const quiet = { logLevel: logLevel.NOTHING }
 
 /** Every partition of the source's topics (the fixed list, or all topics matching the pattern), sorted. */
 async function fetchPartitions(admin: Admin, config: KafkaSourceConfig<unknown>): Promise<{ topic: string; partition: number }[]> {
@@ -172,13 +211,18 @@ async function fetchPartitions(admin: Admin, config: KafkaSourceConfig<unknown>)
   return out.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
 }
 
-/** The subtask that takes a partition discovered while running. */
+/**
+ * The subtask that reads a partition: Flink's KafkaSourceEnumerator.getSplitOwner, so that a
+ * topic's partitions are spread round-robin from a start that depends on the topic's name.
+ */
 export function owner(topic: string, partition: number, parallelism: number): number {
-  return murmurHash(stringHash(splitKey(topic, partition))) % parallelism
+  const start = (Math.imul(stringHash(topic), 31) & 0x7fffffff) % parallelism
+  return (start + partition) % parallelism
 }
 
 export class KafkaSource<T> implements Source<T, KafkaSplit> {
   readonly boundedness: 'BOUNDED' | 'CONTINUOUS_UNBOUNDED'
+  readonly readersPickSplits = true
 
   constructor(readonly config: KafkaSourceConfig<T>) {
     this.boundedness = config.bounded === undefined ? 'CONTINUOUS_UNBOUNDED' : 'BOUNDED'
@@ -189,12 +233,14 @@ export class KafkaSource<T> implements Source<T, KafkaSplit> {
   }
 
   async createSplits(): Promise<KafkaSplit[]> {
-    const admin = new Kafka({ brokers: this.config.brokers, clientId: this.config.clientId, ...quiet }).admin()
-    await admin.connect()
+    const client = new KafkaClient(this.config.brokers, this.config.clientId)
+    const admin = client.kafka.admin()
     try {
+      await admin.connect()
       return (await fetchPartitions(admin, this.config as KafkaSourceConfig<unknown>)).map((p) => ({ ...p, offset: null, stop: null }))
     } finally {
-      await admin.disconnect()
+      await admin.disconnect().catch(() => {})
+      client.close()
     }
   }
 
@@ -212,8 +258,10 @@ const BUFFER_LIMIT = 20_000
 
 class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private readonly splits = new Map<string, KafkaSplit>()
-  private readonly kafka: Kafka
   private admin: Admin | undefined
+  private adminOps = 0
+  private readonly client: KafkaClient
+  private readonly adminClient: KafkaClient
   private consumer: Consumer | undefined
   private buffer: Buffered[] = []
   private head = 0
@@ -224,36 +272,72 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private discovery: NodeJS.Timeout | undefined
   private readonly committed = new Map<number, KafkaSplit[]>()
   private readonly limiter: RateLimiter
-  /** Partitions that existed when this reader started (owned by some subtask). */
+  /** Every partition of the assignment (this reader's and the others'): what discovery need not take. */
   private readonly known = new Set<string>()
+  private discoveryFailures = 0
 
   constructor(
     private readonly config: KafkaSourceConfig<T>,
     private readonly ctx: SourceReaderContext,
   ) {
-    this.kafka = new Kafka({ brokers: config.brokers, clientId: `${config.clientId}-${ctx.subtask}`, ...quiet })
+    if (config.readCommitted) fixReadCommitted()
+    this.client = new KafkaClient(config.brokers, `${config.clientId}-${ctx.subtask}`)
+    this.adminClient = new KafkaClient(config.brokers, `${config.clientId}-${ctx.subtask}-admin`)
     this.limiter = config.rateLimiter.forSubtask(ctx.parallelism, ctx.clock)
   }
 
+  /** Every split of the assignment: keeps those `owner()` gives this subtask, knows the rest. */
   addSplits(splits: KafkaSplit[]): void {
-    for (const s of splits) this.splits.set(splitKey(s.topic, s.partition), { ...s })
+    const { subtask, parallelism } = this.ctx
+    for (const s of splits) {
+      const key = splitKey(s.topic, s.partition)
+      this.known.add(key)
+      if (owner(s.topic, s.partition, parallelism) === subtask) this.splits.set(key, { ...s })
+    }
   }
 
   async start(): Promise<void> {
-    this.admin = this.kafka.admin()
-    await this.admin.connect()
-    // Partitions that exist now belong to some subtask already; discovery takes only newer ones.
-    for (const p of await fetchPartitions(this.admin, this.config as KafkaSourceConfig<unknown>)) this.known.add(splitKey(p.topic, p.partition))
+    this.admin = this.adminClient.kafka.admin()
+    await this.withAdmin((a) => a.connect())
+    if (this.closed) return
     await this.resolveOffsets([...this.splits.values()])
+    if (this.config.bounded === undefined && this.config.discoveryIntervalMs >= 0) {
+      // Partitions that appeared since the assignment was made (e.g. while the job was stopped).
+      await this.discover(false)
+    }
     await this.startConsumer()
     if (this.config.bounded === undefined && this.config.discoveryIntervalMs > 0) {
-      this.discovery = setInterval(() => void this.discover().catch((e: unknown) => (this.failure = e)), this.config.discoveryIntervalMs)
+      this.discovery = setInterval(() => void this.discover(true).then(
+        () => (this.discoveryFailures = 0),
+        (e: unknown) => {
+          // A broker that is briefly away is not a reason to fail; five failures in a row are.
+          if (++this.discoveryFailures >= 5) this.failure = e
+        },
+      ), this.config.discoveryIntervalMs)
       this.discovery.unref()
     }
   }
 
-  private async offsetsFor(topic: string, init: Initializer): Promise<Map<number, string>> {
-    const admin = this.admin!
+  /**
+   * Runs an admin request. kafkajs reconnects for a request still retrying after disconnect(), so
+   * the last request to end after close() disconnects again: a closed reader holds no connection.
+   */
+  private async withAdmin<R>(fn: (admin: Admin) => Promise<R>): Promise<R> {
+    const admin = this.admin
+    if (this.closed || admin === undefined) throw new Error('KafkaSource: the reader is closed')
+    this.adminOps++
+    try {
+      return await fn(admin)
+    } finally {
+      if (--this.adminOps === 0 && this.closed) void admin.disconnect().catch(() => {})
+    }
+  }
+
+  private offsetsFor(topic: string, init: Initializer): Promise<Map<number, string>> {
+    return this.withAdmin((admin) => this.offsetsWith(admin, topic, init))
+  }
+
+  private async offsetsWith(admin: Admin, topic: string, init: Initializer): Promise<Map<number, string>> {
     const out = new Map<number, string>()
     const ends = await admin.fetchTopicOffsets(topic)
     if (init.kind === 'earliest' || init.kind === 'latest') {
@@ -261,10 +345,28 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     } else if (init.kind === 'timestamp') {
       for (const e of await admin.fetchTopicOffsetsByTimestamp(topic, init.timestamp)) out.set(e.partition, e.offset)
     } else {
-      const fallback = new Map(ends.map((e) => [e.partition, init.fallback === 'earliest' ? e.low : e.high]))
-      const committed = this.config.groupId === undefined ? [] : await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })
-      for (const [p, f] of fallback) out.set(p, f)
-      for (const t of committed) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(p.partition, p.offset)
+      const given = new Map<number, string>()
+      if (init.kind === 'specific') {
+        for (const e of ends) {
+          const o = init.offsets.get(splitKey(topic, e.partition))
+          if (o !== undefined) given.set(e.partition, o)
+        }
+      } else {
+        if (this.config.groupId === undefined) throw new Error('KafkaSource: committedOffsets() needs setGroupId')
+        for (const t of await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })) {
+          for (const p of t.partitions) if (BigInt(p.offset) >= 0n) given.set(p.partition, p.offset)
+        }
+      }
+      for (const e of ends) {
+        const o = given.get(e.partition)
+        if (o !== undefined && BigInt(o) >= BigInt(e.low) && BigInt(o) <= BigInt(e.high)) out.set(e.partition, o)
+        else if (init.reset === 'earliest') out.set(e.partition, e.low)
+        else if (init.reset === 'latest') out.set(e.partition, e.high)
+        else {
+          const what = o === undefined ? (init.kind === 'committed' ? 'no committed offset' : 'no offset given') : `offset ${o} is out of range [${e.low}, ${e.high}]`
+          throw new Error(`KafkaSource: ${topic}-${e.partition} has ${what} and the reset strategy is NONE`)
+        }
+      }
     }
     return out
   }
@@ -286,6 +388,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   }
 
   private async startConsumer(): Promise<void> {
+    if (this.closed) return
     const owned = this.unfinished()
     if (owned.length === 0) return
     const assignment: Record<string, number[]> = {}
@@ -303,21 +406,31 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
         return { name: 'TsflinkOwnedPartitions', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) }
       },
     })
-    const consumer = this.kafka.consumer({
+    const consumer = this.client.kafka.consumer({
       groupId: `tsflink-reader-${randomBytes(8).toString('hex')}`,
       partitionAssigners: [assigner],
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxWaitTimeInMs: this.config.fetchMaxWaitMs,
+      readUncommitted: !this.config.readCommitted,
+      // A consumer that crashes (e.g. the broker went away) fails the reader, and the job fails over
+      // per its restart strategy; kafkajs restarting it by itself could outlive close().
+      retry: { restartOnFailure: async () => false },
     })
     this.consumer = consumer
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!this.closed && this.consumer === consumer) this.failure ??= (e.payload as { error: unknown }).error
+    })
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
       const { topic, partition, lastOffset } = e.payload as { topic: string; partition: number; lastOffset: string }
       this.buffer.push({ key: splitKey(topic, partition), advanceTo: (BigInt(lastOffset) + 1n).toString() })
       this.wake()
     })
     await consumer.connect()
+    // close() may have come while connecting: it disconnected this consumer; do not revive it.
+    if (this.closed) return void (await consumer.disconnect().catch(() => {}))
     await consumer.subscribe({ topics: Object.keys(assignment), fromBeginning: true })
+    if (this.closed) return void (await consumer.disconnect().catch(() => {}))
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
@@ -333,6 +446,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
         }
       },
     })
+    if (this.closed) return void (await consumer.disconnect().catch(() => {}))
     for (const s of owned) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset! })
   }
 
@@ -404,25 +518,34 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     const byTopic = new Map<string, { partition: number; offset: string }[]>()
     for (const s of splits) if (s.offset !== null) (byTopic.get(s.topic) ?? byTopic.set(s.topic, []).get(s.topic)!).push({ partition: s.partition, offset: s.offset })
     // For monitoring only: a failure here never fails the job.
-    for (const [topic, partitions] of byTopic) await this.admin.setOffsets({ groupId: this.config.groupId, topic, partitions }).catch(() => {})
+    const groupId = this.config.groupId
+    for (const [topic, partitions] of byTopic) await this.withAdmin((a) => a.setOffsets({ groupId, topic, partitions })).catch(() => {})
   }
 
-  /** New partitions of the topics go to the subtask `owner()` names. */
-  private async discover(): Promise<void> {
+  /**
+   * Partitions not in the assignment are new: their owner reads them from the earliest offset
+   * (as Flink does for partitions discovered after the start). `restart`: a running consumer is
+   * replaced by one that also reads the new partitions.
+   */
+  private async discover(restart: boolean): Promise<void> {
     if (this.closed || this.admin === undefined) return
     const fresh: KafkaSplit[] = []
-    for (const p of await fetchPartitions(this.admin, this.config as KafkaSourceConfig<unknown>)) {
-      const key = splitKey(p.topic, p.partition)
-      if (this.splits.has(key) || this.known.has(key)) continue
-      this.known.add(key)
-      if (owner(p.topic, p.partition, this.ctx.parallelism) === this.ctx.subtask) fresh.push({ ...p, offset: null, stop: null })
+    const found = await this.withAdmin((a) => fetchPartitions(a, this.config as KafkaSourceConfig<unknown>))
+    for (const p of found) {
+      if (!this.known.has(splitKey(p.topic, p.partition)) && owner(p.topic, p.partition, this.ctx.parallelism) === this.ctx.subtask) fresh.push({ ...p, offset: null, stop: null })
     }
-    if (fresh.length === 0) return
     const earliest: Initializer = { kind: 'earliest' }
+    const offsets = new Map<string, Map<number, string>>()
     for (const s of fresh) {
-      s.offset = (await this.offsetsFor(s.topic, earliest)).get(s.partition) ?? '0'
-      this.splits.set(splitKey(s.topic, s.partition), s)
+      if (!offsets.has(s.topic)) offsets.set(s.topic, await this.offsetsFor(s.topic, earliest))
+      const o = offsets.get(s.topic)!.get(s.partition)
+      if (o === undefined) throw new Error(`KafkaSource: no offsets yet for new partition ${s.topic}-${s.partition}`)
+      s.offset = o
     }
+    // Only now, with every offset known, do the partitions join the assignment.
+    for (const p of found) this.known.add(splitKey(p.topic, p.partition))
+    for (const s of fresh) this.splits.set(splitKey(s.topic, s.partition), s)
+    if (fresh.length === 0 || !restart || this.closed) return
     await this.consumer?.disconnect()
     this.consumer = undefined
     // Records of the old consumer still buffered are kept; positions filter out any repeats.
@@ -434,7 +557,11 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     this.closed = true
     if (this.discovery !== undefined) clearInterval(this.discovery)
     this.space?.()
-    await this.consumer?.disconnect().catch(() => {})
-    await this.admin?.disconnect().catch(() => {})
+    const bounded = (p: Promise<unknown> | undefined): Promise<unknown> =>
+      Promise.race([p?.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())])
+    await bounded(this.consumer?.disconnect())
+    await bounded(this.admin?.disconnect())
+    this.client.close()
+    this.adminClient.close()
   }
 }

@@ -52,4 +52,12 @@ export interface Source<T, S> {
   createReader(ctx: SourceReaderContext): SourceReader<T, S>
   /** Most subtasks that can do useful work (e.g. 1 for a collection). */
   readonly maxParallelism?: number
+  /**
+   * When true, every reader is handed every split (all of createSplits on a fresh start, all
+   * splits of all subtasks on a restore: they are kept as union list state) and keeps those it
+   * owns, remembering the others as known; as Flink's split enumerator keeps the assignment in its
+   * own checkpoint, so that a split missing from it can be told apart as new.
+   * Default: split j goes to subtask j mod parallelism, restored splits are spread evenly.
+   */
+  readonly readersPickSplits?: boolean
 }

@@ -11,6 +11,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import type { CheckpointBarrier } from '../checkpoint/options.js'
+import { readListed, writeStateFile } from '../checkpoint/file-check.js'
 import { isSstHandle, type FileReference, type KeyGroupsStateHandle, type KeyedStateHandle } from '../checkpoint/metadata.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'
 import type {
@@ -82,6 +83,15 @@ export abstract class KeyedStateBackend implements KeyedStateStore {
 
   /** Loads this subtask's key groups from snapshot handles; returns the timers found. */
   abstract restore(handles: readonly KeyedRestore[], storageFor: (location: string) => Storage): Promise<TimerEntry[]>
+
+  /**
+   * Checkpoint `id` completed (the task hears it before any later snapshot): an incremental backend
+   * may now reuse the files that checkpoint uploaded, and only those.
+   */
+  notifyCheckpointComplete(_id: number): void {}
+
+  /** Checkpoint `id` was aborted: what it uploaded is never reused. */
+  notifyCheckpointAborted(_id: number): void {}
 
   /** Releases local resources (files, descriptors). */
   dispose(): void {}
@@ -213,18 +223,18 @@ export abstract class KeyedStateBackend implements KeyedStateStore {
     })
   }
 
-  /** Puts restored entries into the tables (keys outside this subtask's range are skipped by the caller). */
-  protected load(name: string, key: StateKey, value: unknown): void {
-    this.table(name).put(key, value)
-  }
-
-  /** Reads every handle and loads the entries of this subtask's key groups. */
+  /**
+   * Reads every handle and loads the entries of this subtask's key groups. Entries come in write
+   * order (a handle's tables oldest to newest), so a deletion (tombstone) removes whatever an older
+   * table put: replaying must never bring deleted state back.
+   */
   protected async loadHandles(handles: readonly KeyedRestore[], storageFor: (location: string) => Storage): Promise<TimerEntry[]> {
     const timers: TimerEntry[] = []
     for (const k of handles) {
       for await (const item of readHandle(k, storageFor, this.keyGroupRange)) {
         if (item.kind === 'timer') timers.push(item.timer)
-        else if (!item.deleted) this.load(item.name, item.key, item.value)
+        else if (item.deleted) this.table(item.name).remove(item.key)
+        else this.table(item.name).put(item.key, item.value)
       }
     }
     return timers
@@ -279,9 +289,9 @@ export async function persistSections(
   const serialized = await serializeSections(entries, timers, maxParallelism)
   if (serialized === undefined) return { handle: undefined, files: [] }
   const file = ctx.fileName('keyed')
-  await ctx.storage.write(join(ctx.location, file), serialized.data)
+  const ref = await writeStateFile(ctx.storage, ctx.location, file, serialized.data)
   const handle: KeyGroupsStateHandle = { file, keyGroupRange: [range.start, range.end], keyGroups: serialized.keyGroups }
-  return { handle, files: [{ path: file, size: serialized.data.length }] }
+  return { handle, files: [ref] }
 }
 
 /** Reads the sections of a sections file whose key groups fall in `range`. */
@@ -297,25 +307,34 @@ export type HandleItem =
   | { kind: 'entry'; name: string; key: StateKey; value: unknown; deleted: boolean }
   | { kind: 'timer'; timer: TimerEntry }
 
+/**
+ * Reads a file a restore handle references, checked against its reference in `_metadata` (size,
+ * content checksum) when the handle carries the checkpoint's file list: a corrupt or missing file
+ * fails the restore with an error naming it.
+ */
+export function readStateFile(k: KeyedRestore, storageFor: (location: string) => Storage, location: string): Promise<Buffer> {
+  return readListed(storageFor(location), location, k.files)
+}
+
 /** Every entry and timer of a handle within `range`, in write order (later entries win). */
 export async function* readHandle(k: KeyedRestore, storageFor: (location: string) => Storage, range: KeyGroupRange): AsyncGenerator<HandleItem> {
   const h = k.handle
   if (isSstHandle(h)) {
     for (const rel of h.sstables) {
       const loc = join(k.checkpointDir, rel)
-      for (const e of sstEntriesFromBuffer(await storageFor(loc).read(loc))) {
+      for (const e of sstEntriesFromBuffer(await readStateFile(k, storageFor, loc))) {
         if (rangeContains(range, e[1])) yield { kind: 'entry', name: e[2], key: e[3], value: e[5], deleted: e[4] === 1 }
       }
     }
     if (h.timers !== undefined) {
       const loc = join(k.checkpointDir, h.timers.file)
-      for (const [, section] of readKeyGroupSections(await storageFor(loc).read(loc), h.timers.keyGroups, range, loc)) {
+      for (const [, section] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) {
         for (const t of section.t) yield { kind: 'timer', timer: t }
       }
     }
     return
   }
-  const data = await storageFor(k.location).read(k.location)
+  const data = await readStateFile(k, storageFor, k.location)
   for (const [, section] of readKeyGroupSections(data, h.keyGroups, range, k.location)) {
     for (const [name, flat] of Object.entries(section.s)) {
       for (let i = 0; i < flat.length; i += 2) yield { kind: 'entry', name, key: flat[i] as StateKey, value: flat[i + 1], deleted: false }

@@ -3,6 +3,7 @@
  * unioned across subtasks when a job is rescaled. Sources keep their split positions here.
  * Snapshot: a shallow copy of each list (lists are small); file: one v8-serialized
  * `{ [name]: elements[] }`. Must not import the task or the CLI.
+ * Tests: test/operator-state.test.ts, test/state-assignment.test.ts (redistribution on restore).
  */
 import { serialize } from 'node:v8'
 import type { ListState, ListStateDescriptor, OperatorStateStore } from '../api/state.js'

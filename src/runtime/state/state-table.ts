@@ -31,13 +31,6 @@ export class TableSnapshot<V> {
 
   constructor(private readonly layers: Layer<V>[]) {}
 
-  /** Number of entries that may be visited (an upper bound; used to size work). */
-  get sizeHint(): number {
-    let n = 0
-    for (const l of this.layers) n += l.map.size
-    return n
-  }
-
   /** Visits every live entry once; the caller may pause between entries (chunked serialization). */
   *entries(): Generator<[StateKey, V]> {
     const layers = this.layers
@@ -102,7 +95,7 @@ export class StateTable<V> {
     else this.top.set(key, TOMBSTONE)
   }
 
-  /** Approximate number of keys (counts shadowed entries of lower layers too). */
+  /** Entries held in all layers: live ones, shadowed ones and tombstones (memory, not keys). */
   get sizeHint(): number {
     let n = 0
     for (const l of this.layers) n += l.map.size
@@ -131,34 +124,25 @@ export class StateTable<V> {
 
   /**
    * Folds the top layer into the layer below, at most `budget` entries per call, once that layer
-   * is no longer pinned. Returns true while there is more to fold.
+   * is no longer pinned. Returns true when the budget ran out with more to fold now (a layer still
+   * pinned is not "more to fold now").
    */
   maintain(budget = 4096): boolean {
-    for (;;) {
-      const n = this.layers.length
-      if (n === 1) return false
-      const below = this.layers[n - 2]!
+    while (this.layers.length > 1) {
+      const below = this.layers[this.layers.length - 2]!
       if (below.pins > 0) return false
-      const top = this.top
-      const intoBottom = n === 2
-      let moved = 0
-      for (const [k, v] of top) {
-        if (moved >= budget) return true
+      // A tombstone folded into the bottom layer has nothing left to hide: it goes.
+      const intoBottom = this.layers.length === 2
+      for (const [k, v] of this.top) {
+        if (budget === 0) return true
         if (v === TOMBSTONE && intoBottom) below.map.delete(k)
         else below.map.set(k, v)
-        top.delete(k)
-        moved++
+        this.top.delete(k)
+        budget--
       }
       this.layers.pop()
       this.top = below.map
-      if (moved >= budget) return this.layers.length > 1
-      budget -= moved
     }
-  }
-
-  /** Replaces all contents (restore). */
-  clear(): void {
-    this.layers = [{ map: new Map(), pins: 0 }]
-    this.top = this.layers[0]!.map
+    return false
   }
 }

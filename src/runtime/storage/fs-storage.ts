@@ -1,33 +1,100 @@
 /**
- * Local filesystem storage. Atomic writes go to a temporary sibling, are fsynced, then renamed.
+ * Local filesystem storage, durable before it answers: `write` fsyncs the file, then its directory
+ * (and every directory it had to create, up to the one that existed); `writeAtomic` writes a
+ * temporary sibling, fsyncs it, renames it over the target and fsyncs the directory; `delete`
+ * fsyncs the directory after the unlink, so a `_metadata` deleted first is gone for good before
+ * anything after it is deleted. So when the coordinator writes `_metadata`, every state file it
+ * lists is on stable storage, and an OS crash (not only `kill -9`) leaves only checkpoints that
+ * are complete or look incomplete.
+ *
+ * Fsyncs go through a Syncer (injectable: tests observe the order, the benchmark compares with no
+ * fsync); fsyncs of one directory that overlap are coalesced (a caller joins the next fsync that
+ * starts after its change, never one already running). The cost is measured by
+ * `npm run bench -- fsync`. Tests: test/fs-storage.test.ts, test/storage.test.ts (the contract).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, lstat } from 'node:fs/promises'
+import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Storage, StoredObject } from './storage.js'
 
-export class FsStorage implements Storage {
-  async write(location: string, data: Uint8Array): Promise<void> {
-    await mkdir(dirname(location), { recursive: true })
-    const fh = await open(location, 'w')
+/** Makes writes durable. */
+export interface Syncer {
+  /** Flushes an open file's data and size to stable storage (fsync). */
+  file(path: string, handle: FileHandle): Promise<void>
+  /** Flushes a directory's entries: the names created, renamed or removed in it (fsync of the directory). */
+  directory(path: string): Promise<void>
+}
+
+/** fsync(2) of files and directories. */
+export const FSYNC: Syncer = {
+  file: (_path, handle) => handle.sync(),
+  async directory(path) {
+    let fh: FileHandle
     try {
-      await fh.writeFile(data)
+      fh = await open(path, 'r')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return // removed meanwhile: nothing to make durable
+      throw e
+    }
+    try {
+      await fh.sync()
+    } catch (e) {
+      // Some platforms and filesystems cannot fsync a directory; their renames are ordered anyway.
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e
     } finally {
       await fh.close()
     }
+  },
+}
+
+/** No fsync at all: only for measuring what durability costs. Never use it for checkpoints. */
+export const NO_SYNC: Syncer = {
+  file: async () => {},
+  directory: async () => {},
+}
+
+export interface FsStorageOptions {
+  syncer?: Syncer
+}
+
+export class FsStorage implements Storage {
+  private readonly syncer: Syncer
+  /** Per directory: the fsync running, and the one queued to start after it. */
+  private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | undefined }>()
+  /** Directories created by a write whose entries are not yet durable: later writes below them wait. */
+  private readonly creating = new Map<string, Promise<void>>()
+
+  constructor(options: FsStorageOptions = {}) {
+    this.syncer = options.syncer ?? FSYNC
+  }
+
+  async write(location: string, data: Uint8Array): Promise<void> {
+    const dir = dirname(location)
+    const { durable: created } = await this.makeDirectory(dir)
+    const fh = await open(location, 'w')
+    try {
+      await fh.writeFile(data)
+      await this.syncer.file(location, fh)
+    } finally {
+      await fh.close()
+    }
+    await Promise.all([this.syncDirectory(dir), created])
   }
 
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
-    await mkdir(dirname(location), { recursive: true })
-    const tmp = join(dirname(location), `.${randomBytes(6).toString('hex')}.tmp`)
+    const dir = dirname(location)
+    const { durable: created } = await this.makeDirectory(dir)
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`)
     const fh = await open(tmp, 'w')
     try {
       await fh.writeFile(data)
-      await fh.sync()
+      await this.syncer.file(tmp, fh)
     } finally {
       await fh.close()
     }
     await rename(tmp, location)
+    await Promise.all([this.syncDirectory(dir), created])
   }
 
   read(location: string): Promise<Buffer> {
@@ -78,8 +145,10 @@ export class FsStorage implements Storage {
     try {
       await unlink(location)
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw e
     }
+    await this.syncDirectory(dirname(location))
   }
 
   async deleteTree(prefix: string): Promise<void> {
@@ -87,18 +156,83 @@ export class FsStorage implements Storage {
   }
 
   async createExclusive(location: string, data: Uint8Array): Promise<boolean> {
-    await mkdir(dirname(location), { recursive: true })
+    const dir = dirname(location)
+    const { durable: created } = await this.makeDirectory(dir)
+    let fh: FileHandle
     try {
-      const fh = await open(location, 'wx')
-      try {
-        await fh.writeFile(data)
-      } finally {
-        await fh.close()
-      }
-      return true
+      fh = await open(location, 'wx')
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
       throw e
     }
+    try {
+      await fh.writeFile(data)
+      await this.syncer.file(location, fh)
+    } finally {
+      await fh.close()
+    }
+    await Promise.all([this.syncDirectory(dir), created])
+    return true
+  }
+
+  /**
+   * Creates `dir` with its missing parents. Resolves once it exists, with `durable` (to await before
+   * answering): resolved once the entries of every directory created here, and of any still being
+   * made durable by another write, are durable.
+   */
+  private async makeDirectory(dir: string): Promise<{ durable: Promise<void> }> {
+    const first = await mkdir(dir, { recursive: true })
+    const waits: Promise<void>[] = []
+    if (first !== undefined) {
+      // Each created directory's entry lives in its parent: sync from `dir` up to the parent of `first`.
+      const syncs: Promise<void>[] = []
+      for (let d = dir; ; d = dirname(d)) {
+        syncs.push(this.syncDirectory(dirname(d)))
+        if (d === first || dirname(d) === d) break
+      }
+      const durable = Promise.all(syncs).then(() => {})
+      for (let d = dir; ; d = dirname(d)) {
+        this.creating.set(d, durable)
+        if (d === first || dirname(d) === d) break
+      }
+      void durable.then(() => this.forget(dir, first, durable), () => this.forget(dir, first, durable))
+      waits.push(durable)
+    }
+    // Another write created a directory above us and has not made it durable yet.
+    for (let d = dir; ; d = dirname(d)) {
+      const pending = this.creating.get(d)
+      if (pending !== undefined && !waits.includes(pending)) waits.push(pending)
+      if (dirname(d) === d) break
+    }
+    const durable = Promise.all(waits).then(() => {})
+    durable.catch(() => {}) // awaited by the caller, unless its write failed first
+    return { durable }
+  }
+
+  private forget(dir: string, first: string, durable: Promise<void>): void {
+    for (let d = dir; ; d = dirname(d)) {
+      if (this.creating.get(d) === durable) this.creating.delete(d)
+      if (d === first || dirname(d) === d) break
+    }
+  }
+
+  /** An fsync of `dir` that starts after this call (joins one queued, never one already running). */
+  private syncDirectory(dir: string): Promise<void> {
+    const state = this.dirSyncs.get(dir)
+    if (state === undefined) return this.startDirectorySync(dir)
+    const start = (): Promise<void> => this.startDirectorySync(dir)
+    state.next ??= state.running.then(start, start)
+    return state.next
+  }
+
+  private startDirectorySync(dir: string): Promise<void> {
+    const running = this.syncer.directory(dir)
+    const state: { running: Promise<void>; next: Promise<void> | undefined } = { running, next: undefined }
+    this.dirSyncs.set(dir, state)
+    const done = (): void => {
+      if (this.dirSyncs.get(dir) === state && state.next === undefined) this.dirSyncs.delete(dir)
+    }
+    running.then(done, done)
+    return running
   }
 }

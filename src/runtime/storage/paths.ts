@@ -2,10 +2,11 @@
  * The only module that builds checkpoint and savepoint locations (SPEC §5):
  *   <checkpoints-dir>/<jobId>/chk-<n>/_metadata, <jobId>/shared/, <jobId>/taskowned/
  *   <savepoints-dir>/savepoint-<first 6 hex of jobId>-<12 hex>/_metadata
- * Locations are filesystem paths or s3:// URLs; both join with '/'. Pure.
+ * Locations are filesystem paths or s3:// URLs; both join with '/'. Pure; never imports the CLI.
+ * Tests: test/storage.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { isAbsolute, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { CheckpointId, JobId } from '../ids.js'
 
 export const METADATA_FILE = '_metadata'
@@ -14,11 +15,40 @@ export function isRemote(location: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
 }
 
-/** Makes a user-given directory absolute (filesystem) and strips a trailing slash. */
+/**
+ * Makes a user-given location canonical, the one form every command compares and prints:
+ * - `file:/p`, `file://p`, `file:///p` and `file://localhost/p` all mean the local path `/p`
+ *   (Flink writes `file:/p`; a `file://` URI's host part other than `localhost` is read as the
+ *   path's first folder, which is what `file://tmp/ck` means to the people who write it);
+ *   percent-escapes in a `file:` URI are decoded;
+ * - local paths are made absolute and normalised: `..`, `.` and repeated `/` are resolved
+ *   (lexically: symbolic links are not resolved here);
+ * - `s3://bucket/a//b/./c/../d/` becomes `s3://bucket/a/b/d`;
+ * - a trailing slash is dropped (except for `/` itself).
+ */
 export function normalizeLocation(location: string): string {
-  if (location.startsWith('file://')) location = location.slice('file://'.length)
-  const l = isRemote(location) ? location : isAbsolute(location) ? location : resolve(location)
-  return l.length > 1 && l.endsWith('/') ? l.replace(/\/+$/, '') : l
+  let l = location
+  const file = /^file:(.*)$/is.exec(l)
+  if (file !== null) {
+    let rest = file[1]!
+    if (rest.startsWith('//')) {
+      rest = rest.slice(2)
+      if (/^localhost(\/|$)/i.test(rest)) rest = rest.slice('localhost'.length)
+      if (!rest.startsWith('/')) rest = `/${rest}`
+    }
+    try {
+      rest = decodeURIComponent(rest)
+    } catch {
+      // not valid percent-encoding: take it literally
+    }
+    l = rest === '' ? '.' : rest
+  }
+  if (isRemote(l)) {
+    const m = /^([a-z][a-z0-9+.-]*:\/\/[^/]*)(.*)$/i.exec(l)!
+    const path = join('/', m[2]!)
+    return path === '/' ? m[1]! : `${m[1]!}${path}`
+  }
+  return resolve(l)
 }
 
 /** Joins with '/', resolving '.' and '..' segments (so '../shared/x' works on object stores too). */

@@ -6,44 +6,30 @@
  *   `_metadata` is the last object a checkpoint writes.
  * - Objects larger than 8 MiB go up as multipart uploads (aborted if any part fails).
  * - `list` pages through ListObjectsV2; `deleteTree` deletes in batches of up to 1 000 keys.
- * - `createExclusive` uses a conditional PUT (If-None-Match: *), honoured by AWS S3 and MinIO.
+ * - `createExclusive` (the prune lock) works by claims and a listing, so it holds on stores that
+ *   ignore conditional writes too; the final PUT also carries If-None-Match: * where honoured.
  * - Checksums are computed and validated only when the operation requires them
  *   (`requestChecksumCalculation`/`responseChecksumValidation: WHEN_REQUIRED`): servers that do
  *   not understand the SDK's default streaming checksums would otherwise store the chunk framing.
  * Credentials come from s3.access-key/s3.secret-key, else the SDK's default chain; they never
- * appear in messages.
+ * appear in messages. Never imports the CLI. Tests: test/storage.test.ts, test/integration/s3.test.ts.
  */
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
   DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
+import { randomBytes } from 'node:crypto'
 import { StateError } from '../errors.js'
-import type { Configuration } from '../config/configuration.js'
+import type { S3Settings } from './s3-settings.js'
 import type { Storage, StoredObject } from './storage.js'
 
+export { s3SettingsFrom, type S3Settings } from './s3-settings.js'
+
 const PART_SIZE = 8 * 1024 * 1024
-
-export interface S3Settings {
-  endpoint: string | undefined
-  region: string
-  accessKey: string | undefined
-  secretKey: string | undefined
-  pathStyle: boolean
-  /** Per-request timeout, ms. */
-  timeoutMs: number
-}
-
-export function s3SettingsFrom(c: Configuration | undefined): S3Settings {
-  return {
-    endpoint: c?.getString('s3.endpoint'),
-    region: c?.getString('s3.region') ?? process.env.AWS_REGION ?? 'us-east-1',
-    accessKey: c?.getString('s3.access-key'),
-    secretKey: c?.getString('s3.secret-key'),
-    pathStyle: c?.getBool('s3.path.style.access') ?? c?.getString('s3.endpoint') !== undefined,
-    timeoutMs: 30_000,
-  }
-}
+/** Claims older than this (by the store's clock) were left by a crashed claimant and are ignored. */
+const CLAIM_TTL_MS = 30_000
+const CLAIM_ROUNDS = 8
 
 export function parseS3Location(location: string): { bucket: string; key: string } {
   const m = /^s3a?:\/\/([^/]+)\/?(.*)$/.exec(location)
@@ -119,16 +105,80 @@ export class S3Storage implements Storage {
     return this.write(location, data)
   }
 
+  /**
+   * Creates `location` only if it does not exist, on any store with strongly consistent listings
+   * (AWS S3 since 2020, MinIO, s3rver), whether or not it honours conditional writes (s3rver
+   * ignores If-None-Match on PUT; AWS S3 and MinIO honour it):
+   * 1. PUT a claim, `<location>.claim-<random>`, a key nobody else writes;
+   * 2. LIST `<location>` and the claims next to it. If the object exists: withdraw, false. If
+   *    another claim is there (younger than CLAIM_TTL_MS by the store's clock): withdraw, wait a
+   *    random while and try again (two claimants may both withdraw, never both win);
+   * 3. otherwise PUT the object (If-None-Match: * where honoured), then delete the claim.
+   * Whoever lists after a winner's claim is visible sees it, so two callers never both get true.
+   */
   async createExclusive(location: string, data: Uint8Array): Promise<boolean> {
     const { bucket, key } = parseS3Location(location)
-    try {
-      await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, IfNoneMatch: '*' }))
-      return true
-    } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-      if (status === 412 || status === 409) return false
-      throw describe(err, `lock ${location}`)
+    const claimPrefix = `${key}.claim-`
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
+      const claim = `${claimPrefix}${randomBytes(8).toString('hex')}`
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: claim, Body: data, ContentLength: data.length }))
+        const r = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1000 }))
+        const objects = r.Contents ?? []
+        const mine = objects.find((o) => o.Key === claim)
+        const myTime = mine?.LastModified?.getTime() ?? Date.now()
+        if (objects.some((o) => o.Key === key)) {
+          await this.deleteKey(bucket, claim)
+          return false
+        }
+        const others = objects.filter((o) => o.Key !== claim && o.Key!.startsWith(claimPrefix))
+        const fresh = others.filter((o) => (o.LastModified?.getTime() ?? myTime) > myTime - CLAIM_TTL_MS)
+        for (const o of others) if (!fresh.includes(o)) await this.deleteKey(bucket, o.Key!)
+        if (fresh.length > 0) {
+          await this.deleteKey(bucket, claim)
+          await new Promise((ok) => setTimeout(ok, 20 + Math.random() * 100 * (round + 1)))
+          continue
+        }
+        try {
+          await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ContentLength: data.length, IfNoneMatch: '*' }))
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+          if (status === 412 || status === 409) {
+            await this.deleteKey(bucket, claim)
+            return false
+          }
+          throw err
+        }
+        await this.deleteKey(bucket, claim)
+        return true
+      } catch (err) {
+        await this.deleteKey(bucket, claim).catch(() => {})
+        throw err instanceof StateError ? err : describe(err, `lock ${location}`)
+      }
     }
+    return false
+  }
+
+  private async deleteKey(bucket: string, key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+  }
+
+  /** Names of the "folders" directly below `prefix` (a delimiter listing). */
+  async listChildren(prefix: string): Promise<string[]> {
+    const { bucket, key } = parseS3Location(prefix)
+    const p = key === '' ? '' : `${key}/`
+    const out: string[] = []
+    let token: string | undefined
+    try {
+      do {
+        const r = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p, Delimiter: '/', ContinuationToken: token, MaxKeys: 1000 }))
+        for (const c of r.CommonPrefixes ?? []) out.push(c.Prefix!.slice(p.length).replace(/\/$/, ''))
+        token = r.IsTruncated === true ? r.NextContinuationToken : undefined
+      } while (token !== undefined)
+    } catch (err) {
+      throw describe(err, `listing of ${prefix}`)
+    }
+    return out
   }
 
   async read(location: string): Promise<Buffer> {

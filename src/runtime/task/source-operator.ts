@@ -29,13 +29,14 @@ export class SourceOperator extends StreamOperator<never, unknown> {
 
   override async initializeState(): Promise<void> {
     const { subtask, parallelism, attempt, task, restored } = this.ctx
-    const splitState = this.ctx.operatorState.getListState(SPLITS)
+    const pick = this.source.readersPickSplits === true
+    const splitState = pick ? this.ctx.operatorState.getUnionListState(SPLITS) : this.ctx.operatorState.getListState(SPLITS)
     let splits: unknown[]
     if (restored) {
       splits = splitState.get()
     } else {
       const all = await this.source.createSplits(parallelism)
-      splits = all.filter((_s, j) => j % parallelism === subtask)
+      splits = pick ? all : all.filter((_s, j) => j % parallelism === subtask)
     }
     this.reader = this.source.createReader({ subtask, parallelism, attempt, clock: task.clock })
     this.reader.addSplits(splits)
@@ -129,7 +130,8 @@ export class SourceOperator extends StreamOperator<never, unknown> {
   }
 
   override snapshotState(ctx: SnapshotContext): void {
-    this.ctx.operatorState.getListState(SPLITS).update(this.reader.snapshotState(ctx.checkpointId))
+    const state = this.source.readersPickSplits === true ? this.ctx.operatorState.getUnionListState(SPLITS) : this.ctx.operatorState.getListState(SPLITS)
+    state.update(this.reader.snapshotState(ctx.checkpointId))
   }
 
   override async notifyCheckpointComplete(id: number): Promise<void> {

@@ -24,11 +24,12 @@ import { serialize } from 'node:v8'
 import type { CheckpointBarrier, CheckpointingMode } from '../checkpoint/options.js'
 import type { ChannelStateBatch } from '../checkpoint/channel-state.js'
 import type { FileReference } from '../checkpoint/metadata.js'
+import { writeStateFile } from '../checkpoint/file-check.js'
 import type { OperatorSubtaskSnapshot } from '../checkpoint/snapshot.js'
 import type { Clock, Cancellable } from '../clock.js'
 import type { KeyedSnapshotJob } from '../state/keyed-backend.js'
 import type { OperatorStateBackend } from '../state/operator-state-backend.js'
-import { join, stateFileName } from '../storage/paths.js'
+import { stateFileName } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
 import { BarrierAligner, type AlignmentDecision } from './barrier-aligner.js'
 import { itemsBeforeBarrier, type InputChannel, type RecordBatch } from './channel.js'
@@ -196,6 +197,7 @@ export class SubtaskCheckpoint {
       this.alignmentTimer = undefined
       const b = this.expected.get(d.id) ?? (barrier?.id === d.id ? barrier : undefined)
       if (b !== undefined) this.snapshot(b, true)
+      if (d.then !== undefined) this.onAlignment(d.then, barrier)
     }
   }
 
@@ -343,16 +345,14 @@ export class SubtaskCheckpoint {
       }
       if (opState !== undefined && !this.aborted.has(barrier.id)) {
         const file = stateFileName('op', m.operatorId, subtask)
-        await storage.write(join(barrier.location, file), opState.data)
-        files.push({ path: file, size: opState.data.length })
+        files.push(await writeStateFile(storage, barrier.location, file, opState.data))
         snap.operator = { file, states: opState.states }
       }
       // The head operator owns the in-flight records of the task's inputs.
       if (first && channelState.length > 0 && !this.aborted.has(barrier.id)) {
         const data = serialize(channelState)
         const file = stateFileName('channel', m.operatorId, subtask)
-        await storage.write(join(barrier.location, file), data)
-        files.push({ path: file, size: data.length })
+        files.push(await writeStateFile(storage, barrier.location, file, data))
         snap.channel = { file, batches: channelState.length }
       }
       first = false
@@ -365,6 +365,7 @@ export class SubtaskCheckpoint {
 
   notifyComplete(id: number, isSavepoint: boolean): void {
     this.mail(() => {
+      for (const k of this.chain.keyedMembers) k.notifyCheckpointComplete(id)
       // One after another: a notification starts once the previous one (of every operator) ended.
       this.notifications = this.notifications.then(async () => {
         for (const m of this.chain.members) await m.operator.notifyCheckpointComplete(id, isSavepoint)
@@ -382,6 +383,7 @@ export class SubtaskCheckpoint {
     this.expected.delete(id)
     this.aligner?.abort(id)
     if (this.recording?.barrier.id === id) this.recording = undefined
+    for (const k of this.chain.keyedMembers) k.notifyCheckpointAborted(id)
     this.mail(() => {
       for (const m of this.chain.members) m.operator.notifyCheckpointAborted(id)
     })

@@ -9,9 +9,12 @@
  * compactions in order, so the set of tables at any point of the queue is exactly the state at
  * the matching point of processing.
  *
- * Checkpoints are native: the subtask's tables. Incremental checkpoints upload only tables not
- * uploaded before into `<jobId>/shared/` and reference the rest; full ones copy every table into
- * the checkpoint. Canonical savepoints use the key-group sections format, which the hashmap
+ * Checkpoints are native: the subtask's tables. Incremental checkpoints upload into
+ * `<jobId>/shared/` the tables that the latest completed checkpoint this backend heard of did not
+ * upload, and reference the rest: an upload is reused only once a completed checkpoint confirmed
+ * it (notifyCheckpointComplete), never one of a pending or aborted checkpoint, whose files the
+ * coordinator's shared-state registry may delete. Full checkpoints copy every table into the
+ * checkpoint. Canonical savepoints use the key-group sections format, which the hashmap
  * backend reads too; this backend reads both formats, at any parallelism.
  *
  * Architecture Invariant: a table file is never modified; a local table stays on disk while a
@@ -22,6 +25,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
+import { writeStateFile } from '../../checkpoint/file-check.js'
 import type { CheckpointBarrier } from '../../checkpoint/options.js'
 import type { FileReference, SstStateHandle } from '../../checkpoint/metadata.js'
 import type { KeyedRestore } from '../../checkpoint/state-assignment.js'
@@ -30,7 +34,8 @@ import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
 import { keyGroupForKey, type KeyGroupRange, type StateKey } from '../key-groups.js'
 import {
-  KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, serializeSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry,
+  KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
+  type TimerEntry,
 } from '../keyed-backend.js'
 import { BlockCache, SstReader, encodeKey, writeSst, type SstEntry } from './sstable.js'
 
@@ -98,11 +103,17 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private ssts: SstReader[] = []
   private readonly cache = new BlockCache(16_384)
   private queue: Promise<unknown> = Promise.resolve()
-  private queued = 0
+  private compactionQueued = false
   private writes = 0
   private seq = 0
-  /** Local table path → its path relative to a checkpoint directory once uploaded to shared/. */
-  private readonly uploaded = new Map<string, string>()
+  /**
+   * Local table path → its upload (path relative to a checkpoint directory, '../shared/…'): the
+   * tables of the latest completed incremental checkpoint this backend heard of. Replaced, never
+   * mutated, so a snapshot can hold on to it.
+   */
+  private confirmed: ReadonlyMap<string, FileReference> = new Map()
+  /** The uploads each incremental checkpoint persisted here references, until it completes or is aborted. */
+  private readonly uploadsOf = new Map<number, Map<string, FileReference>>()
   private readonly pins = new Map<string, number>()
   private readonly retired = new Set<SstReader>()
   private readonly opts: LsmOptions
@@ -118,6 +129,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   get tableCount(): number {
     return this.ssts.length
+  }
+
+  /** How many compactions ran (observability, tests). */
+  compactions = 0
+
+  /** Resolves once every flush and compaction queued so far has run. */
+  whenIdle(): Promise<void> {
+    return this.queue.then(() => {})
   }
 
   protected table(name: string): KeyValueTable<unknown> {
@@ -168,8 +187,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Runs `job` after every job queued before it. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    this.queued++
-    const run = this.queue.then(job, job).finally(() => this.queued--)
+    const run = this.queue.then(job, job)
     this.queue = run.catch(() => {})
     return run
   }
@@ -236,6 +254,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // Tables flushed meanwhile are newer: they stay on top.
     this.ssts = [new SstReader(path, this.cache), ...this.ssts.slice(inputs.length)]
     for (const r of inputs) this.retire(r)
+    this.compactions++
   }
 
   private retire(r: SstReader): void {
@@ -244,7 +263,6 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       return
     }
     r.close()
-    this.uploaded.delete(r.path)
     try {
       unlinkSync(r.path)
     } catch {
@@ -272,12 +290,28 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       const frozen = this.freeze()
       void this.enqueue(() => this.flush(frozen))
     }
-    if (this.ssts.length >= this.opts.compactAt && this.queued === 0) void this.enqueue(() => this.compact())
+    // Queued behind flushes when they keep coming: a write-heavy job must not starve compaction.
+    if (this.ssts.length >= this.opts.compactAt && !this.compactionQueued) {
+      this.compactionQueued = true
+      void this.enqueue(() => this.compact()).finally(() => (this.compactionQueued = false))
+    }
     return false
+  }
+
+  override notifyCheckpointComplete(id: number): void {
+    const uploads = this.uploadsOf.get(id)
+    if (uploads !== undefined) this.confirmed = uploads
+    for (const other of [...this.uploadsOf.keys()]) if (other <= id) this.uploadsOf.delete(other)
+  }
+
+  override notifyCheckpointAborted(id: number): void {
+    this.uploadsOf.delete(id)
   }
 
   snapshot(timers: TimerEntry[], barrier: CheckpointBarrier): KeyedSnapshotJob {
     const frozen = this.freeze()
+    // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
+    const base = this.confirmed
     // The tables once every earlier job and this flush ran: exactly the state at this barrier.
     const tables = this.enqueue(async () => {
       await this.flush(frozen)
@@ -296,23 +330,24 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           const sstables: string[] = []
           const files: FileReference[] = []
+          const uploads = new Map<string, FileReference>()
           for (const r of live) {
-            let rel = incremental ? this.uploaded.get(r.path) : undefined
-            if (rel === undefined) {
-              rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
-              await ctx.storage.write(join(ctx.location, rel), readFileSync(r.path))
-              if (incremental) this.uploaded.set(r.path, rel)
+            let ref = incremental ? base.get(r.path) : undefined
+            if (ref === undefined) {
+              const rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
+              ref = await writeStateFile(ctx.storage, ctx.location, rel, readFileSync(r.path))
             }
-            sstables.push(rel)
-            files.push({ path: rel, size: r.size })
+            uploads.set(r.path, ref)
+            sstables.push(ref.path)
+            files.push(ref)
           }
+          if (incremental) this.uploadsOf.set(barrier.id, uploads)
           const handle: SstStateHandle = { type: 'sst', keyGroupRange: [range.start, range.end], sstables }
           if (timers.length > 0) {
             const t = await serializeSections([], timers, maxParallelism)
             const file = ctx.fileName('timers')
-            await ctx.storage.write(join(ctx.location, file), t!.data)
+            files.push(await writeStateFile(ctx.storage, ctx.location, file, t!.data))
             handle.timers = { file, keyGroups: t!.keyGroups }
-            files.push({ path: file, size: t!.data.length })
           }
           return { handle: sstables.length === 0 && handle.timers === undefined ? undefined : handle, files }
         } finally {
@@ -333,13 +368,13 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     for (const rel of h.sstables) {
       const loc = join(k.checkpointDir, rel)
       const path = joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
-      writeFileSync(path, await storageFor(loc).read(loc))
+      writeFileSync(path, await readStateFile(k, storageFor, loc))
       this.ssts.push(new SstReader(path, this.cache))
     }
     const timers: TimerEntry[] = []
     if (h.timers !== undefined) {
       const loc = join(k.checkpointDir, h.timers.file)
-      for (const [, s] of readKeyGroupSections(await storageFor(loc).read(loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
+      for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
     }
     return timers
   }

@@ -1,0 +1,233 @@
+/**
+ * The Kafka source against a real Apache Kafka broker: start offsets and bounded mode as in Flink's
+ * KafkaSource, group offsets committed after checkpoints, partitions that appear while the job runs
+ * or while it is stopped, read_committed isolation. Inputs are written and checked with plain kafkajs.
+ */
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Kafka, logLevel } from 'kafkajs'
+import {
+  Configuration, KafkaSource, OffsetResetStrategy, RestartStrategies, OffsetsInitializer, StreamExecutionEnvironment, WatermarkStrategy, type KafkaRecord,
+} from '../../src/index.js'
+import { readRestorePoint } from '../../src/runtime/checkpoint/restore-point.js'
+import { JobMaster } from '../../src/runtime/job/job-master.js'
+import { sleep, tmp } from '../helpers.js'
+import { kafkaSkip, startKafka, type KafkaBroker } from '../servers/kafka.js'
+import { latestCheckpoint, produce } from '../servers/kafka-client.js'
+
+type Init = ReturnType<typeof OffsetsInitializer.earliest>
+
+/** Runs a job restored from a retained checkpoint, in this process (what `run -s` does). */
+async function executeFrom(env: StreamExecutionEnvironment, from: string): Promise<{ master: JobMaster; result: Promise<unknown> }> {
+  const spec = await env.prepare('restored')
+  const point = await readRestorePoint(from, spec.storageFor(from))
+  const master = new JobMaster({ ...spec, restore: { location: point.location, metadata: point.metadata, allowNonRestoredState: false, claimMode: 'no_claim' } })
+  return { master, result: master.run() }
+}
+
+const localEnv = (cp = join(tmp(), 'cp')): StreamExecutionEnvironment =>
+  StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', cp).set('execution.checkpointing.externalized-checkpoint-retention', 'RETAIN_ON_CANCELLATION'))
+
+describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
+  let kafka: KafkaBroker
+  before(async () => {
+    kafka = await startKafka()
+  })
+  after(async () => kafka?.stop())
+
+  /** Reads `topic` bounded, from `start` to `stop`, and returns the values sorted. */
+  async function read(topic: string, start: Init, stop: Init = OffsetsInitializer.latest(), groupId = 'g'): Promise<string[]> {
+    const seen: string[] = []
+    const env = localEnv()
+    env.enableCheckpointing(50)
+    env.setRestartStrategy(RestartStrategies.noRestart())
+    env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setGroupId(groupId).setStartingOffsets(start).setBounded(stop).build(),
+      WatermarkStrategy.noWatermarks(), 'k').addSink((v: string) => void seen.push(v))
+    await env.execute('read')
+    return seen.sort((a, b) => Number(a) - Number(b))
+  }
+
+  it('starting offsets: earliest, latest, timestamp, specific (with reset), committed (with reset, NONE fails); bounded at latest, timestamp and specific offsets', async () => {
+    const topic = 'offsets'
+    await kafka.createTopic(topic, 2)
+    await produce(kafka.brokers, topic, [0, 1, 2, 3, 4, 5], 0)
+    await sleep(20)
+    const middle = Date.now()
+    await sleep(20)
+    await produce(kafka.brokers, topic, [6, 7, 8, 9], 0)
+    await produce(kafka.brokers, topic, [100, 101], 1)
+    const all = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '100', '101']
+    assert.deepEqual(await read(topic, OffsetsInitializer.earliest()), all)
+    assert.deepEqual(await read(topic, OffsetsInitializer.latest()), [])
+    assert.deepEqual(await read(topic, OffsetsInitializer.timestamp(middle)), ['6', '7', '8', '9', '100', '101'])
+    assert.deepEqual(await read(topic, OffsetsInitializer.timestamp(Date.now() + 60_000)), [], 'a timestamp after every record starts at the end')
+    // Partition 0 from offset 4; partition 1 not given: the reset strategy (earliest by default, or latest).
+    assert.deepEqual(await read(topic, OffsetsInitializer.offsets([{ topic, partition: 0, offset: 4 }])), ['4', '5', '6', '7', '8', '9', '100', '101'])
+    assert.deepEqual(await read(topic, OffsetsInitializer.offsets([{ topic, partition: 0, offset: 8 }], OffsetResetStrategy.LATEST)), ['8', '9'])
+    assert.deepEqual(await read(topic, OffsetsInitializer.offsets([{ topic, partition: 0, offset: 99 }, { topic, partition: 1, offset: 1 }], OffsetResetStrategy.LATEST)), ['101'], 'an offset out of range resets')
+    // Committed offsets of a group, else the reset strategy.
+    // (Each read commits its group's offsets after its checkpoints, so each case has a group of its own.)
+    const admin = await kafka.admin()
+    for (const g of ['committed-a', 'committed-b', 'committed-c']) await admin.setOffsets({ groupId: g, topic, partitions: [{ partition: 0, offset: '7' }] })
+    assert.deepEqual(await read(topic, OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST), OffsetsInitializer.latest(), 'committed-a'), ['7', '8', '9', '100', '101'])
+    assert.deepEqual(await read(topic, OffsetsInitializer.committedOffsets(OffsetResetStrategy.LATEST), OffsetsInitializer.latest(), 'committed-b'), ['7', '8', '9'])
+    await assert.rejects(read(topic, OffsetsInitializer.committedOffsets(), OffsetsInitializer.latest(), 'committed-c'), /offsets-1 has no committed offset and the reset strategy is NONE/)
+    // Bounded: stop at a timestamp, or at given offsets.
+    assert.deepEqual(await read(topic, OffsetsInitializer.earliest(), OffsetsInitializer.timestamp(middle)), ['0', '1', '2', '3', '4', '5'])
+    assert.deepEqual(await read(topic, OffsetsInitializer.earliest(), OffsetsInitializer.offsets([{ topic, partition: 0, offset: 2 }, { topic, partition: 1, offset: 1 }])), ['0', '1', '100'])
+  })
+
+  it('commits the group offsets after each checkpoint (visible to admin.fetchOffsets), never before', async () => {
+    const topic = 'group-commits'
+    await kafka.createTopic(topic, 3)
+    await produce(kafka.brokers, topic, Array.from({ length: 300 }, (_, i) => i))
+    const admin = await kafka.admin()
+    const committed = async (): Promise<Map<number, string>> =>
+      new Map((await admin.fetchOffsets({ groupId: 'monitor', topics: [topic] }))[0]!.partitions.map((p) => [p.partition, p.offset]))
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]))
+    let n = 0
+    const env = localEnv()
+    env.enableCheckpointing(60_000) // no periodic checkpoint: the test triggers them
+    env.setParallelism(2)
+    env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setGroupId('monitor').build(), WatermarkStrategy.noWatermarks(), 'k')
+      .addSink(() => void n++)
+    const { master, result } = await env.executeAsync('commits')
+    for (let i = 0; i < 500 && n < 300; i++) await sleep(20)
+    assert.equal(n, 300)
+    assert.deepEqual([...(await committed()).values()], ['-1', '-1', '-1'], 'nothing committed before a checkpoint')
+    await master.triggerCheckpoint()
+    let got = await committed()
+    for (let i = 0; i < 100 && [...got].some(([p, o]) => o !== ends.get(p)); i++) {
+      await sleep(50)
+      got = await committed()
+    }
+    assert.deepEqual(got, ends, 'after the checkpoint: every partition at its end')
+    master.cancel()
+    await result.catch(() => {})
+  })
+
+  it('reads partitions added while it runs, and partitions added while it is stopped, after restores (p=2 → 3 → 1)', async () => {
+    const topic = 'growing'
+    await kafka.createTopic(topic, 2)
+    await produce(kafka.brokers, topic, [0, 1, 2, 3])
+    const cp = join(tmp(), 'cp')
+    const seen: string[] = []
+    // Run 1 (p=2): the topic grows to 4 partitions while the job runs; the new ones are read.
+    const first = localEnv(cp)
+    first.enableCheckpointing(50)
+    first.setParallelism(2)
+    const source = (): KafkaSource<string> => KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setProperty('partition.discovery.interval.ms', '200').build()
+    first.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
+    let job: { master: JobMaster; result: Promise<unknown> } = await first.executeAsync('grow')
+    for (let i = 0; i < 500 && seen.length < 4; i++) await sleep(20)
+    await kafka.addPartitions(topic, 4)
+    await produce(kafka.brokers, topic, [10, 11, 12, 13, 14, 15, 16, 17])
+    for (let i = 0; i < 500 && seen.length < 12; i++) await sleep(20)
+    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17], 'partitions added while running are read')
+    // The second checkpoint to complete from now was triggered after what was read so far.
+    const waitCheckpointAfter = async (): Promise<string> => {
+      let now = latestCheckpoint(cp)
+      for (let k = 0; k < 2; k++) {
+        const before = now
+        for (let i = 0; i < 500 && latestCheckpoint(cp) === before; i++) await sleep(20)
+        now = latestCheckpoint(cp)
+        assert.ok(now !== undefined && now !== before)
+      }
+      return now!
+    }
+    let from = await waitCheckpointAfter()
+    job.master.cancel()
+    await job.result.catch(() => {})
+    // While stopped: two more partitions, and records everywhere.
+    await kafka.addPartitions(topic, 6)
+    await produce(kafka.brokers, topic, Array.from({ length: 24 }, (_, i) => 100 + i))
+    const expected = [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, ...Array.from({ length: 24 }, (_, i) => 100 + i)]
+    // Run 2 (p=3, restored): reads what came while stopped, including the two new partitions.
+    seen.length = 0
+    const second = localEnv(cp)
+    second.enableCheckpointing(50)
+    second.setParallelism(3)
+    second.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
+    job = await executeFrom(second, from)
+    for (let i = 0; i < 500 && seen.length < 24; i++) await sleep(20)
+    await sleep(300)
+    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), expected.slice(12), 'after the restore: exactly what came while stopped, new partitions included')
+    // A partition added while run 2 runs, then a restore at p=1: its records are there exactly once.
+    await kafka.addPartitions(topic, 7)
+    await produce(kafka.brokers, topic, [200, 201, 202, 203, 204, 205, 206])
+    for (let i = 0; i < 500 && seen.length < 31; i++) await sleep(20)
+    from = await waitCheckpointAfter()
+    job.master.cancel()
+    await job.result.catch(() => {})
+    await produce(kafka.brokers, topic, [300, 301, 302, 303, 304, 305, 306])
+    seen.length = 0
+    const third = localEnv(cp)
+    third.enableCheckpointing(50)
+    third.setParallelism(1)
+    third.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
+    job = await executeFrom(third, from)
+    for (let i = 0; i < 500 && seen.length < 7; i++) await sleep(20)
+    await sleep(300)
+    job.master.cancel()
+    await job.result.catch(() => {})
+    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [300, 301, 302, 303, 304, 305, 306])
+  })
+
+  it('read_committed (the default) skips aborted transactions; read_uncommitted sees them', async () => {
+    const topic = 'isolation'
+    await kafka.createTopic(topic, 2)
+    const producer = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer({ transactionalId: 'isolation-test', idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    let tx = await producer.transaction()
+    await tx.send({ topic, messages: [{ value: 'c1' }, { value: 'c2' }] })
+    await tx.commit()
+    tx = await producer.transaction()
+    await tx.send({ topic, messages: [{ value: 'aborted1' }, { value: 'aborted2' }] })
+    await tx.abort()
+    tx = await producer.transaction()
+    await tx.send({ topic, messages: [{ value: 'c3' }] })
+    await tx.commit()
+    await producer.disconnect()
+    const readWith = async (isolation?: string): Promise<string[]> => {
+      const seen: string[] = []
+      const env = localEnv()
+      let b = KafkaSource.builder<KafkaRecord>().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).setDeserializer((r) => r)
+      if (isolation !== undefined) b = b.setProperty('isolation.level', isolation)
+      env.fromSource(b.build(), WatermarkStrategy.noWatermarks(), 'k').addSink((r: KafkaRecord) => void seen.push(String(r.value)))
+      await env.execute('isolation')
+      return seen.sort()
+    }
+    assert.deepEqual(await readWith(), ['c1', 'c2', 'c3'])
+    assert.deepEqual(await readWith('read_committed'), ['c1', 'c2', 'c3'])
+    assert.deepEqual(await readWith('read_uncommitted'), ['aborted1', 'aborted2', 'c1', 'c2', 'c3'])
+    assert.throws(() => KafkaSource.builder().setProperty('isolation.level', 'dirty'), /isolation.level must be read_committed or read_uncommitted/)
+  })
+
+  it('read_committed: transactions that interleave and abort in another order than they began stay hidden (kafkajs alone shows them)', async () => {
+    const topic = 'isolation-interleaved'
+    await kafka.createTopic(topic, 1)
+    const client = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING })
+    const a = client.producer({ transactionalId: 'interleaved-a', idempotent: true, maxInFlightRequests: 1 })
+    const b = client.producer({ transactionalId: 'interleaved-b', idempotent: true, maxInFlightRequests: 1 })
+    const c = client.producer({ transactionalId: 'interleaved-c', idempotent: true, maxInFlightRequests: 1 })
+    for (const p of [a, b, c]) await p.connect()
+    const ta = await a.transaction()
+    await ta.send({ topic, messages: [{ value: 'a1' }] }) // A begins first...
+    const tb = await b.transaction()
+    await tb.send({ topic, messages: [{ value: 'b1' }] })
+    await ta.send({ topic, messages: [{ value: 'a2' }] })
+    await tb.abort() // ...B aborts first,
+    await ta.abort() // then A
+    const tc = await c.transaction()
+    await tc.send({ topic, messages: [{ value: 'c1' }] })
+    await tc.commit()
+    for (const p of [a, b, c]) await p.disconnect()
+    const seen: string[] = []
+    const env = localEnv()
+    env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).build(), WatermarkStrategy.noWatermarks(), 'k')
+      .addSink((v: string) => void seen.push(v))
+    await env.execute('interleaved')
+    assert.deepEqual(seen, ['c1'])
+  })
+})
