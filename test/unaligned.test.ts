@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { serialize } from 'node:v8'
 import { loadReplay, planReplay, type ChannelStateBatch } from '../src/runtime/checkpoint/channel-state.js'
-import type { CheckpointMetadata } from '../src/runtime/checkpoint/metadata.js'
-import { parseMetadata } from '../src/runtime/checkpoint/metadata.js'
+import type { CheckpointMetadata, FileReference } from '../src/runtime/checkpoint/metadata.js'
+import { checksumOf, parseMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { MemoryStorage } from '../src/runtime/storage/memory-storage.js'
 import { keyGroupForKey, keyGroupRangeForSubtask } from '../src/runtime/state/key-groups.js'
 import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
@@ -62,8 +62,8 @@ describe('unaligned checkpoints', () => {
 })
 
 describe('channel state redistribution', () => {
-  const meta = (parallelism: number, files: string[]): CheckpointMetadata => ({
-    jobId: 'j'.repeat(32), jobName: 'x', checkpointId: 1, timestamp: 0, completedAt: '', backend: 'hashmap', program: null, files: [],
+  const meta = (parallelism: number, files: string[], listed: FileReference[] = []): CheckpointMetadata => ({
+    jobId: 'j'.repeat(32), jobName: 'x', checkpointId: 1, timestamp: 0, completedAt: '', backend: 'hashmap', program: null, files: listed,
     kind: { type: 'checkpoint', incremental: false, format: 'native' },
     operators: [{ operatorId: 'op', uid: 'count', name: 'count', parallelism, maxParallelism: 128,
       subtasks: files.map((file, subtask) => ({ subtask, channel: { file, batches: 1 } })) }],
@@ -77,9 +77,11 @@ describe('channel state redistribution', () => {
       b.records.push(v)
       b.keys!.push(v % 50)
     }
-    await storage.write('/cp/chk-1/c0', serialize(batches[0]))
-    await storage.write('/cp/chk-1/c1', serialize(batches[1]))
-    const plan = planReplay('/cp/chk-1', meta(2, ['c0', 'c1']), [{ operatorId: 'op', name: 'count', parallelism: 3, maxParallelism: 128, isHead: true, keyed: true }])!
+    const data = batches.map((b) => serialize(b))
+    await storage.write('/cp/chk-1/c0', data[0]!)
+    await storage.write('/cp/chk-1/c1', data[1]!)
+    const listed = data.map((d, i) => ({ path: `c${i}`, size: d.length, checksum: checksumOf(d) }))
+    const plan = planReplay('/cp/chk-1', meta(2, ['c0', 'c1'], listed), [{ operatorId: 'op', name: 'count', parallelism: 3, maxParallelism: 128, isHead: true, keyed: true }])!
     const seen: number[] = []
     for (let s = 0; s < 3; s++) {
       const range = keyGroupRangeForSubtask(128, 3, s)
@@ -93,6 +95,21 @@ describe('channel state redistribution', () => {
       }
     }
     assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 400 }, (_, i) => i), 'every record replayed exactly once')
+  })
+
+  it('in-flight records are checked against _metadata: an unlisted or damaged file fails, naming it', async () => {
+    const storage = new MemoryStorage()
+    const data = serialize([{ channel: 0, records: [1, 2, 3], keys: null, timestamps: null }])
+    await storage.write('/cp/chk-1/c0', data)
+    const target = [{ operatorId: 'op', name: 'count', parallelism: 1, maxParallelism: 128, isHead: true, keyed: false }]
+    const good = planReplay('/cp/chk-1', meta(1, ['c0'], [{ path: 'c0', size: data.length, checksum: checksumOf(data) }]), target)!
+    assert.deepEqual((await loadReplay(good.operators.get('op')![0]!, () => storage))[0]!.records, [1, 2, 3])
+    const unlisted = planReplay('/cp/chk-1', meta(1, ['c0']), target)!
+    await assert.rejects(loadReplay(unlisted.operators.get('op')![0]!, () => storage), /\/cp\/chk-1\/c0 is not listed/)
+    const damaged = Buffer.from(data)
+    damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff
+    await storage.write('/cp/chk-1/c0', damaged)
+    await assert.rejects(loadReplay(good.operators.get('op')![0]!, () => storage), /\/cp\/chk-1\/c0.*checksum/)
   })
 
   it('same parallelism: each subtask replays its own records', async () => {
