@@ -13,7 +13,7 @@ import { loadReplay, planReplay, type ChannelStateBatch } from '../src/runtime/c
 import type { CheckpointMetadata, FileReference } from '../src/runtime/checkpoint/metadata.js'
 import { checksumOf, parseMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { MemoryStorage } from '../src/runtime/storage/memory-storage.js'
-import { keyGroupForKey, keyGroupRangeForSubtask } from '../src/runtime/state/key-groups.js'
+import { keyGroupForKey, keyGroupRangeForSubtask } from '../src/runtime/core/key-groups.js'
 import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'backpressure.ts')

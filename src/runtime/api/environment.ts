@@ -19,7 +19,7 @@ import { buildJobGraph } from '../graph/job-graph.js'
 import type { SourceTransformation, Transformation } from '../graph/transformation.js'
 import { newJobId } from '../ids.js'
 import { currentContext, type ExecutionContext } from '../job/context.js'
-import { defaultCheckpointsDir, tsflinkHome } from '../job/defaults.js'
+import { defaultCheckpointsDir, tsflinkHome } from '../config/defaults.js'
 import { join, resolve as resolvePath } from 'node:path'
 import { availableParallelism } from 'node:os'
 import { JobMaster, type ExecutionTarget, type JobResult, type JobSpec } from '../job/job-master.js'
@@ -29,7 +29,7 @@ import { probeJobStorage } from '../storage/probe.js'
 import { storageFor } from '../storage/resolve.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
-import { WatermarkStrategy } from './watermark.js'
+import { WatermarkStrategy } from '../core/watermark.js'
 
 /** Keyed state on the heap (Flink's HashMapStateBackend). */
 export class HashMapStateBackend {

@@ -16,7 +16,7 @@
  */
 import { deserialize } from 'node:v8'
 import { StateError } from '../errors.js'
-import { keyGroupForKey, keyGroupRangeForSubtask, rangeContains, type StateKey } from '../state/key-groups.js'
+import { keyGroupForKey, keyGroupRangeForSubtask, rangeContains, type StateKey } from '../core/key-groups.js'
 import { join } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
 import { readVerified } from './file-check.js'

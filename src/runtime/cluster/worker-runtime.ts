@@ -29,6 +29,11 @@ export interface WorkerRuntimeSpec {
   heapMb: number | undefined
   /** heartbeat.timeout: a slot silent for this long is declared stuck and the attempt fails over. */
   heartbeatTimeoutMs: number
+  /**
+   * The module each worker runs (the job layer's worker main): a `.js` file, or a `.ts` file when
+   * running from TypeScript sources (then the worker registers tsx first).
+   */
+  workerMain: URL
 }
 
 /** How long a worker may take to load the program and build the graph. */
@@ -60,9 +65,9 @@ export class WorkerTaskRuntime implements TaskRuntime {
 
   /** The worker's entry: the compiled module, or (running from TypeScript sources) a bootstrap that registers tsx first. */
   private entry(): { entry: URL | string; evaluate: boolean } {
-    const main = new URL('./worker-main.js', import.meta.url)
-    if (!new URL(import.meta.url).pathname.endsWith('.ts')) return { entry: main, evaluate: false }
-    const ts = new URL('./worker-main.ts', import.meta.url).href
+    const main = this.spec.workerMain
+    if (!main.pathname.endsWith('.ts')) return { entry: main, evaluate: false }
+    const ts = main.href
     const tsx = import.meta.resolve('tsx/esm/api')
     return { entry: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}) })`, evaluate: true }
   }

@@ -13,7 +13,7 @@ import { CheckpointCoordinator, type CoordinatorContext } from '../checkpoint/co
 import type { CheckpointMetadata, SnapshotFormat, StateBackendName } from '../checkpoint/metadata.js'
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
 import type { KeyedStateBackend } from '../state/keyed-backend.js'
-import type { KeyGroupRange } from '../state/key-groups.js'
+import type { KeyGroupRange } from '../core/key-groups.js'
 import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import type { CheckpointSettings } from '../checkpoint/options.js'
 import type { CompletedCheckpoint } from '../checkpoint/snapshot.js'
@@ -330,6 +330,7 @@ function createRuntime(spec: JobSpec): TaskRuntime {
     cancellationTimeoutMs: spec.cancellationTimeoutMs,
     heapMb: x.heapMb,
     heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
+    workerMain: new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
     init: {
       jobId: spec.jobId, program: x.program, executionIndex: x.executionIndex, config: x.config, parallelism: x.parallelism,
       printTo: x.printTo, checkpoint: cp, backend: spec.backend, localStateDir: spec.localStateDir,

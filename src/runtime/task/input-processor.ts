@@ -16,7 +16,7 @@
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { StreamOperator, TimestampContext } from '../operators/operator.js'
 import type { KeyedStateBackend } from '../state/keyed-backend.js'
-import type { StateKey } from '../state/key-groups.js'
+import type { StateKey } from '../core/key-groups.js'
 import { INITIAL_CREDIT, MAX_CREDIT, MIN_CREDIT, type ChannelItem, type InputChannel, type RecordBatch } from './channel.js'
 
 /** How long the records queued in front of a task should take it to process. */

@@ -7,7 +7,7 @@
  * Tests: test/channel.test.ts and the job tests.
  */
 import type { KeySpec, PartitionerKind } from '../graph/transformation.js'
-import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../state/key-groups.js'
+import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../core/key-groups.js'
 import type { Output, TimestampContext } from '../operators/operator.js'
 import type { ChannelItem, OutputChannel } from './channel.js'
 

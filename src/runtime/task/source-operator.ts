@@ -5,8 +5,8 @@
  * and the subtask's watermark is the minimum over its live splits, as in Flink.
  * Tests: test/watermarks.test.ts, test/integration/event-time.test.ts.
  */
-import { ListStateDescriptor } from '../api/state.js'
-import type { WatermarkGenerator, WatermarkStrategy } from '../api/watermark.js'
+import { ListStateDescriptor } from '../core/state.js'
+import type { WatermarkGenerator, WatermarkStrategy } from '../core/watermark.js'
 import type { InputStatus, ReaderOutput, Source, SourceReader } from '../connectors/source.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
 

@@ -12,16 +12,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { Configuration } from '../config/configuration.js'
-import { installContext, type ExecutionContext } from '../job/context.js'
-import type { JobResult, JobSpec } from '../job/job-master.js'
-import { importProgram } from '../job/program.js'
+import { installContext, type ExecutionContext } from './context.js'
+import type { JobResult, JobSpec } from './job-master.js'
+import { importProgram } from './program.js'
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
 import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import { PeerLink } from '../task/remote-channel.js'
 import { TaskExecutor, type Transport } from '../task/task-executor.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
-import { graphFingerprint } from './fingerprint.js'
-import { HEARTBEAT_INTERVAL_MS, errorInfo, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
+import { graphFingerprint } from '../cluster/fingerprint.js'
+import { HEARTBEAT_INTERVAL_MS, errorInfo, type FromWorker, type ToWorker, type WorkerInit } from '../cluster/protocol.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
