@@ -256,6 +256,8 @@ export class JobRestServer {
     if (m.status === 'RUNNING') tasks.running = tasks.total
     else if (m.status === 'FINISHED') tasks.finished = tasks.total
     else if (m.status === 'CANCELED') tasks.canceled = tasks.total
+    else if (m.status === 'CANCELLING') tasks.canceling = tasks.total
+    else if (m.status === 'FAILED') tasks.failed = tasks.total
     return {
       jid: m.jobId,
       name: m.spec.jobName,
@@ -327,7 +329,7 @@ export class JobRestServer {
           name: v.name,
           maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
           parallelism: v.parallelism,
-          status: m.status === 'RUNNING' ? 'RUNNING' : m.status,
+          status: executionState(m.status),
           'start-time': m.startTime,
           'end-time': m.endTime ?? -1,
           duration: (m.endTime ?? now) - m.startTime,
@@ -475,5 +477,23 @@ export class JobRestServer {
       checkpoints_after_tasks_finish: true,
       state_changelog_enabled: false,
     }
+  }
+}
+
+/**
+ * A vertex's state in Flink's ExecutionState words, from the job's status (JobStatus words): the
+ * two enums differ (a job is CANCELLING, its tasks CANCELING; a restarting or failing job's tasks
+ * are being cancelled; a suspended job's tasks are cancelled).
+ */
+function executionState(job: string): string {
+  switch (job) {
+    case 'CANCELLING':
+    case 'FAILING':
+    case 'RESTARTING':
+      return 'CANCELING'
+    case 'SUSPENDED':
+      return 'CANCELED'
+    default:
+      return job
   }
 }
