@@ -25,7 +25,6 @@ import { checkpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
 import { LocalTaskRuntime, type AttemptEvents, type TaskRuntime } from '../cluster/task-runtime.js'
 import { WorkerTaskRuntime } from '../cluster/worker-runtime.js'
-import { annotate } from '../task/task-executor.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
@@ -236,7 +235,8 @@ export class JobMaster {
         this.finishedTasks.add(key)
         if (this.finishedTasks.size === this.taskKeys.length) this.settle?.({ kind: 'finished' })
       },
-      failed: (key, err) => this.settle?.({ kind: 'failed', error: annotate(err, key) }),
+      // The task executor already named the task in the message (Flink's `name (i/n)`); a slot's death names the slot.
+      failed: (_key, err) => this.settle?.({ kind: 'failed', error: err }),
     }
     const start = (async () => {
       const plan = await this.plan(restore)
