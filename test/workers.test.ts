@@ -18,6 +18,33 @@ function checkpointing(dir: string): string[] {
 }
 
 describe('task slots in worker threads', () => {
+  it('a savepoint asked while the slots still load the program waits until the job runs', async () => {
+    const dir = tmp()
+    const job = join(dir, 'slow-start.ts')
+    // Loading in a slot takes 1.5 s longer than on the main thread: the job is CREATED meanwhile.
+    writeFileSync(job, [
+      "import { isMainThread } from 'node:worker_threads'",
+      "import { DataGeneratorSource, RateLimiterStrategy, StreamExecutionEnvironment, WatermarkStrategy } from 'tsflink'",
+      'if (!isMainThread) await new Promise((r) => setTimeout(r, 1500))',
+      'const env = StreamExecutionEnvironment.getExecutionEnvironment()',
+      "env.fromSource(new DataGeneratorSource((i: number) => i, Infinity, RateLimiterStrategy.perSecond(100)), WatermarkStrategy.noWatermarks(), 'n').uid('n')",
+      "  .keyBy((v: number) => v % 3).sum().uid('sum').addSink(() => {})",
+      "await env.execute('slow start')",
+    ].join('\n'))
+    const env = { TSFLINK_HOME: dir }
+    const run = await runCli(['run', '-d', job], { env })
+    assert.equal(run.code, 0, run.stderr)
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!
+    const listed = await runCli(['list'], { env })
+    assert.match(listed.stdout, new RegExp(`${jobId} : slow start \\((CREATED|INITIALIZING)\\)`), 'the job is still starting')
+    const sp = await runCli(['savepoint', jobId, join(dir, 'sp')], { env })
+    assert.equal(sp.code, 0, sp.stderr)
+    const path = /Savepoint completed\. Path: (\S+)/.exec(sp.stdout)![1]!
+    assert.ok(readFileSync(join(path.replace(/^file:/, ''), '_metadata')).length > 0)
+    const cancel = await runCli(['cancel', jobId], { env })
+    assert.equal(cancel.code, 0, cancel.stderr)
+  })
+
   it('user code runs in worker threads, one parallel pipeline per slot, never on the main thread', async () => {
     const dir = tmp()
     const threads = join(dir, 'threads')

@@ -71,6 +71,9 @@ interface Operation {
   reported: boolean
 }
 
+/** Statuses of a job that will be RUNNING unless it fails or is cancelled first. */
+const WAITS_FOR_RUNNING: ReadonlySet<string> = new Set(['CREATED', 'INITIALIZING', 'RESTARTING', 'RUNNING'])
+
 export class JobRestServer {
   private readonly server: Server
   private readonly operations = new Map<string, Operation>()
@@ -352,6 +355,7 @@ export class JobRestServer {
         const cancel = b['cancel-job'] === true
         this.requireRunning()
         const id = this.operation(async () => {
+          await this.untilRunning()
           const done = await m.triggerSavepoint(dir, format)
           this.savepointKinds.set(done.id, { format: done.metadata.kind.format.toUpperCase(), sync: false })
           if (cancel) m.cancel()
@@ -367,6 +371,7 @@ export class JobRestServer {
       const format = String(b.formatType ?? 'CANONICAL').toLowerCase() === 'native' ? 'native' : 'canonical'
       this.requireRunning()
       const id = this.operation(async () => {
+        await this.untilRunning()
         const done = await m.stopWithSavepoint(dir, b.drain === true, format)
         this.savepointKinds.set(done.id, { format: done.metadata.kind.format.toUpperCase(), sync: true })
         return { location: done.location }
@@ -377,7 +382,10 @@ export class JobRestServer {
       if (rest.length === 1 && method === 'GET') return this.send(res, 200, this.checkpointStats())
       if (rest.length === 1 && method === 'POST') {
         this.requireRunning()
-        const id = this.operation(async () => ({ checkpointId: (await m.triggerCheckpoint()).id }))
+        const id = this.operation(async () => {
+          await this.untilRunning()
+          return { checkpointId: (await m.triggerCheckpoint()).id }
+        })
         return this.send(res, 202, { 'request-id': id })
       }
       if (rest.length === 2 && rest[1] === 'config' && method === 'GET') return this.send(res, 200, this.checkpointConfig())
@@ -414,8 +422,33 @@ export class JobRestServer {
     }
   }
 
+  /**
+   * A savepoint, stop or checkpoint needs running tasks. A job still starting (its slots load the
+   * program) or restarting is accepted, and the operation waits until it runs; a job that is
+   * ending or ended is refused (409).
+   */
   private requireRunning(): void {
-    if (this.master.status !== 'RUNNING') throw new HttpError(409, `Job ${this.master.jobId} is ${this.master.status}, not RUNNING`)
+    if (!WAITS_FOR_RUNNING.has(this.master.status)) throw new HttpError(409, `Job ${this.master.jobId} is ${this.master.status}, not RUNNING`)
+  }
+
+  /** Resolves once the job runs; rejects when it ends or starts ending first. */
+  private untilRunning(): Promise<void> {
+    const m = this.master
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const check = (s: string): void => {
+        if (settled) return
+        if (s === 'RUNNING') {
+          settled = true
+          resolve()
+        } else if (!WAITS_FOR_RUNNING.has(s)) {
+          settled = true
+          reject(new Error(`Job ${m.jobId} is ${s}, not RUNNING`))
+        }
+      }
+      m.onStatus(check)
+      check(m.status)
+    })
   }
 
   private async savepointDir(requested: unknown, who: Requester, field: string): Promise<string> {
