@@ -13,7 +13,7 @@ import { Configuration } from '../../src/runtime/config/configuration.js'
 import { serializeLease, type Lease } from '../../src/runtime/checkpoint/lease.js'
 import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts, untilRunning } from '../helpers.js'
 import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
 
 /** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
@@ -62,7 +62,7 @@ describe('checkpoints and savepoints on S3', () => {
       '-D', 'state.backend.type=rocksdb', '-D', 'execution.checkpointing.incremental=true', '-D', 'execution.checkpointing.num-retained=3',
       COUNTER, out, String(total), '5000'], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
     const exited = new Promise((r) => child.on('exit', r))
-    for (let i = 0; i < 300; i++) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
       await sleep(30)
       if ((await storage.list(cp)).filter((o) => o.location.endsWith('/_metadata')).length >= 3) break
     }
@@ -158,9 +158,15 @@ describe('checkpoints and savepoints on S3', () => {
     const started = await runCli(['run', '-d', ...down, '-D', 'execution.checkpointing.tolerable-failed-checkpoints=1000', COUNTER, join(home, 'out'), '100000000', '2000'], { env: { TSFLINK_HOME: home } })
     assert.equal(started.code, 0, started.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
-    await sleep(1500)
+    await untilRunning(jobId, { TSFLINK_HOME: home })
     const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string; secret: string }
-    const stats = (await (await fetch(`http://${entry.rest}/jobs/${jobId}/checkpoints`, { headers: { authorization: `Bearer ${entry.secret}` } })).json()) as { counts: { completed: number; failed: number } }
+    type Stats = { counts: { completed: number; failed: number } }
+    const deadline = Date.now() + 30_000
+    let stats: Stats
+    do {
+      await sleep(200)
+      stats = (await (await fetch(`http://${entry.rest}/jobs/${jobId}/checkpoints`, { headers: { authorization: `Bearer ${entry.secret}` } })).json()) as Stats
+    } while (stats.counts.failed < 3 && Date.now() < deadline)
     assert.equal(stats.counts.completed, 0)
     assert.ok(stats.counts.failed >= 3, `failed checkpoints: ${stats.counts.failed}`)
     const list = await runCli(['list'], { env: { TSFLINK_HOME: home } })
