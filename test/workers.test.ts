@@ -18,6 +18,27 @@ function checkpointing(dir: string): string[] {
 }
 
 describe('task slots in worker threads', () => {
+  it('a program that imports the runtime from its TypeScript sources (node --import tsx) runs in slots too', async () => {
+    const dir = tmp()
+    const job = join(dir, 'from-sources.mts')
+    writeFileSync(job, [
+      `import { StreamExecutionEnvironment } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))}`,
+      "import { isMainThread } from 'node:worker_threads'",
+      'const env = StreamExecutionEnvironment.getExecutionEnvironment()',
+      "env.fromSequence(1, 5).map((x: number) => `${x * 2} ${isMainThread ? 'main' : 'slot'}`).print()",
+      "await env.execute('from sources')",
+    ].join('\n'))
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', job], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+      child.on('close', (code) => resolve({ code, out }))
+    })
+    assert.equal(r.code, 0, r.out)
+    assert.deepEqual(r.out.trim().split('\n').map((l) => l.replace(/^\d+> /, '')).sort(), ['10 slot', '2 slot', '4 slot', '6 slot', '8 slot'])
+  })
+
   it('a savepoint asked while the slots still load the program waits until the job runs', async () => {
     const dir = tmp()
     const job = join(dir, 'slow-start.ts')
