@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
 import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
 
@@ -18,7 +19,7 @@ function checkpointing(dir: string): string[] {
 }
 
 describe('task slots in worker threads', () => {
-  it('a program that imports the runtime from its TypeScript sources (node --import tsx) runs in slots too', async () => {
+  it('a program that imports the runtime from its TypeScript sources, loaded as the CLI loads programs, runs in slots too', async () => {
     const dir = tmp()
     const job = join(dir, 'from-sources.mts')
     writeFileSync(job, [
@@ -29,7 +30,9 @@ describe('task slots in worker threads', () => {
       "await env.execute('from sources')",
     ].join('\n'))
     const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', job], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      // Loaded as the CLI loads programs (tsx's tsImport, which gives every module URL a query).
+      const loader = `import { importProgram } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'runtime', 'job', 'program.ts')).href)}\nawait importProgram(${JSON.stringify(job)}, [])`
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', loader], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       child.stdout.on('data', (d: Buffer) => (out += d.toString()))
       child.stderr.on('data', (d: Buffer) => (out += d.toString()))
