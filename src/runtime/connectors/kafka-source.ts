@@ -255,6 +255,8 @@ type Buffered =
   | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
+/** How long a checkpoint's notification waits for its group offset commit (which goes on after). */
+const COMMIT_WAIT_MS = 10_000
 
 class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private readonly splits = new Map<string, KafkaSplit>()
@@ -514,13 +516,23 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
     const splits = this.committed.get(checkpointId)
     for (const id of [...this.committed.keys()]) if (id <= checkpointId) this.committed.delete(id)
-    if (splits === undefined || this.config.groupId === undefined || this.admin === undefined) return
+    if (splits === undefined || this.config.groupId === undefined || this.closed) return
     const byTopic = new Map<string, { partition: number; offset: string }[]>()
     for (const s of splits) if (s.offset !== null) (byTopic.get(s.topic) ?? byTopic.set(s.topic, []).get(s.topic)!).push({ partition: s.partition, offset: s.offset })
-    // For monitoring only: a failure here never fails the job.
+    if (byTopic.size === 0) return
+    const offsets = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+    // For monitoring only: a failure here never fails the job, and never holds it up for long (the
+    // task waits for its notifications, e.g. before a finished job ends). One commit at a time, in
+    // checkpoint order.
     const groupId = this.config.groupId
-    for (const [topic, partitions] of byTopic) await this.withAdmin((a) => a.setOffsets({ groupId, topic, partitions })).catch(() => {})
+    const commit = this.commits.then(() => (this.closed ? undefined : this.adminClient.commitGroupOffsets(groupId, offsets)))
+    this.commits = commit.catch(() => {})
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.commits, new Promise((r) => (timer = setTimeout(r, COMMIT_WAIT_MS)))])
+    clearTimeout(timer)
   }
+
+  private commits: Promise<unknown> = Promise.resolve()
 
   /**
    * Partitions not in the assignment are new: their owner reads them from the earliest offset
