@@ -240,6 +240,30 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     assert.throws(() => KafkaSource.builder().setProperty('isolation.level', 'dirty'), /isolation.level must be read_committed or read_uncommitted/)
   })
 
+  it('read_committed: an aborted transaction larger than one fetch is skipped, not fetched again forever', async () => {
+    const topic = 'isolation-large-abort'
+    await kafka.createTopic(topic, 1)
+    const producer = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer({ transactionalId: 'large-abort', idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const big = 'x'.repeat(1000)
+    let tx = await producer.transaction()
+    // 6 MB: more than one fetch carries for a partition (the source asks for 4 MB), so a fetch ends
+    // before the abort marker and holds aborted records only.
+    for (let i = 0; i < 6; i++) await tx.send({ topic, messages: Array.from({ length: 1000 }, () => ({ value: big })) })
+    await tx.abort()
+    tx = await producer.transaction()
+    await tx.send({ topic, messages: [{ value: 'after' }] })
+    await tx.commit()
+    await producer.disconnect()
+    await waitSettled(kafka.brokers, topic)
+    const seen: string[] = []
+    const env = localEnv()
+    env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).build(), WatermarkStrategy.noWatermarks(), 'k')
+      .addSink((v: string) => void seen.push(v))
+    await executeWithin(env, 'large abort', 30_000)
+    assert.deepEqual(seen, ['after'])
+  })
+
   it('read_committed: transactions that interleave and abort in another order than they began stay hidden (kafkajs alone shows them)', async () => {
     const topic = 'isolation-interleaved'
     await kafka.createTopic(topic, 1)

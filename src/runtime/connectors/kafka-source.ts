@@ -255,6 +255,8 @@ type Buffered =
   | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
+/** Restarts in a row of a consumer that crashed on retriable errors, before the reader fails. */
+const CONSUMER_RESTARTS = 5
 /** How long a checkpoint's notification waits for its group offset commit (which goes on after). */
 const COMMIT_WAIT_MS = 10_000
 
@@ -277,6 +279,8 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   /** Every partition of the assignment (this reader's and the others'): what discovery need not take. */
   private readonly known = new Set<string>()
   private discoveryFailures = 0
+  /** Restarts of the consumer since it last delivered a batch. */
+  private consumerRestarts = 0
 
   constructor(
     private readonly config: KafkaSourceConfig<T>,
@@ -415,13 +419,21 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxWaitTimeInMs: this.config.fetchMaxWaitMs,
       readUncommitted: !this.config.readCommitted,
-      // A consumer that crashes (e.g. the broker went away) fails the reader, and the job fails over
-      // per its restart strategy; kafkajs restarting it by itself could outlive close().
-      retry: { restartOnFailure: async () => false },
+      // kafkajs restarts a consumer that crashed on a retriable error (a busy or restarting broker:
+      // a group join or fetch that timed out), a few times in a row at most and never after
+      // close(); then, or on any other error, the reader fails and the job fails over per its
+      // restart strategy.
+      retry: { restartOnFailure: async () => !this.closed && this.consumer === consumer && ++this.consumerRestarts <= CONSUMER_RESTARTS },
     })
     this.consumer = consumer
     consumer.on(consumer.events.CRASH, (e) => {
-      if (!this.closed && this.consumer === consumer) this.failure ??= (e.payload as { error: unknown }).error
+      const { error, restart } = e.payload as { error: unknown; restart: boolean }
+      if (!restart && !this.closed && this.consumer === consumer) this.failure ??= error
+    })
+    // Positions are set on every join: after a restart the consumer would start over from the
+    // earliest offsets (the records before a position are skipped in pollNext anyway).
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.consumer === consumer && !this.closed) this.seekOwned(consumer)
     })
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
       const { topic, partition, lastOffset } = e.payload as { topic: string; partition: number; lastOffset: string }
@@ -436,6 +448,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
+        this.consumerRestarts = 0
         const key = splitKey(batch.topic, batch.partition)
         for (const message of batch.messages) this.buffer.push({ key, message, topic: batch.topic, partition: batch.partition })
         this.wake()
@@ -449,7 +462,17 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       },
     })
     if (this.closed) return void (await consumer.disconnect().catch(() => {}))
-    for (const s of owned) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset! })
+    this.seekOwned(consumer)
+  }
+
+  /** Seeks every unfinished partition of this reader to its position (unless the consumer is restarting). */
+  private seekOwned(consumer: Consumer): void {
+    try {
+      for (const s of this.unfinished()) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset! })
+    } catch {
+      // The consumer crashed and is not running: its restart joins again and seeks then (or the
+      // crash fails the reader).
+    }
   }
 
   private wake(): void {
