@@ -43,7 +43,7 @@ describe('Kafka source → file sink through the CLI (real broker)', { skip: kaf
     }
     let from: string | undefined
     for (let round = 0; round < 3; round++) {
-      const args = ['run', ...conf, ...(from === undefined ? [] : ['-s', from]), '-p', String(1 + (round % 2)), JOB, kafka.brokers.join(','), topic, out, '4000']
+      const args = ['run', ...conf, ...(from === undefined ? [] : ['-s', from]), '-p', String(1 + (round % 2)), JOB, kafka.brokers.join(','), topic, out, '1500']
       const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
       const exited = new Promise((r) => child.on('exit', r))
       const before = latestCheckpoint()
