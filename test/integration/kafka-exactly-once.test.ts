@@ -83,7 +83,7 @@ describe('Kafka exactly-once end to end (real broker, real CLI)', { skip: kafkaS
     // Transactions the kills left open hold read_committed readers back: what they see now.
     const visible = await readTopic(kafka.brokers, output, { upTo: 'stable' })
     assert.ok(visible.length < values.length, `the kills happened before the end (${visible.length} of ${values.length} visible)`)
-    const last = await runCliWithin(CLI, ['run', ...conf, '-s', from!, '-p', '2', ...job, '0'], { TSFLINK_HOME: home }, 50_000)
+    const last = await runCliWithin(CLI, ['run', ...conf, '-s', from!, '-p', '2', ...job, '0'], { TSFLINK_HOME: home }, 90_000)
     assert.equal(last.code, 0, last.stderr)
     const got = (await readTopic(kafka.brokers, output)).sort()
     const want = expectedCounts(values)

@@ -190,7 +190,7 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     }
     await kafka.createTopic(first, 1)
     const from = latestCheckpoint(cp)
-    const resumed = await runCliWithin(CLI, ['run', ...(from === undefined ? [] : ['-s', from]), ...args.slice(1)], { TSFLINK_HOME: home }, 50_000)
+    const resumed = await runCliWithin(CLI, ['run', ...(from === undefined ? [] : ['-s', from]), ...args.slice(1)], { TSFLINK_HOME: home }, 90_000)
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.deepEqual(await readTopic(kafka.brokers, first), ['0'], 'record 0 was not lost')
     assert.equal(new Set(await readTopic(kafka.brokers, rest)).size, n - 1)

@@ -59,7 +59,7 @@ describe('Kafka source → file sink through the CLI (real broker)', { skip: kaf
       assert.ok(committedLines(out).length < values.length, `round ${round}: killed before the end`)
     }
     assert.ok(committedLines(out).length < values.length, 'the kills happened before the end')
-    const last = await runCliWithin(CLI, ['run', ...conf, '-s', from!, JOB, kafka.brokers.join(','), topic, out, '0'], { TSFLINK_HOME: home }, 50_000)
+    const last = await runCliWithin(CLI, ['run', ...conf, '-s', from!, JOB, kafka.brokers.join(','), topic, out, '0'], { TSFLINK_HOME: home }, 90_000)
     assert.equal(last.code, 0, last.stderr)
     assert.deepEqual(committedLines(out), expectedCounts(values))
   })
