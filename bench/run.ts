@@ -10,6 +10,7 @@ import { kafkaBench } from './kafka.js'
 import { clockBench } from './clock.js'
 import { fsyncBench } from './fsync.js'
 import { cliStartBench } from './cli-start.js'
+import { lsmBench } from './lsm.js'
 
 const benches: Record<string, () => Promise<void>> = {
   'keyed-count': () => keyedCount(),
@@ -22,6 +23,7 @@ const benches: Record<string, () => Promise<void>> = {
   clock: () => clockBench(),
   fsync: () => fsyncBench(),
   'cli-start': () => cliStartBench(),
+  lsm: () => lsmBench(),
 }
 
 const only = process.argv[2]
