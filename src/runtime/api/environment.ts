@@ -26,6 +26,7 @@ import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategy
 import { normalizeLocation } from '../storage/paths.js'
 import { probeJobStorage } from '../storage/probe.js'
 import { storageFor } from '../storage/resolve.js'
+import { configureLsmMemoryFrom } from '../state/lsm/memory.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
 import { WatermarkStrategy } from './watermark.js'
@@ -243,6 +244,7 @@ export class StreamExecutionEnvironment {
     const restoreReq = this.context?.restore
     const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
+    if (this.backend === 'rocksdb') configureLsmMemoryFrom(this.config)
     await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
     return {
       jobId: newJobId(),

@@ -12,15 +12,16 @@
  * table owning the key's group (bloom filter, block index, checksummed blocks).
  *
  * Compaction. Level 1 is a partition of the key groups: each table owns a contiguous range and is
- * written at most `targetFileBytes` (split at key-group boundaries). A step picks the next range
+ * written at most `targetFileBytes` (split at key-group boundaries; default 1/128 of the state). A step picks the next range
  * (round robin) that level-0 data is pending for and merges that data with the range's level-1
  * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
  * deletions dropped). A level-0 table is deleted once every key group it holds and every older
  * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
  * that overlaps nothing older moves to level 1 without being rewritten. Steps run on the task's
  * thread in slices of a few milliseconds between batches, and are paced by a credit earned by
- * flushes (`compactionCredit` × the bytes flushed), so the bytes compaction adds to an
- * incremental checkpoint stay proportional to the bytes the job changed.
+ * flushes (`compactionCredit` × the bytes flushed, at most × 1/128 of the state, never saved up),
+ * so the bytes compaction adds to an incremental checkpoint stay proportional to the bytes the
+ * job changed; only when level 0 outgrows level 1 (or 256 tables) does compaction run unpaced.
  *
  * Checkpoints are native: the subtask's tables, level 1 then level 0 oldest first. Incremental
  * checkpoints upload into `<jobId>/shared/` the tables that the latest completed checkpoint this
@@ -54,7 +55,7 @@ import {
   type TimerEntry,
 } from '../keyed-backend.js'
 import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
-import { BlockCache, SstReader, SstWriter, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
+import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
 const TOMBSTONE: unique symbol = Symbol('deleted')
 type Memtable = Map<StateKey, unknown>
@@ -64,7 +65,7 @@ export interface LsmOptions {
   memoryBytes?: number
   /** Also flush once the memtables hold this many entries (tests). */
   memtableEntries?: number
-  /** Upper bound of a level-1 table's size; default: 1/64 of level 1, between 256 KB and 32 MB. */
+  /** Upper bound of a level-1 table's size; default: 1/128 of the state, between 4 KB and 32 MB. */
   targetFileBytes?: number
   /** Bytes of compaction output allowed per byte flushed. */
   compactionCredit: number
@@ -72,7 +73,7 @@ export interface LsmOptions {
   sliceMs: number
 }
 
-const DEFAULTS: LsmOptions = { compactionCredit: 1.5, sliceMs: 4 }
+const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4 }
 
 interface StateData {
   name: string
@@ -173,6 +174,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly retired = new Set<SstReader>()
   private readonly opts: LsmOptions
   private disposed = false
+  /** A background flush or compaction failed: the next maintain() or snapshot throws it. */
+  private failure: unknown
 
   /** Compaction steps that merged (observability, tests). */
   compactions = 0
@@ -241,13 +244,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     }
     const kg = keyGroupForKey(key, this.maxParallelism)
     const enc = encodeKey(kg, d.name, key)
+    const hash = bloomHash(enc)
     for (let i = this.l0.length - 1; i >= 0; i--) {
-      const e = this.l0[i]!.r.get(enc)
+      const e = this.l0[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
     if (t === undefined) return undefined
-    const e = t.r.get(enc)
+    const e = t.r.get(enc, hash)
     return e === undefined || e[4] === 1 ? undefined : e[5]
   }
 
@@ -278,8 +282,26 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   private targetFileBytes(): number {
     if (this.opts.targetFileBytes !== undefined) return this.opts.targetFileBytes
-    const total = this.l1.reduce((n, t) => n + t.r.size, 0) + this.l0.reduce((n, t) => n + t.r.size, 0)
-    return Math.min(32 << 20, Math.max(256 << 10, Math.floor(total / 64)))
+    // Level 1 is the state once compacted; level 0 would count overwritten versions too.
+    const total = this.levels.l1Bytes || this.totalBytes()
+    return Math.min(32 << 20, Math.max(4 << 10, Math.floor(total / 128)))
+  }
+
+  private totalBytes(): number {
+    let n = 0
+    for (const t of this.l1) n += t.r.size
+    for (const t of this.l0) n += t.r.size
+    return n
+  }
+
+  /** Level 0 outgrew its share (writes faster than the credit pays for): compaction runs without credit. */
+  private backlog(): boolean {
+    if (this.l0.length > 256) return true
+    let l0 = 0
+    for (const t of this.l0) l0 += t.r.size
+    let l1 = 0
+    for (const t of this.l1) l1 += t.r.size
+    return l0 > 32 << 20 && l0 > l1
   }
 
   /** Freezes every memtable as one layer (O(number of states)). */
@@ -332,8 +354,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       this.l0.push({ r, pending: new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER)) })
       this.flushedBytes += r.size
     }
+    // Credit for compaction: proportional to the bytes flushed, at most what 1/128 of the state
+    // earns, and never saved up, so one interval never carries a burst of compaction.
     const flushed = tables.reduce((s, r) => s + r.size, 0)
-    this.credit = Math.min(this.credit + this.opts.compactionCredit * flushed, this.opts.compactionCredit * flushed)
+    const earned = this.opts.compactionCredit * Math.min(flushed, Math.max(4 << 10, (this.levels.l1Bytes || this.totalBytes()) / 128))
+    this.credit = Math.min(this.credit + earned, earned)
     layer.flushed = true
     this.trimCaches()
   }
@@ -405,24 +430,36 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.cache.setCapacity(budget - index - layers)
   }
 
+  /** Runs `job` in the background; a failure fails the task at its next maintain() or snapshot. */
+  private background(job: () => Promise<void>): Promise<void> {
+    return this.enqueue(job).catch((e: unknown) => {
+      if (!this.disposed) this.failure ??= e
+    })
+  }
+
   maintain(): boolean {
+    if (this.failure !== undefined) throw this.failure
     const entries = this.opts.memtableEntries
     let size = 0
     if (entries !== undefined) for (const d of this.data.values()) size += d.dirty.size
     if (this.memtableBytes >= this.memory.writeBufferBytes / 2 || (entries !== undefined && size >= entries)) {
       this.budgetFlushes++
       const layer = this.freeze()
-      void this.enqueue(() => this.flush(layer))
+      void this.background(() => this.flush(layer))
       this.trimCaches()
     }
-    if (!this.compactionQueued && this.credit > 0 && !this.disposed) {
-      const step = this.nextStep()
-      if (step !== undefined) {
-        this.compactionQueued = true
-        void this.enqueue(() => this.compactStep()).finally(() => (this.compactionQueued = false))
-      }
-    }
+    this.scheduleCompaction()
     return false
+  }
+
+  /** Queues one compaction step when credit and work are there; a step queues the next one itself. */
+  private scheduleCompaction(): void {
+    if (this.compactionQueued || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
+    this.compactionQueued = true
+    void this.background(() => this.compactStep()).finally(() => {
+      this.compactionQueued = false
+      this.scheduleCompaction()
+    })
   }
 
   /** The next key-group range (at or after the cursor, wrapping) that level-0 data is pending for. */
@@ -592,6 +629,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   snapshot(timers: TimerEntry[], barrier: CheckpointBarrier): KeyedSnapshotJob {
+    if (this.failure !== undefined) throw this.failure
     const layer = this.freeze()
     // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
     const base = this.confirmed

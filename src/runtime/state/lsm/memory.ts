@@ -10,6 +10,8 @@
  * overhead plus its value's serialized size as last seen by a flush of that state.
  * Does nothing when imported; must not import the task or the CLI. Tests: test/lsm-memory.test.ts.
  */
+import type { Configuration } from '../../config/configuration.js'
+import { ConfigError } from '../../errors.js'
 
 export interface LsmMemorySettings {
   /** Bytes shared by all LSM backends of the process. */
@@ -75,16 +77,17 @@ export function keyBytes(k: unknown): number {
   return typeof k === 'string' ? 16 + 2 * k.length : 8
 }
 
-/** Parses a Flink memory size: "256m", "1 gb", "512mb", "1073741824" (bytes). */
-export function parseMemorySize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
-  if (m === null) return undefined
-  const unit = m[2]!.toLowerCase()
-  const mult: Record<string, number> = {
-    '': 1, b: 1, bytes: 1, k: 1 << 10, kb: 1 << 10, kibibytes: 1 << 10, m: 1 << 20, mb: 1 << 20, mebibytes: 1 << 20,
-    g: 1 << 30, gb: 1 << 30, gibibytes: 1 << 30, t: 2 ** 40, tb: 2 ** 40, tebibytes: 2 ** 40,
+/**
+ * Reads the budget from a job's configuration: `taskmanager.memory.managed.size` and
+ * `state.backend.rocksdb.memory.write-buffer-ratio`; `state.backend.rocksdb.memory.managed: false`
+ * (unmanaged, unbounded memory) is refused, naming the key.
+ */
+export function configureLsmMemoryFrom(config: Configuration): void {
+  if (config.getBool('state.backend.rocksdb.memory.managed') === false) {
+    throw new ConfigError("Invalid value for 'state.backend.rocksdb.memory.managed': false is not supported; the rocksdb backend always stays within taskmanager.memory.managed.size")
   }
-  const f = mult[unit]
-  if (f === undefined) return undefined
-  return Math.floor(Number(m[1]) * f)
+  configureLsmMemory({
+    managedBytes: config.getMemorySize('taskmanager.memory.managed.size') ?? DEFAULT_MEMORY.managedBytes,
+    writeBufferRatio: config.getNumber('state.backend.rocksdb.memory.write-buffer-ratio') ?? DEFAULT_MEMORY.writeBufferRatio,
+  })
 }

@@ -44,10 +44,10 @@ export function keyGroupPrefix(keyGroup: number): string {
   return keyGroup.toString(16).padStart(4, '0')
 }
 
-function bloomPositions(enc: string, bits: number): [number, number, number] {
+/** The two hashes of a key a bloom filter probes with; computed once per lookup, for every table. */
+export function bloomHash(enc: string): [number, number] {
   const h1 = stringHash(enc) >>> 0
-  const h2 = murmurHash(h1) >>> 0
-  return [h1 % bits, (h1 + h2) % bits, (h1 + 2 * h2) % bits]
+  return [h1, murmurHash(h1) >>> 0]
 }
 
 export interface SstIndex {
@@ -256,9 +256,13 @@ export class SstReader {
     return b
   }
 
-  mayContain(enc: string): boolean {
+  mayContain(enc: string, hash: [number, number] = bloomHash(enc)): boolean {
     const { bloom, bits } = this.index
-    for (const p of bloomPositions(enc, bits)) if ((bloom[p >> 3]! & (1 << (p & 7))) === 0) return false
+    const [h1, h2] = hash
+    for (let i = 0; i < 3; i++) {
+      const p = (h1 + i * h2) % bits
+      if ((bloom[p >> 3]! & (1 << (p & 7))) === 0) return false
+    }
     return true
   }
 
@@ -278,8 +282,8 @@ export class SstReader {
     return found
   }
 
-  get(enc: string): SstEntry | undefined {
-    if (!this.mayContain(enc)) return undefined
+  get(enc: string, hash?: [number, number]): SstEntry | undefined {
+    if (!this.mayContain(enc, hash)) return undefined
     const i = this.blockFor(enc)
     return i < 0 ? undefined : this.block(i).get(enc)
   }
