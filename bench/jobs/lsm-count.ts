@@ -42,9 +42,14 @@ try {
     .addSink((c: number) => {
       total += c
     })
+  const trace = process.env.LSM_BENCH_TRACE === undefined ? undefined : setInterval(() => {
+    const m = process.memoryUsage()
+    console.error(`rss ${(m.rss / 2 ** 20).toFixed(0)} MB, heap used ${(m.heapUsed / 2 ** 20).toFixed(0)} of ${(m.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(m.external / 2 ** 20).toFixed(0)} MB, array buffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)} MB`)
+  }, 2000)
   const start = performance.now()
   const result = await env.execute('lsm keyed count')
   const ms = performance.now() - start
+  if (trace !== undefined) clearInterval(trace)
   // Each key counts 1..perKey: the sum of all emitted counts is known in advance.
   const per = Number(perKeyArg)
   const expected = keys * (per * (per + 1)) / 2

@@ -123,15 +123,18 @@ class LsmTable implements KeyValueTable<unknown> {
     if (below === undefined || below === null || typeof below !== 'object') return below
     const c = copy(below)
     this.d.dirty.set(key, c)
+    this.store.touched()
     return c
   }
 
   put(key: StateKey, value: unknown): void {
     this.d.dirty.set(key, value)
+    this.store.touched()
   }
 
   remove(key: StateKey): void {
     this.d.dirty.set(key, TOMBSTONE)
+    this.store.touched()
   }
 }
 
@@ -155,6 +158,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly layers: Layer[] = []
   private l0: L0Table[] = []
   private l1: L1Table[] = []
+  /** Key group → level-0 tables for which it is pending. */
+  private readonly pendingCount = new Map<number, number>()
   private readonly cache = new BlockCache(1 << 20)
   private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
@@ -176,6 +181,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private disposed = false
   /** A background flush or compaction failed: the next maintain() or snapshot throws it. */
   private failure: unknown
+  /** Writes since the budget was last checked. */
+  private writes = 0
 
   /** Compaction steps that merged (observability, tests). */
   compactions = 0
@@ -234,6 +241,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     let d = this.data.get(name)
     if (d === undefined) this.data.set(name, (d = { name, dirty: new Map(), frozen: [], valueBytes: 32 }))
     return d
+  }
+
+  /**
+   * Counts a write; every 4096 writes checks the budget as maintain() does, so that memory stays
+   * bounded also where nothing calls maintain() between batches (an operator chained to a source).
+   */
+  touched(): void {
+    if (++this.writes >= 4096) this.maintain()
   }
 
   /** A value below the active memtable (undefined when absent): frozen layers, then the tables. */
@@ -327,7 +342,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const maxP = this.maxParallelism
     // Keys by key group, then one key group at a time: sorted entries of one group in memory.
     const byGroup = new Map<number, [StateData, StateKey, unknown][]>()
-    let deadline = performance.now() + this.opts.sliceMs
+    let deadline = performance.now() + this.sliceMs()
     let n = 0
     for (const [d, mem] of layer.parts) {
       const sample: unknown[] = []
@@ -339,7 +354,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         if (sample.length < 32 && (n & 7) === 0) sample.push(v)
         if ((++n & 1023) === 0 && performance.now() > deadline) {
           await yieldNow()
-          deadline = performance.now() + this.opts.sliceMs
+          deadline = performance.now() + this.sliceMs()
         }
       }
       if (sample.length > 0) d.valueBytes = valueBytes(sample)
@@ -351,7 +366,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     }, { level: 0 })
     if (this.disposed) return
     for (const r of tables) {
-      this.l0.push({ r, pending: new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER)) })
+      this.addL0(r)
       this.flushedBytes += r.size
     }
     // Credit for compaction: proportional to the bytes flushed, at most what 1/128 of the state
@@ -368,34 +383,46 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
-    let deadline = performance.now() + this.opts.sliceMs
+    let deadline = performance.now() + this.sliceMs()
     try {
       for (const kg of groups) {
         if (w !== undefined && w.bytes >= target) {
-          await w.finish()
+          w.finish()
           out.push(new SstReader(w.path, this.cache))
           w = undefined
         }
         for (const e of entriesOf(kg)) {
           w ??= new SstWriter(this.newPath(), meta)
           w.add(e)
-          if (w.needsDrain) await w.drain()
+          if (w.needsDrain) w.drain()
         }
         if (performance.now() > deadline) {
           await yieldNow()
-          deadline = performance.now() + this.opts.sliceMs
+          deadline = performance.now() + this.sliceMs()
         }
       }
       if (w !== undefined) {
-        await w.finish()
+        w.finish()
         out.push(new SstReader(w.path, this.cache))
       }
       return out
     } catch (e) {
-      await w?.abort()
+      w?.abort()
       for (const r of out) this.retire(r)
       throw e
     }
+  }
+
+  /**
+   * How long background work runs before yielding: a few milliseconds, longer the further frozen
+   * memtables waiting for their flush exceed the write buffer (a write stall, as RocksDB's: the
+   * task slows down instead of memory growing without bound).
+   */
+  private sliceMs(): number {
+    const waiting = this.layerBytes(false) - this.layerBytes(true)
+    const wb = this.memory.writeBufferBytes
+    if (waiting <= wb / 2) return this.opts.sliceMs
+    return Math.min(500, this.opts.sliceMs * 2 ** Math.min(7, Math.ceil((4 * waiting) / wb)))
   }
 
   private layerBytes(flushedOnly: boolean): number {
@@ -439,6 +466,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   maintain(): boolean {
     if (this.failure !== undefined) throw this.failure
+    this.writes = 0
     const entries = this.opts.memtableEntries
     let size = 0
     if (entries !== undefined) for (const d of this.data.values()) size += d.dirty.size
@@ -465,7 +493,10 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** The next key-group range (at or after the cursor, wrapping) that level-0 data is pending for. */
   private nextStep(): { lo: number; hi: number; l1: L1Table[] } | undefined {
     const { start, end } = this.keyGroupRange
-    const pendingAt = (lo: number, hi: number): boolean => this.l0.some((t) => { for (const g of t.pending) if (g >= lo && g <= hi) return true; return false })
+    const pendingAt = (lo: number, hi: number): boolean => {
+      for (let g = lo; g <= hi; g++) if ((this.pendingCount.get(g) ?? 0) > 0) return true
+      return false
+    }
     // Segments in key-group order: level-1 tables and the gaps between them.
     const segments: { lo: number; hi: number; l1: L1Table | undefined }[] = []
     let at = start
@@ -512,6 +543,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       const wholeGap = this.l1.every((x) => x.hi < min || x.lo > max)
       if (t.pending.size === t.r.groupsIn(min, max).length && min >= lo && max <= hi && !olderOverlap && !newerOverlap && wholeGap) {
         this.l0.splice(idx, 1)
+        for (const g of t.pending) this.unpend(g)
         this.l1.push({ r: t.r, lo: min, hi: max })
         this.l1.sort((a, b) => a.lo - b.lo)
         this.trivialMoves++
@@ -519,7 +551,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       }
     }
     const written = await this.merge(lo, hi, inputs, step.l1)
-    this.credit -= written
+    // Debt is bounded: unpaced work (a backlog) must not silence paced compaction afterwards.
+    this.credit = Math.max(this.credit - written, -2 * this.targetFileBytes())
     this.compactedBytes += written
     this.compactions++
   }
@@ -536,7 +569,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     let w: SstWriter | undefined
     let wLo = lo
     let last: string | undefined
-    let deadline = performance.now() + this.opts.sliceMs
+    let deadline = performance.now() + this.sliceMs()
     let n = 0
     try {
       for (let e = heap.next(); e !== undefined; e = heap.next()) {
@@ -544,26 +577,26 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         last = e[0]
         if (e[4] === 1) continue // level 1 is the bottom: deletions are dropped
         if (w !== undefined && w.bytes >= target && e[1] !== w.lastKeyGroup) {
-          await w.finish()
+          w.finish()
           out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi: e[1] - 1 })
           wLo = e[1]
           w = undefined
         }
         w ??= new SstWriter(this.newPath(), { level: 1 })
         w.add(e)
-        if (w.needsDrain) await w.drain()
+        if (w.needsDrain) w.drain()
         if ((++n & 255) === 0 && performance.now() > deadline) {
           await yieldNow()
-          deadline = performance.now() + this.opts.sliceMs
+          deadline = performance.now() + this.sliceMs()
           if (this.disposed) throw new Error('disposed')
         }
       }
       if (w !== undefined) {
-        await w.finish()
+        w.finish()
         out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi })
       }
     } catch (err) {
-      await w?.abort()
+      w?.abort()
       for (const t of out) this.retire(t.r)
       if (this.disposed) return 0
       throw err
@@ -577,7 +610,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // Ownership of the outputs covers lo..hi, so that no gap opens inside a former level-1 range.
     this.l1.push(...out)
     this.l1.sort((a, b) => a.lo - b.lo)
-    for (const t of inputs) for (const g of [...t.pending]) if (g >= lo && g <= hi) t.pending.delete(g)
+    for (const t of inputs) {
+      for (const g of [...t.pending]) {
+        if (g >= lo && g <= hi) {
+          t.pending.delete(g)
+          this.unpend(g)
+        }
+      }
+    }
     // Oldest first only: a merged table whose older neighbour stays must stay too, as the newer
     // version of what the older one still holds (readers and restores take "newest wins").
     while (this.l0.length > 0 && this.l0[0]!.pending.size === 0) this.retire(this.l0.shift()!.r)
@@ -739,7 +779,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         }, { level: 0 }))
       }
     }
-    for (const r of tables) this.l0.push({ r, pending: new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER)) })
+    for (const r of tables) this.addL0(r)
     // Restored data earns the credit to level itself.
     this.credit = this.opts.compactionCredit * tables.reduce((n, r) => n + r.size, 0)
     this.trimCaches()
@@ -760,7 +800,20 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       taken.push({ r, lo, hi })
     }
     this.l1 = taken.sort((a, b) => a.lo - b.lo)
-    this.l0 = tables.slice(i).map((r) => ({ r, pending: new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER)) }))
+    for (const r of tables.slice(i)) this.addL0(r)
+  }
+
+  /** A new newest level-0 table: every key group it holds is pending. */
+  private addL0(r: SstReader): void {
+    const pending = new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER))
+    for (const g of pending) this.pendingCount.set(g, (this.pendingCount.get(g) ?? 0) + 1)
+    this.l0.push({ r, pending })
+  }
+
+  private unpend(g: number): void {
+    const n = (this.pendingCount.get(g) ?? 1) - 1
+    if (n > 0) this.pendingCount.set(g, n)
+    else this.pendingCount.delete(g)
   }
 
   override dispose(): void {
