@@ -38,7 +38,7 @@
  * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { serialize } from 'node:v8'
@@ -890,9 +890,4 @@ function* mergedEntries(tables: readonly SstReader[]): Generator<[string, StateK
     last = e[0]
     if (e[4] === 0) yield [e[2], e[3], e[5]]
   }
-}
-
-/** Copies a table file (tests). */
-export function copyTable(from: string, to: string): void {
-  copyFileSync(from, to)
 }
