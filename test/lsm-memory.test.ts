@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ValueStateDescriptor } from '../src/runtime/api/state.js'
+import { ValueStateDescriptor } from '../src/runtime/core/state.js'
 import { Configuration } from '../src/runtime/config/configuration.js'
 import { parseMemorySize } from '../src/runtime/config/memory-size.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'

@@ -1,8 +1,9 @@
 /**
- * The memory budget of the embedded LSM backends of one process, after Flink's managed memory for
- * RocksDB (`state.backend.rocksdb.memory.managed: true`): one budget,
- * `taskmanager.memory.managed.size`, shared by every LSM backend instance alive in the process
- * (each gets an equal share), and within an instance split by
+ * The memory budget of the embedded LSM backends, after Flink's managed memory for RocksDB
+ * (`state.backend.rocksdb.memory.managed: true`): `taskmanager.memory.managed.size`, divided
+ * among the task slots (a worker thread each, with its own copy of this module), then shared by
+ * every LSM backend instance alive in the thread (each gets an equal share), and within an
+ * instance split by
  * `state.backend.rocksdb.memory.write-buffer-ratio` between memtables (active and being flushed)
  * and the read side (flushed memtables kept as caches, decoded blocks, table indexes and blooms).
  *
@@ -78,16 +79,17 @@ export function keyBytes(k: unknown): number {
 }
 
 /**
- * Reads the budget from a job's configuration: `taskmanager.memory.managed.size` and
+ * Reads the budget from a job's configuration: `taskmanager.memory.managed.size` (divided by
+ * `slots` when this thread is one task slot of several, each with its own budget) and
  * `state.backend.rocksdb.memory.write-buffer-ratio`; `state.backend.rocksdb.memory.managed: false`
  * (unmanaged, unbounded memory) is refused, naming the key.
  */
-export function configureLsmMemoryFrom(config: Configuration): void {
+export function configureLsmMemoryFrom(config: Configuration, slots = 1): void {
   if (config.getBool('state.backend.rocksdb.memory.managed') === false) {
     throw new ConfigError("Invalid value for 'state.backend.rocksdb.memory.managed': false is not supported; the rocksdb backend always stays within taskmanager.memory.managed.size")
   }
   configureLsmMemory({
-    managedBytes: config.getMemorySize('taskmanager.memory.managed.size') ?? DEFAULT_MEMORY.managedBytes,
+    managedBytes: Math.floor((config.getMemorySize('taskmanager.memory.managed.size') ?? DEFAULT_MEMORY.managedBytes) / Math.max(1, slots)),
     writeBufferRatio: config.getNumber('state.backend.rocksdb.memory.write-buffer-ratio') ?? DEFAULT_MEMORY.writeBufferRatio,
   })
 }

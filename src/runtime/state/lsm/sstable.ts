@@ -20,7 +20,7 @@
 import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'
 import { deserialize, serialize } from 'node:v8'
 import { crc32 } from 'node:zlib'
-import { murmurHash, stringHash, type StateKey } from '../key-groups.js'
+import { murmurHash, stringHash, type StateKey } from '../../core/key-groups.js'
 
 export type SstEntry = [enc: string, keyGroup: number, name: string, key: StateKey, deleted: 0 | 1, value: unknown]
 
