@@ -11,6 +11,7 @@ import { checkpointLatencyBench, checkpointPausesBench, keyedCountBench, savepoi
 import { clockBench } from './clock.js'
 import { fsyncBench } from './fsync.js'
 import { cliStartBench } from './cli-start.js'
+import { lsmBench } from './lsm.js'
 
 const benches: Record<string, () => Promise<void>> = {
   slots: () => slotsBench(),
@@ -27,6 +28,7 @@ const benches: Record<string, () => Promise<void>> = {
   clock: () => clockBench(),
   fsync: () => fsyncBench(),
   'cli-start': () => cliStartBench(),
+  lsm: () => lsmBench(),
 }
 
 const only = process.argv[2]

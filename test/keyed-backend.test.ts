@@ -234,7 +234,7 @@ describe('keyed backends: the state objects against a model', () => {
       }
       const KEYS = 150
       const root = tmp()
-      const b = kind === 'hashmap' ? new HeapKeyedStateBackend(ALL, MAXP) : new LsmKeyedStateBackend(ALL, MAXP, join(root, 'work'), { memtableEntries: 300, compactAt: 3 })
+      const b = kind === 'hashmap' ? new HeapKeyedStateBackend(ALL, MAXP) : new LsmKeyedStateBackend(ALL, MAXP, join(root, 'work'), { memtableEntries: 300, targetFileBytes: 4096 })
       const model: Model = { v: new Map(), l: new Map(), m: new Map(), r: new Map() }
       const snaps: { restore: KeyedRestore[]; model: Model }[] = []
       const persists: Promise<void>[] = []

@@ -27,6 +27,7 @@ import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategy
 import { normalizeLocation } from '../storage/paths.js'
 import { probeJobStorage } from '../storage/probe.js'
 import { storageFor } from '../storage/resolve.js'
+import { configureLsmMemoryFrom } from '../state/lsm/memory.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
 import { WatermarkStrategy } from '../core/watermark.js'
@@ -252,6 +253,8 @@ export class StreamExecutionEnvironment {
     const restoreReq = this.context?.restore
     const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
+    // In a task slot's worker thread, this thread's LSM backends get the slot's part of the budget.
+    if (this.backend === 'rocksdb') configureLsmMemoryFrom(this.config, this.context?.worker === true ? this.config.getInt('taskmanager.numberOfTaskSlots') ?? availableParallelism() : 1)
     if (this.context?.worker !== true) await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
     const cancellation = this.config.getDuration('task.cancellation.timeout')
     return {

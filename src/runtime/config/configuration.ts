@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.js'
 import { parseDuration } from './duration.js'
+import { parseMemorySize } from './memory-size.js'
 import { optionFor, rangeProblem, validateValue } from './options.js'
 
 export class Configuration {
@@ -106,6 +107,15 @@ export class Configuration {
     const ms = parseDuration(v)
     if (ms === undefined) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not a duration (e.g. 500 ms, 10 s, 3min, 1 h)`)
     return this.inRange(key, v, ms, true)
+  }
+
+  /** A memory size in bytes ("256m", "1 gb"). */
+  getMemorySize(key: string): number | undefined {
+    const v = this.getString(key)
+    if (v === undefined) return undefined
+    const bytes = parseMemorySize(v)
+    if (bytes === undefined) throw new ConfigError(`Invalid value for '${this.nameOf(key)}': '${v}' is not a memory size (e.g. 256m, 1 gb, 1048576)`)
+    return this.inRange(key, v, bytes, false)
   }
 
   getEnum<T extends string>(key: string, allowed: readonly T[]): T | undefined {

@@ -4,9 +4,10 @@
  * configuration is loaded, naming key and value. Pure. Tests: test/config.test.ts.
  */
 import { formatDuration, parseDuration } from './duration.js'
+import { parseMemorySize } from './memory-size.js'
 
 /** `ports`: a port, a range (50100-50200) or a comma-separated list of both. */
-export type OptionType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'ports' | { enum: readonly string[] }
+export type OptionType = 'duration' | 'memory' | 'int' | 'number' | 'bool' | 'string' | 'ports' | { enum: readonly string[] }
 
 /** Inclusive bounds of a numeric (or duration, in ms) option, with why, when the reason is not obvious. */
 export interface Range {
@@ -59,6 +60,9 @@ export const OPTIONS: readonly ConfigOption[] = [
   o('heartbeat.timeout', 'duration', 'A task slot that has not returned to its event loop for this long (user code that never returns) fails the attempt.', [], { min: 100 }),
   o('task.cancellation.timeout', 'duration', 'A cancelled task that has not stopped after this long has its slot terminated (0 waits for ever).', [], NOT_NEGATIVE),
   o('state.backend.type', { enum: ['hashmap', 'rocksdb'] }, 'hashmap: state on the heap; rocksdb: the embedded on-disk LSM backend.', ['state.backend']),
+  o('taskmanager.memory.managed.size', 'memory', 'Memory budget of the rocksdb (embedded LSM) state backends: memtables, cached blocks and indexes, divided equally among task slots and, within a slot, among its backends (e.g. 256m, 1g; default 512m).', [], { min: 1 << 20, why: 'at least 1 MB' }),
+  o('state.backend.rocksdb.memory.managed', 'bool', 'The rocksdb backend sizes its memory from taskmanager.memory.managed.size (the only mode; false is refused).'),
+  o('state.backend.rocksdb.memory.write-buffer-ratio', 'number', 'Share of the budget for memtables; the rest caches reads (default 0.5).', [], { min: 0.05, max: 0.95 }),
   o('restart-strategy.type', { enum: RESTART_TYPES }, 'What to do when a task fails.', ['restart-strategy']),
   o('restart-strategy.fixed-delay.attempts', 'int', 'Restarts before the job fails.', [], NOT_NEGATIVE),
   o('restart-strategy.fixed-delay.delay', 'duration', 'Pause before each restart.'),
@@ -113,6 +117,11 @@ export function validateValue(opt: ConfigOption, raw: string): string | undefine
     const ms = parseDuration(v)
     if (ms === undefined) return `'${raw}' is not a duration (e.g. 500 ms, 10 s, 3min, 1 h)`
     return rangeProblem(opt, raw, ms, true)
+  }
+  if (t === 'memory') {
+    const bytes = parseMemorySize(v)
+    if (bytes === undefined) return `'${raw}' is not a memory size (e.g. 256m, 1 gb, 1048576)`
+    return rangeProblem(opt, raw, bytes, false)
   }
   if (t === 'int') return /^-?\d+$/.test(v) ? rangeProblem(opt, raw, Number(v), false) : `'${raw}' is not a whole number`
   if (t === 'number') return v !== '' && Number.isFinite(Number(v)) ? rangeProblem(opt, raw, Number(v), false) : `'${raw}' is not a number`

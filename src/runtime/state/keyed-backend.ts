@@ -322,7 +322,7 @@ export async function* readHandle(k: KeyedRestore, storageFor: (location: string
   if (isSstHandle(h)) {
     for (const rel of h.sstables) {
       const loc = join(k.checkpointDir, rel)
-      for (const e of sstEntriesFromBuffer(await readStateFile(k, storageFor, loc))) {
+      for (const e of sstEntriesFromBuffer(await readStateFile(k, storageFor, loc), loc)) {
         if (rangeContains(range, e[1])) yield { kind: 'entry', name: e[2], key: e[3], value: e[5], deleted: e[4] === 1 }
       }
     }

@@ -1,30 +1,47 @@
 /**
  * The embedded LSM state backend (`state.backend.type: rocksdb`): keyed state in immutable sorted
- * tables on local disk (sstable.ts), with a memtable of changes in front, as RocksDB keeps it.
+ * tables on local disk (sstable.ts), with memtables in front, as RocksDB keeps it, within a memory
+ * budget (memory.ts) and with leveled compaction in bounded steps.
  *
- * Reads look in the memtable, then in memtables being flushed, then in a bounded cache of clean
- * values, then in the tables, newest first (a bloom filter and a block index per table, decoded
- * blocks cached). Writes go to the memtable. A full memtable, and every checkpoint, is frozen in
- * O(number of states) and written as a new table in the background; a job queue keeps flushes and
- * compactions in order, so the set of tables at any point of the queue is exactly the state at
- * the matching point of processing.
+ * Memory. Writes go to the active memtable (one Map per state). When the memtables reach half the
+ * instance's write-buffer budget (`maintain()`, between batches) or a checkpoint starts, they are
+ * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
+ * readable in memory as a cache while the read budget allows (oldest dropped first, so the layers
+ * kept are always the newest ones and "newest first" stays right); decoded blocks share the rest.
+ * Reads look in the active memtable, the frozen layers, level 0 newest first, then the one level-1
+ * table owning the key's group (bloom filter, block index, checksummed blocks).
  *
- * Checkpoints are native: the subtask's tables. Incremental checkpoints upload into
- * `<jobId>/shared/` the tables that the latest completed checkpoint this backend heard of did not
- * upload, and reference the rest: an upload is reused only once a completed checkpoint confirmed
- * it (notifyCheckpointComplete), never one of a pending or aborted checkpoint, whose files the
- * coordinator's shared-state registry may delete. Full checkpoints copy every table into the
- * checkpoint. Canonical savepoints use the key-group sections format, which the hashmap
- * backend reads too; this backend reads both formats, at any parallelism.
+ * Compaction. Level 1 is a partition of the key groups: each table owns a contiguous range and is
+ * written at most `targetFileBytes` (split at key-group boundaries; default 1/128 of the state). A step picks the next range
+ * (round robin) that level-0 data is pending for and merges that data with the range's level-1
+ * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
+ * deletions dropped). A level-0 table is deleted once every key group it holds and every older
+ * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
+ * that overlaps nothing older moves to level 1 without being rewritten. Steps run on the task's
+ * thread in slices of a few milliseconds between batches, and are paced by a credit earned by
+ * flushes (`compactionCredit` × the bytes flushed, at most × 1/128 of the state, never saved up),
+ * so the bytes compaction adds to an incremental checkpoint stay proportional to the bytes the
+ * job changed; only when level 0 outgrows level 1 (or 256 tables) does compaction run unpaced.
+ *
+ * Checkpoints are native: the subtask's tables, level 1 then level 0 oldest first. Incremental
+ * checkpoints upload into `<jobId>/shared/` the tables that the latest completed checkpoint this
+ * backend heard of did not upload, and reference the rest: an upload is reused only once a
+ * completed checkpoint confirmed it (notifyCheckpointComplete), never one of a pending or aborted
+ * checkpoint, whose files the coordinator's shared-state registry may delete. Full checkpoints
+ * copy every table. Canonical savepoints use the key-group sections format, which the hashmap
+ * backend reads too; this backend reads both formats, at any parallelism, table by table into
+ * local level-0 tables (never all keys in memory).
  *
  * Architecture Invariant: a table file is never modified; a local table stays on disk while a
- * snapshot that lists it is being persisted.
- * Tests: test/lsm.test.ts.
+ * snapshot that lists it is being persisted; level-0 tables leave oldest first, so for any key the
+ * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
+ * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
+import { serialize } from 'node:v8'
 import { writeStateFile } from '../../checkpoint/file-check.js'
 import type { CheckpointBarrier } from '../../checkpoint/options.js'
 import type { FileReference, SstStateHandle } from '../../checkpoint/metadata.js'
@@ -32,35 +49,58 @@ import type { KeyedRestore } from '../../checkpoint/state-assignment.js'
 import { isSstHandle } from '../../checkpoint/metadata.js'
 import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
-import { keyGroupForKey, type KeyGroupRange, type StateKey } from '../../core/key-groups.js'
+import { keyGroupForKey, rangeContains, type KeyGroupRange, type StateKey } from '../../core/key-groups.js'
 import {
-  KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
+  KeyedStateBackend, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,
 } from '../keyed-backend.js'
-import { BlockCache, SstReader, encodeKey, writeSst, type SstEntry } from './sstable.js'
+import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
+import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
 const TOMBSTONE: unique symbol = Symbol('deleted')
-const ABSENT: unique symbol = Symbol('absent')
-type Dirty = unknown
-type Layer = Map<StateKey, Dirty>
+type Memtable = Map<StateKey, unknown>
 
 export interface LsmOptions {
-  /** Entries in memtables before a background flush. */
-  memtableEntries: number
-  /** Clean values kept in memory per state. */
-  cacheEntries: number
-  /** Tables that trigger a compaction into one. */
-  compactAt: number
+  /** This instance's memory budget in bytes; unset: an equal share of the process-wide managed memory. */
+  memoryBytes?: number
+  /** Also flush once the memtables hold this many entries (tests). */
+  memtableEntries?: number
+  /** Upper bound of a level-1 table's size; default: 1/128 of the state, between 4 KB and 32 MB. */
+  targetFileBytes?: number
+  /** Bytes of compaction output allowed per byte flushed. */
+  compactionCredit: number
+  /** Milliseconds a compaction or flush runs before yielding to processing. */
+  sliceMs: number
 }
 
-const DEFAULTS: LsmOptions = { memtableEntries: 500_000, cacheEntries: 2_000_000, compactAt: 6 }
+const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4 }
 
 interface StateData {
   name: string
-  dirty: Layer
-  /** Frozen memtables being flushed, newest first. */
-  frozen: Layer[]
-  clean: Map<StateKey, unknown>
+  dirty: Memtable
+  /** Frozen memtables of this state (being flushed, or flushed and kept as a cache), newest first. */
+  frozen: Memtable[]
+  /** Estimated memory of a value of this state, updated by flushes. */
+  valueBytes: number
+}
+
+/** A frozen memtable across states: flushed in the background, then kept as a read cache while memory allows. */
+interface Layer {
+  parts: [StateData, Memtable][]
+  bytes: number
+  flushed: boolean
+}
+
+interface L0Table {
+  r: SstReader
+  /** Key groups of this table not yet merged into level 1. */
+  pending: Set<number>
+}
+
+interface L1Table {
+  r: SstReader
+  lo: number
+  hi: number
 }
 
 class LsmTable implements KeyValueTable<unknown> {
@@ -79,10 +119,11 @@ class LsmTable implements KeyValueTable<unknown> {
     const v = this.d.dirty.get(key)
     if (v !== undefined) return v === TOMBSTONE ? undefined : v
     const below = this.store.readBelow(this.d, key)
-    // Values below the memtable are shared (frozen memtables being written, cached blocks).
+    // Values below the memtable are shared (frozen memtables, cached blocks).
     if (below === undefined || below === null || typeof below !== 'object') return below
     const c = copy(below)
-    this.put(key, c)
+    this.d.dirty.set(key, c)
+    this.store.touched()
     return c
   }
 
@@ -97,14 +138,34 @@ class LsmTable implements KeyValueTable<unknown> {
   }
 }
 
+/** A cheap estimate of a value's memory from a sample of a flush. */
+function valueBytes(sample: unknown[]): number {
+  if (sample.length === 0) return 32
+  let n = 0
+  for (const v of sample) {
+    if (v === TOMBSTONE || v === null || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') n += 16
+    else if (typeof v === 'string') n += 16 + 2 * v.length
+    else n += 3 * serialize(v).length
+  }
+  return Math.ceil(n / sample.length)
+}
+
+const yieldNow = (): Promise<void> => new Promise<void>((r) => setImmediate(r))
+
 export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly dir: string
   private readonly data = new Map<string, StateData>()
-  private ssts: SstReader[] = []
-  private readonly cache = new BlockCache(16_384)
+  private readonly layers: Layer[] = []
+  private l0: L0Table[] = []
+  private l1: L1Table[] = []
+  /** Key group → level-0 tables for which it is pending. */
+  private readonly pendingCount = new Map<number, number>()
+  private readonly cache = new BlockCache(1 << 20)
+  private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
   private compactionQueued = false
-  private writes = 0
+  private credit = 0
+  private cursor: number
   private seq = 0
   /**
    * Local table path → its upload (path relative to a checkpoint directory, '../shared/…'): the
@@ -118,6 +179,20 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly retired = new Set<SstReader>()
   private readonly opts: LsmOptions
   private disposed = false
+  /** A background flush or compaction failed: the next maintain() or snapshot throws it. */
+  private failure: unknown
+  /** Writes since the budget was last checked. */
+  private writes = 0
+
+  /** Compaction steps that merged (observability, tests). */
+  compactions = 0
+  /** Tables moved to level 1 without being rewritten. */
+  trivialMoves = 0
+  /** Flushes the memory budget (not a checkpoint) started. */
+  budgetFlushes = 0
+  /** Bytes written by flushes and by compaction (observability, bench). */
+  flushedBytes = 0
+  compactedBytes = 0
 
   constructor(range: KeyGroupRange, maxParallelism: number, workDir?: string, opts: Partial<LsmOptions> = {}) {
     super(range, maxParallelism)
@@ -125,14 +200,33 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const base = workDir ?? joinPath(tmpdir(), 'tsflink-lsm')
     mkdirSync(base, { recursive: true })
     this.dir = mkdtempSync(joinPath(base, 'db-'))
+    this.cursor = range.start
+    this.memory = new MemoryShare(() => this.trimCaches(), opts.memoryBytes)
   }
 
   get tableCount(): number {
-    return this.ssts.length
+    return this.l0.length + this.l1.length
   }
 
-  /** How many compactions ran (observability, tests). */
-  compactions = 0
+  /** Level-0 and level-1 table counts (tests, bench). */
+  get levels(): { l0: number; l1: number; l1Bytes: number; l0Bytes: number } {
+    return {
+      l0: this.l0.length, l1: this.l1.length,
+      l1Bytes: this.l1.reduce((n, t) => n + t.r.size, 0), l0Bytes: this.l0.reduce((n, t) => n + t.r.size, 0),
+    }
+  }
+
+  /** Estimated bytes of the active memtables. */
+  get memtableBytes(): number {
+    let n = 0
+    for (const d of this.data.values()) n += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
+    return n
+  }
+
+  /** Estimated bytes held for reads: flushed layers kept, decoded blocks, indexes. */
+  get readBytes(): number {
+    return this.layerBytes(true) + this.cache.bytes + this.indexBytes()
+  }
 
   /** Resolves once every flush and compaction queued so far has run. */
   whenIdle(): Promise<void> {
@@ -145,44 +239,49 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   private stateData(name: string): StateData {
     let d = this.data.get(name)
-    if (d === undefined) this.data.set(name, (d = { name, dirty: new Map(), frozen: [], clean: new Map() }))
+    if (d === undefined) this.data.set(name, (d = { name, dirty: new Map(), frozen: [], valueBytes: 32 }))
     return d
   }
 
+  /**
+   * Counts a write; every 4096 writes checks the budget as maintain() does, so that memory stays
+   * bounded also where nothing calls maintain() between batches (an operator chained to a source).
+   */
   touched(): void {
-    this.writes++
+    if (++this.writes >= 4096) this.maintain()
   }
 
-  /** A value below the memtable (undefined when absent): frozen memtables, the clean cache, then the tables. */
+  /** A value below the active memtable (undefined when absent): frozen layers, then the tables. */
   readBelow(d: StateData, key: StateKey): unknown {
     for (const f of d.frozen) {
       const v = f.get(key)
       if (v !== undefined) return v === TOMBSTONE ? undefined : v
     }
-    const c = d.clean.get(key)
-    if (c !== undefined) return c === ABSENT ? undefined : c
-    const enc = encodeKey(keyGroupForKey(key, this.maxParallelism), d.name, key)
-    let found: unknown = ABSENT
-    for (let i = this.ssts.length - 1; i >= 0; i--) {
-      const e = this.ssts[i]!.get(enc)
-      if (e !== undefined) {
-        found = e[4] === 1 ? ABSENT : e[5]
-        break
-      }
+    const kg = keyGroupForKey(key, this.maxParallelism)
+    const enc = encodeKey(kg, d.name, key)
+    const hash = bloomHash(enc)
+    for (let i = this.l0.length - 1; i >= 0; i--) {
+      const e = this.l0[i]!.r.get(enc, hash)
+      if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
-    this.remember(d, key, found)
-    return found === ABSENT ? undefined : found
+    const t = this.l1For(kg)
+    if (t === undefined) return undefined
+    const e = t.r.get(enc, hash)
+    return e === undefined || e[4] === 1 ? undefined : e[5]
   }
 
-  private remember(d: StateData, key: StateKey, v: unknown): void {
-    d.clean.set(key, v)
-    if (d.clean.size > this.opts.cacheEntries) {
-      let drop = d.clean.size - this.opts.cacheEntries + 1024
-      for (const k of d.clean.keys()) {
-        d.clean.delete(k)
-        if (--drop === 0) break
-      }
+  private l1For(kg: number): L1Table | undefined {
+    const l1 = this.l1
+    let lo = 0
+    let hi = l1.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const t = l1[mid]!
+      if (kg < t.lo) hi = mid - 1
+      else if (kg > t.hi) lo = mid + 1
+      else return t
     }
+    return undefined
   }
 
   /** Runs `job` after every job queued before it. */
@@ -192,69 +291,338 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     return run
   }
 
-  /** Freezes every memtable (O(number of states)); returns what was frozen. */
-  private freeze(): [StateData, Layer][] {
-    const frozen: [StateData, Layer][] = []
+  private newPath(): string {
+    return joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
+  }
+
+  private targetFileBytes(): number {
+    if (this.opts.targetFileBytes !== undefined) return this.opts.targetFileBytes
+    // Level 1 is the state once compacted; level 0 would count overwritten versions too.
+    const total = this.levels.l1Bytes || this.totalBytes()
+    return Math.min(32 << 20, Math.max(4 << 10, Math.floor(total / 128)))
+  }
+
+  private totalBytes(): number {
+    let n = 0
+    for (const t of this.l1) n += t.r.size
+    for (const t of this.l0) n += t.r.size
+    return n
+  }
+
+  /** Level 0 outgrew its share (writes faster than the credit pays for): compaction runs without credit. */
+  private backlog(): boolean {
+    if (this.l0.length > 256) return true
+    let l0 = 0
+    for (const t of this.l0) l0 += t.r.size
+    let l1 = 0
+    for (const t of this.l1) l1 += t.r.size
+    return l0 > 32 << 20 && l0 > l1
+  }
+
+  /** Freezes every memtable as one layer (O(number of states)). */
+  private freeze(): Layer | undefined {
+    const parts: [StateData, Memtable][] = []
+    let bytes = 0
     for (const d of this.data.values()) {
       if (d.dirty.size === 0) continue
-      frozen.push([d, d.dirty])
+      parts.push([d, d.dirty])
+      bytes += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
       d.frozen.unshift(d.dirty)
       d.dirty = new Map()
     }
-    this.writes = 0
-    return frozen
+    if (parts.length === 0) return undefined
+    const layer: Layer = { parts, bytes, flushed: false }
+    this.layers.push(layer)
+    return layer
   }
 
-  /** Writes frozen memtables as one new table, then retires them into the clean cache. */
-  private async flush(frozen: [StateData, Layer][]): Promise<void> {
-    if (frozen.length === 0 || this.disposed) return
-    const byGroup = new Map<number, SstEntry[]>()
+  /** Writes a frozen layer as level-0 tables (split by size at key-group boundaries); keeps it as a cache. */
+  private async flush(layer: Layer | undefined): Promise<void> {
+    if (layer === undefined || this.disposed) return
     const maxP = this.maxParallelism
-    for (const [d, layer] of frozen) {
-      await cooperative(layer, ([k, v]) => {
+    // Keys by key group, then one key group at a time: sorted entries of one group in memory.
+    const byGroup = new Map<number, [StateData, StateKey, unknown][]>()
+    let deadline = performance.now() + this.sliceMs()
+    let n = 0
+    for (const [d, mem] of layer.parts) {
+      const sample: unknown[] = []
+      for (const [k, v] of mem) {
         const kg = keyGroupForKey(k, maxP)
         let bucket = byGroup.get(kg)
         if (bucket === undefined) byGroup.set(kg, (bucket = []))
-        bucket.push(v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v])
-      })
+        bucket.push([d, k, v])
+        if (sample.length < 32 && (n & 7) === 0) sample.push(v)
+        if ((++n & 1023) === 0 && performance.now() > deadline) {
+          await yieldNow()
+          deadline = performance.now() + this.sliceMs()
+        }
+      }
+      if (sample.length > 0) d.valueBytes = valueBytes(sample)
     }
-    const entries: SstEntry[] = []
-    await cooperative([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
-      const bucket = byGroup.get(kg)!
-      bucket.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      for (const e of bucket) entries.push(e)
-    })
-    const path = joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
-    await writeSst(path, entries)
+    const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
+      const entries: SstEntry[] = byGroup.get(kg)!.map(([d, k, v]) => (v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]))
+      byGroup.delete(kg)
+      return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    }, { level: 0 })
     if (this.disposed) return
-    this.ssts.push(new SstReader(path, this.cache))
-    for (const [d, layer] of frozen) {
-      d.frozen.splice(d.frozen.indexOf(layer), 1)
-      for (const [k, v] of layer) this.remember(d, k, v === TOMBSTONE ? ABSENT : v)
+    for (const r of tables) {
+      this.addL0(r)
+      this.flushedBytes += r.size
+    }
+    // Credit for compaction: proportional to the bytes flushed, at most what 1/128 of the state
+    // earns, and never saved up, so one interval never carries a burst of compaction.
+    const flushed = tables.reduce((s, r) => s + r.size, 0)
+    const earned = this.opts.compactionCredit * Math.min(flushed, Math.max(4 << 10, (this.levels.l1Bytes || this.totalBytes()) / 128))
+    this.credit = Math.min(this.credit + earned, earned)
+    layer.flushed = true
+    this.trimCaches()
+  }
+
+  /** Writes the entries of groups (each group's entries sorted) as tables split at group boundaries. */
+  private async writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
+    const out: SstReader[] = []
+    const target = this.targetFileBytes()
+    let w: SstWriter | undefined
+    let deadline = performance.now() + this.sliceMs()
+    try {
+      for (const kg of groups) {
+        if (w !== undefined && w.bytes >= target) {
+          w.finish()
+          out.push(new SstReader(w.path, this.cache))
+          w = undefined
+        }
+        for (const e of entriesOf(kg)) {
+          w ??= new SstWriter(this.newPath(), meta)
+          w.add(e)
+          if (w.needsDrain) w.drain()
+        }
+        if (performance.now() > deadline) {
+          await yieldNow()
+          deadline = performance.now() + this.sliceMs()
+        }
+      }
+      if (w !== undefined) {
+        w.finish()
+        out.push(new SstReader(w.path, this.cache))
+      }
+      return out
+    } catch (e) {
+      w?.abort()
+      for (const r of out) this.retire(r)
+      throw e
     }
   }
 
-  /** Merges every table into one, newest values winning, tombstones dropped. */
-  private async compact(): Promise<void> {
-    if (this.ssts.length < this.opts.compactAt || this.disposed) return
-    const inputs = this.ssts.slice()
-    const seen = new Set<string>()
-    const out: SstEntry[] = []
-    for (let i = inputs.length - 1; i >= 0; i--) {
-      await cooperative(inputs[i]!.entries(), (e) => {
-        if (seen.has(e[0])) return
-        seen.add(e[0])
-        if (e[4] === 0) out.push(e)
-      })
+  /**
+   * How long background work runs before yielding: a few milliseconds, longer the further frozen
+   * memtables waiting for their flush exceed the write buffer (a write stall, as RocksDB's: the
+   * task slows down instead of memory growing without bound).
+   */
+  private sliceMs(): number {
+    const waiting = this.layerBytes(false) - this.layerBytes(true)
+    const wb = this.memory.writeBufferBytes
+    if (waiting <= wb / 2) return this.opts.sliceMs
+    return Math.min(500, this.opts.sliceMs * 2 ** Math.min(7, Math.ceil((4 * waiting) / wb)))
+  }
+
+  private layerBytes(flushedOnly: boolean): number {
+    let n = 0
+    for (const l of this.layers) if (l.flushed || !flushedOnly) n += l.bytes
+    return n
+  }
+
+  private indexBytes(): number {
+    let n = 0
+    for (const t of this.l0) n += t.r.indexBytes
+    for (const t of this.l1) n += t.r.indexBytes
+    return n
+  }
+
+  /** Drops the oldest flushed layers and sizes the block cache so reads stay within the read budget. */
+  private trimCaches(): void {
+    const budget = this.memory.readBytes
+    const index = this.indexBytes()
+    // Layers may use three quarters of what indexes leave; blocks get the rest.
+    let layers = this.layerBytes(true)
+    while (layers > (budget - index) * 0.75) {
+      const oldest = this.layers[0]
+      if (oldest === undefined || !oldest.flushed) break
+      this.layers.shift()
+      for (const [d, mem] of oldest.parts) {
+        const i = d.frozen.lastIndexOf(mem)
+        if (i >= 0) d.frozen.splice(i, 1)
+      }
+      layers -= oldest.bytes
     }
-    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    const path = joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
-    await writeSst(path, out)
+    this.cache.setCapacity(budget - index - layers)
+  }
+
+  /** Runs `job` in the background; a failure fails the task at its next maintain() or snapshot. */
+  private background(job: () => Promise<void>): Promise<void> {
+    return this.enqueue(job).catch((e: unknown) => {
+      if (!this.disposed) this.failure ??= e
+    })
+  }
+
+  maintain(): boolean {
+    if (this.failure !== undefined) throw this.failure
+    this.writes = 0
+    const entries = this.opts.memtableEntries
+    let size = 0
+    if (entries !== undefined) for (const d of this.data.values()) size += d.dirty.size
+    if (this.memtableBytes >= this.memory.writeBufferBytes / 2 || (entries !== undefined && size >= entries)) {
+      this.budgetFlushes++
+      const layer = this.freeze()
+      void this.background(() => this.flush(layer))
+      this.trimCaches()
+    }
+    this.scheduleCompaction()
+    return false
+  }
+
+  /** Queues one compaction step when credit and work are there; a step queues the next one itself. */
+  private scheduleCompaction(): void {
+    if (this.compactionQueued || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
+    this.compactionQueued = true
+    void this.background(() => this.compactStep()).finally(() => {
+      this.compactionQueued = false
+      this.scheduleCompaction()
+    })
+  }
+
+  /** The next key-group range (at or after the cursor, wrapping) that level-0 data is pending for. */
+  private nextStep(): { lo: number; hi: number; l1: L1Table[] } | undefined {
+    const { start, end } = this.keyGroupRange
+    const pendingAt = (lo: number, hi: number): boolean => {
+      for (let g = lo; g <= hi; g++) if ((this.pendingCount.get(g) ?? 0) > 0) return true
+      return false
+    }
+    // Segments in key-group order: level-1 tables and the gaps between them.
+    const segments: { lo: number; hi: number; l1: L1Table | undefined }[] = []
+    let at = start
+    for (const t of this.l1) {
+      if (t.lo > at) segments.push({ lo: at, hi: t.lo - 1, l1: undefined })
+      segments.push({ lo: t.lo, hi: t.hi, l1: t })
+      at = t.hi + 1
+    }
+    if (at <= end) segments.push({ lo: at, hi: end, l1: undefined })
+    const first = segments.findIndex((s) => s.hi >= this.cursor)
+    for (let i = 0; i < segments.length; i++) {
+      const s = segments[(Math.max(0, first) + i) % segments.length]!
+      if (!pendingAt(s.lo, s.hi)) continue
+      if (s.l1 !== undefined) {
+        // A small table takes its small right neighbour along, so that level 1 does not fragment.
+        const next = segments[(Math.max(0, first) + i + 1) % segments.length]
+        const target = this.targetFileBytes()
+        if (next?.l1 !== undefined && next.lo === s.hi + 1 && s.l1.r.size + next.l1.r.size < target) return { lo: s.lo, hi: next.hi, l1: [s.l1, next.l1] }
+        return { lo: s.lo, hi: s.hi, l1: [s.l1] }
+      }
+      // A gap: the oldest pending table's groups in it, so that a step stays about one table's size.
+      const oldest = this.l0.find((t) => { for (const g of t.pending) if (g >= s.lo && g <= s.hi) return true; return false })!
+      const [min, max] = oldest.r.keyGroups
+      return { lo: Math.max(s.lo, min), hi: Math.min(s.hi, max), l1: [] }
+    }
+    return undefined
+  }
+
+  /** One compaction step: a trivial move, or a merge of one range's pending level-0 data into level 1. */
+  private async compactStep(): Promise<void> {
     if (this.disposed) return
-    // Tables flushed meanwhile are newer: they stay on top.
-    this.ssts = [new SstReader(path, this.cache), ...this.ssts.slice(inputs.length)]
-    for (const r of inputs) this.retire(r)
+    const step = this.nextStep()
+    if (step === undefined) return
+    const { lo, hi } = step
+    this.cursor = hi + 1 > this.keyGroupRange.end ? this.keyGroupRange.start : hi + 1
+    const inputs = this.l0.filter((t) => { for (const g of t.pending) if (g >= lo && g <= hi) return true; return false })
+    // Trivial move: one pending table alone in a gap, under which nothing older lies.
+    if (step.l1.length === 0 && inputs.length === 1) {
+      const t = inputs[0]!
+      const [min, max] = t.r.keyGroups
+      const idx = this.l0.indexOf(t)
+      const olderOverlap = this.l0.slice(0, idx).some((o) => o.r.groupsIn(min, max).length > 0)
+      const newerOverlap = this.l0.slice(idx + 1).some((o) => { for (const g of o.pending) if (g >= min && g <= max) return true; return false })
+      const wholeGap = this.l1.every((x) => x.hi < min || x.lo > max)
+      if (t.pending.size === t.r.groupsIn(min, max).length && min >= lo && max <= hi && !olderOverlap && !newerOverlap && wholeGap) {
+        this.l0.splice(idx, 1)
+        for (const g of t.pending) this.unpend(g)
+        this.l1.push({ r: t.r, lo: min, hi: max })
+        this.l1.sort((a, b) => a.lo - b.lo)
+        this.trivialMoves++
+        return
+      }
+    }
+    const written = await this.merge(lo, hi, inputs, step.l1)
+    // Debt is bounded: unpaced work (a backlog) must not silence paced compaction afterwards.
+    this.credit = Math.max(this.credit - written, -2 * this.targetFileBytes())
+    this.compactedBytes += written
     this.compactions++
+  }
+
+  /** Merges `inputs`' pending data in lo..hi with level-1 table `base` into new level-1 tables. */
+  private async merge(lo: number, hi: number, inputs: L0Table[], base: L1Table[]): Promise<number> {
+    // Streams, newest first: level 0 newest to oldest, then level 1.
+    const streams: Iterator<SstEntry>[] = []
+    for (let i = inputs.length - 1; i >= 0; i--) streams.push(inputs[i]!.r.range(lo, hi))
+    for (const b of base) streams.push(b.r.entries())
+    const heap = new MergeHeap(streams)
+    const target = this.targetFileBytes()
+    const out: { r: SstReader; lo: number; hi: number }[] = []
+    let w: SstWriter | undefined
+    let wLo = lo
+    let last: string | undefined
+    let deadline = performance.now() + this.sliceMs()
+    let n = 0
+    try {
+      for (let e = heap.next(); e !== undefined; e = heap.next()) {
+        if (e[0] === last) continue // an older version
+        last = e[0]
+        if (e[4] === 1) continue // level 1 is the bottom: deletions are dropped
+        if (w !== undefined && w.bytes >= target && e[1] !== w.lastKeyGroup) {
+          w.finish()
+          out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi: e[1] - 1 })
+          wLo = e[1]
+          w = undefined
+        }
+        w ??= new SstWriter(this.newPath(), { level: 1 })
+        w.add(e)
+        if (w.needsDrain) w.drain()
+        if ((++n & 255) === 0 && performance.now() > deadline) {
+          await yieldNow()
+          deadline = performance.now() + this.sliceMs()
+          if (this.disposed) throw new Error('disposed')
+        }
+      }
+      if (w !== undefined) {
+        w.finish()
+        out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi })
+      }
+    } catch (err) {
+      w?.abort()
+      for (const t of out) this.retire(t.r)
+      if (this.disposed) return 0
+      throw err
+    }
+    if (this.disposed) return 0
+    // Install: the outputs replace `base`; the inputs' groups in lo..hi are merged.
+    for (const b of base) {
+      this.l1.splice(this.l1.indexOf(b), 1)
+      this.retire(b.r)
+    }
+    // Ownership of the outputs covers lo..hi, so that no gap opens inside a former level-1 range.
+    this.l1.push(...out)
+    this.l1.sort((a, b) => a.lo - b.lo)
+    for (const t of inputs) {
+      for (const g of [...t.pending]) {
+        if (g >= lo && g <= hi) {
+          t.pending.delete(g)
+          this.unpend(g)
+        }
+      }
+    }
+    // Oldest first only: a merged table whose older neighbour stays must stay too, as the newer
+    // version of what the older one still holds (readers and restores take "newest wins").
+    while (this.l0.length > 0 && this.l0[0]!.pending.size === 0) this.retire(this.l0.shift()!.r)
+    this.trimCaches()
+    return out.reduce((s, t) => s + t.r.size, 0)
   }
 
   private retire(r: SstReader): void {
@@ -285,17 +653,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     }
   }
 
-  maintain(): boolean {
-    if (this.writes >= this.opts.memtableEntries) {
-      const frozen = this.freeze()
-      void this.enqueue(() => this.flush(frozen))
-    }
-    // Queued behind flushes when they keep coming: a write-heavy job must not starve compaction.
-    if (this.ssts.length >= this.opts.compactAt && !this.compactionQueued) {
-      this.compactionQueued = true
-      void this.enqueue(() => this.compact()).finally(() => (this.compactionQueued = false))
-    }
-    return false
+  /** The tables in write order: level 1 (disjoint), then level 0 oldest first. */
+  private liveTables(): SstReader[] {
+    return [...this.l1.map((t) => t.r), ...this.l0.map((t) => t.r)]
   }
 
   override notifyCheckpointComplete(id: number): void {
@@ -309,13 +669,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   snapshot(timers: TimerEntry[], barrier: CheckpointBarrier): KeyedSnapshotJob {
-    const frozen = this.freeze()
+    if (this.failure !== undefined) throw this.failure
+    const layer = this.freeze()
     // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
     const base = this.confirmed
     // The tables once every earlier job and this flush ran: exactly the state at this barrier.
     const tables = this.enqueue(async () => {
-      await this.flush(frozen)
-      const live = this.ssts.slice()
+      await this.flush(layer)
+      const live = this.liveTables()
       this.pin(live)
       return live
     })
@@ -361,27 +722,105 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const range = this.keyGroupRange
     const own = handles.length === 1 && isSstHandle(handles[0]!.handle)
       && handles[0]!.handle.keyGroupRange[0] === range.start && handles[0]!.handle.keyGroupRange[1] === range.end
-    if (!own) return this.loadHandles(handles, storageFor)
-    // Same key groups, native format: take the tables as they are.
-    const k = handles[0]!
-    const h = k.handle as SstStateHandle
-    for (const rel of h.sstables) {
-      const loc = join(k.checkpointDir, rel)
-      const path = joinPath(this.dir, `${String(this.seq++).padStart(6, '0')}.sst`)
-      writeFileSync(path, await readStateFile(k, storageFor, loc))
-      this.ssts.push(new SstReader(path, this.cache))
-    }
     const timers: TimerEntry[] = []
-    if (h.timers !== undefined) {
-      const loc = join(k.checkpointDir, h.timers.file)
-      for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
+    if (own) {
+      // Same key groups, native format: take the tables as they are, one file at a time.
+      const k = handles[0]!
+      const h = k.handle as SstStateHandle
+      const tables: SstReader[] = []
+      for (const rel of h.sstables) {
+        const loc = join(k.checkpointDir, rel)
+        const path = this.newPath()
+        writeFileSync(path, await readStateFile(k, storageFor, loc))
+        tables.push(new SstReader(path, this.cache))
+      }
+      this.adopt(tables)
+      if (h.timers !== undefined) {
+        const loc = join(k.checkpointDir, h.timers.file)
+        for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
+      }
+      this.trimCaches()
+      return timers
     }
+    // Another parallelism or the sections format: each source file, filtered to these key groups,
+    // becomes local level-0 tables in write order; compaction levels them later.
+    const tables: SstReader[] = []
+    for (const k of handles) {
+      const h = k.handle
+      if (isSstHandle(h)) {
+        for (const rel of h.sstables) {
+          const loc = join(k.checkpointDir, rel)
+          const buf = await readStateFile(k, storageFor, loc)
+          const byGroup = new Map<number, SstEntry[]>()
+          for (const e of sstEntriesFromBuffer(buf, loc)) {
+            if (!rangeContains(range, e[1])) continue
+            let b = byGroup.get(e[1])
+            if (b === undefined) byGroup.set(e[1], (b = []))
+            b.push(e)
+          }
+          tables.push(...await this.writeRun([...byGroup.keys()], (kg) => byGroup.get(kg)!, { level: 0 }))
+        }
+        if (h.timers !== undefined) {
+          const loc = join(k.checkpointDir, h.timers.file)
+          for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
+        }
+      } else {
+        const data = await readStateFile(k, storageFor, k.location)
+        const sections = [...readKeyGroupSections(data, h.keyGroups, range, k.location)].sort((a, b) => a[0] - b[0])
+        const bySection = new Map(sections)
+        for (const [, s] of sections) timers.push(...s.t)
+        tables.push(...await this.writeRun(sections.map(([kg]) => kg), (kg) => {
+          const entries: SstEntry[] = []
+          for (const [name, flat] of Object.entries(bySection.get(kg)!.s)) {
+            for (let i = 0; i < flat.length; i += 2) entries.push([encodeKey(kg, name, flat[i] as StateKey), kg, name, flat[i] as StateKey, 0, flat[i + 1]])
+          }
+          bySection.delete(kg)
+          return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        }, { level: 0 }))
+      }
+    }
+    for (const r of tables) this.addL0(r)
+    // Restored data earns the credit to level itself.
+    this.credit = this.opts.compactionCredit * tables.reduce((n, r) => n + r.size, 0)
+    this.trimCaches()
     return timers
   }
 
+  /**
+   * Takes tables listed in write order: the longest prefix of tables with pairwise disjoint key
+   * groups is level 1 (nothing older lies under any of them), the rest is level 0.
+   */
+  private adopt(tables: SstReader[]): void {
+    let i = 0
+    const taken: L1Table[] = []
+    for (; i < tables.length; i++) {
+      const r = tables[i]!
+      const [lo, hi] = r.keyGroups
+      if (r.count === 0 || taken.some((t) => !(hi < t.lo || lo > t.hi))) break
+      taken.push({ r, lo, hi })
+    }
+    this.l1 = taken.sort((a, b) => a.lo - b.lo)
+    for (const r of tables.slice(i)) this.addL0(r)
+  }
+
+  /** A new newest level-0 table: every key group it holds is pending. */
+  private addL0(r: SstReader): void {
+    const pending = new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER))
+    for (const g of pending) this.pendingCount.set(g, (this.pendingCount.get(g) ?? 0) + 1)
+    this.l0.push({ r, pending })
+  }
+
+  private unpend(g: number): void {
+    const n = (this.pendingCount.get(g) ?? 1) - 1
+    if (n > 0) this.pendingCount.set(g, n)
+    else this.pendingCount.delete(g)
+  }
+
   override dispose(): void {
+    if (this.disposed) return
     this.disposed = true
-    for (const r of [...this.ssts, ...this.retired]) {
+    this.memory.release()
+    for (const r of [...this.liveTables(), ...this.retired]) {
       try {
         r.close()
       } catch {
@@ -392,14 +831,63 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 }
 
-/** Every live entry across tables (newest wins), as [state name, key, value]. */
-function* mergedEntries(tables: readonly SstReader[]): Generator<[string, StateKey, unknown]> {
-  const seen = new Set<string>()
-  for (let i = tables.length - 1; i >= 0; i--) {
-    for (const e of tables[i]!.entries()) {
-      if (seen.has(e[0])) continue
-      seen.add(e[0])
-      if (e[4] === 0) yield [e[2], e[3], e[5]]
+/** A k-way merge of sorted entry streams; among equal keys the stream listed first (newest) comes first. */
+class MergeHeap {
+  private readonly heads: [SstEntry, number][] = []
+
+  constructor(private readonly streams: Iterator<SstEntry>[]) {
+    for (let i = 0; i < streams.length; i++) this.pull(i)
+  }
+
+  private less(a: [SstEntry, number], b: [SstEntry, number]): boolean {
+    return a[0][0] < b[0][0] || (a[0][0] === b[0][0] && a[1] < b[1])
+  }
+
+  private pull(i: number): void {
+    const r = this.streams[i]!.next()
+    if (r.done === true) return
+    const h = this.heads
+    h.push([r.value, i])
+    let c = h.length - 1
+    while (c > 0) {
+      const p = (c - 1) >> 1
+      if (!this.less(h[c]!, h[p]!)) break
+      ;[h[c], h[p]] = [h[p]!, h[c]!]
+      c = p
     }
+  }
+
+  next(): SstEntry | undefined {
+    const h = this.heads
+    if (h.length === 0) return undefined
+    const top = h[0]!
+    const lastItem = h.pop()!
+    if (h.length > 0) {
+      h[0] = lastItem
+      let p = 0
+      for (;;) {
+        const l = 2 * p + 1
+        const r = l + 1
+        let m = p
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r
+        if (m === p) break
+        ;[h[m], h[p]] = [h[p]!, h[m]!]
+        p = m
+      }
+    }
+    this.pull(top[1])
+    return top[0]
+  }
+}
+
+/** Every live entry across tables listed in write order (newest wins), as [state name, key, value], streamed. */
+function* mergedEntries(tables: readonly SstReader[]): Generator<[string, StateKey, unknown]> {
+  const heap = new MergeHeap([...tables].reverse().map((t) => t.entries()))
+  let last: string | undefined
+  for (let e = heap.next(); e !== undefined; e = heap.next()) {
+    if (e[0] === last) continue
+    last = e[0]
+    if (e[4] === 0) yield [e[2], e[3], e[5]]
   }
 }

@@ -1,0 +1,95 @@
+/**
+ * The memory budget of the embedded LSM backends, after Flink's managed memory for RocksDB
+ * (`state.backend.rocksdb.memory.managed: true`): `taskmanager.memory.managed.size`, divided
+ * among the task slots (a worker thread each, with its own copy of this module), then shared by
+ * every LSM backend instance alive in the thread (each gets an equal share), and within an
+ * instance split by
+ * `state.backend.rocksdb.memory.write-buffer-ratio` between memtables (active and being flushed)
+ * and the read side (flushed memtables kept as caches, decoded blocks, table indexes and blooms).
+ *
+ * Memory of JavaScript values is estimated, not measured: a memtable entry is charged a fixed
+ * overhead plus its value's serialized size as last seen by a flush of that state.
+ * Does nothing when imported; must not import the task or the CLI. Tests: test/lsm-memory.test.ts.
+ */
+import type { Configuration } from '../../config/configuration.js'
+import { ConfigError } from '../../errors.js'
+
+export interface LsmMemorySettings {
+  /** Bytes shared by all LSM backends of the process. */
+  managedBytes: number
+  /** Share of an instance's budget for memtables (the rest: caches and indexes). */
+  writeBufferRatio: number
+}
+
+/** Flink's defaults: 0.5 write buffer ratio; our managed size default is 512 MB. */
+export const DEFAULT_MEMORY: LsmMemorySettings = { managedBytes: 512 << 20, writeBufferRatio: 0.5 }
+
+let settings: LsmMemorySettings = { ...DEFAULT_MEMORY }
+let members = 0
+const listeners = new Set<() => void>()
+
+/** Sets the process-wide budget (called when a job that uses the rocksdb backend is prepared). */
+export function configureLsmMemory(s: Partial<LsmMemorySettings>): void {
+  settings = { ...settings, ...s }
+  for (const l of listeners) l()
+}
+
+export function lsmMemorySettings(): LsmMemorySettings {
+  return settings
+}
+
+/** An instance's share of the budget; `onChange` runs when the share changes (instances come and go). */
+export class MemoryShare {
+  private released = false
+
+  constructor(private readonly onChange: () => void, private readonly fixed?: number) {
+    members++
+    listeners.add(onChange)
+    for (const l of listeners) if (l !== onChange) l()
+  }
+
+  /** This instance's budget, bytes. */
+  get bytes(): number {
+    return this.fixed ?? Math.floor(settings.managedBytes / Math.max(1, members))
+  }
+
+  get writeBufferBytes(): number {
+    return Math.floor(this.bytes * settings.writeBufferRatio)
+  }
+
+  get readBytes(): number {
+    return this.bytes - this.writeBufferBytes
+  }
+
+  release(): void {
+    if (this.released) return
+    this.released = true
+    members--
+    listeners.delete(this.onChange)
+    for (const l of listeners) l()
+  }
+}
+
+/** Fixed memory a memtable entry costs beyond its value (map slot, key, bookkeeping). */
+export const ENTRY_OVERHEAD = 80
+
+/** A cheap estimate of a key's memory. */
+export function keyBytes(k: unknown): number {
+  return typeof k === 'string' ? 16 + 2 * k.length : 8
+}
+
+/**
+ * Reads the budget from a job's configuration: `taskmanager.memory.managed.size` (divided by
+ * `slots` when this thread is one task slot of several, each with its own budget) and
+ * `state.backend.rocksdb.memory.write-buffer-ratio`; `state.backend.rocksdb.memory.managed: false`
+ * (unmanaged, unbounded memory) is refused, naming the key.
+ */
+export function configureLsmMemoryFrom(config: Configuration, slots = 1): void {
+  if (config.getBool('state.backend.rocksdb.memory.managed') === false) {
+    throw new ConfigError("Invalid value for 'state.backend.rocksdb.memory.managed': false is not supported; the rocksdb backend always stays within taskmanager.memory.managed.size")
+  }
+  configureLsmMemory({
+    managedBytes: Math.floor((config.getMemorySize('taskmanager.memory.managed.size') ?? DEFAULT_MEMORY.managedBytes) / Math.max(1, slots)),
+    writeBufferRatio: config.getNumber('state.backend.rocksdb.memory.write-buffer-ratio') ?? DEFAULT_MEMORY.writeBufferRatio,
+  })
+}
