@@ -31,6 +31,7 @@ import { configureLsmMemoryFrom } from '../state/lsm/memory.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
 import { WatermarkStrategy } from '../core/watermark.js'
+import { processStateDir } from '../state/local-dirs.js'
 
 /** Keyed state on the heap (Flink's HashMapStateBackend). */
 export class HashMapStateBackend {
@@ -275,7 +276,7 @@ export class StreamExecutionEnvironment {
       clock: this.clock,
       program: this.context?.program ?? null,
       backend: this.backend,
-      localStateDir: join(tsflinkHome(), 'tmp'),
+      localStateDir: processStateDir(join(tsflinkHome(), 'tmp')),
       execution: this.executionTarget(),
       cancellationTimeoutMs: cancellation === undefined ? DEFAULT_CANCELLATION_TIMEOUT_MS : cancellation === 0 ? Number.MAX_SAFE_INTEGER : cancellation,
       heartbeatTimeoutMs: this.config.getDuration('heartbeat.timeout') ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
