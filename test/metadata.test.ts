@@ -133,6 +133,8 @@ describe('_metadata v1 (still read)', () => {
     const m = parseMetadata(readFileSync(FIXTURE_V1), FIXTURE_V1)
     assert.deepEqual(m, GOLDEN)
     assert.ok(m.files.every((f) => f.checksum === undefined))
+    // The hashmap backend's keyed state is one key-group sections file per subtask, not LSM tables.
+    for (const s of m.operators[0]!.subtasks) assert.equal(isSstHandle(s.keyed!), false, `subtask ${s.subtask}`)
   })
 
   it('writes the golden fixture byte for byte when asked for version 1', () => {
