@@ -1003,6 +1003,22 @@ describe('CheckpointCoordinator: details', () => {
     assert.deepEqual(h.under('/sp/'), [])
   })
 
+  it('a savepoint aborted while its lease is being written never sends its barrier, also when the write then succeeds', async () => {
+    const h = harness({})
+    const release = h.storage.hold((l) => l.endsWith('/_in_progress'))
+    const sp = h.outcome(h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' }))
+    await settle()
+    h.coord.abortAll('JOB_FAILOVER', 'canceled')
+    release()
+    await settle()
+    await h.coord.settled()
+    assert.deepEqual(h.started, [], 'no barrier for an aborted savepoint')
+    assert.deepEqual(h.under('/sp/'), [], 'nothing of it is left, not even its late _in_progress')
+    assert.equal((await sp).ok, false)
+    assert.deepEqual(h.coord.failed.map((f) => f.reason), ['JOB_FAILOVER'])
+    assert.equal(h.coord.pendingCount, 0)
+  })
+
   it('messages name the files, at most five, and the reason', async () => {
     const h = harness({ intervalMs: 100, tolerableFailures: 9 }, { tasks: ['0#0'] })
     await h.coord.start()
@@ -1024,6 +1040,10 @@ describe('CheckpointCoordinator: details', () => {
     h.coord.acknowledge(4 as never, '0#0', [h.snapshot(4, '0#0', [{ path: 'x', size: 1 }, { path: 'y', size: 1 }])])
     await settle()
     assert.equal(h.coord.failed[1]!.message, 'Checkpoint 4 could not be finalized: state files were acknowledged without a content checksum: x, y')
+    h.clock.advance(100)
+    h.coord.acknowledge(5 as never, '0#0', [h.snapshot(5, '0#0', names.map((n) => ({ path: n, size: 1 })))])
+    await settle()
+    assert.equal(h.coord.failed[2]!.message, 'Checkpoint 5 could not be finalized: state files were acknowledged without a content checksum: a, b, c, d, e')
   })
 
   it('a failed _metadata write names the checkpoint', async () => {
