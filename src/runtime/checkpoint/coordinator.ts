@@ -81,7 +81,7 @@ export class CheckpointFailure extends StateError {
     message: string,
     cause?: unknown,
   ) {
-    super(message, cause === undefined ? {} : { cause })
+    super(message, { cause }) // TsflinkError sets no cause when it is undefined
   }
 }
 
