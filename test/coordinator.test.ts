@@ -73,7 +73,7 @@ function harness(settings: Partial<CheckpointSettings>, o: HarnessOptions = {}) 
   const metadataOf = async (location: string): Promise<CheckpointMetadata> => parseMetadata(await storage.read(`${location}/_metadata`), location)
   const lease = async (location = `/cp/${JOB}/_lease`): Promise<Lease> => {
     const p = parseLease(await storage.read(location))
-    assert.ok(p.ok)
+    assert.ok(p.ok, 'the lease parses')
     return p.lease
   }
   const outcome = (p: Promise<CompletedCheckpoint>) => p.then((c) => ({ ok: true as const, c }), (e: unknown) => ({ ok: false as const, e: e as Error }))
@@ -236,7 +236,7 @@ describe('CheckpointCoordinator: triggers on request', () => {
     assert.equal(h.started.length, 0)
     await settle()
     assert.equal(h.started.length, 1)
-    assert.ok(h.atBarrier[0]!.includes(`/cp/${JOB}/_lease`))
+    assert.ok(h.atBarrier[0]!.includes(`/cp/${JOB}/_lease`), 'the lease of the job exists before the first barrier goes out')
     assert.deepEqual((await h.lease()).inProgress, [1])
     await h.ackAll(1)
     await c
@@ -283,7 +283,7 @@ describe('CheckpointCoordinator: triggers on request', () => {
   it('a job that is not running declines at once', async () => {
     const h = harness({ tolerableFailures: 5 }, { notRunning: true })
     const r = await h.outcome(h.coord.trigger({ type: 'checkpoint', forced: true }))
-    assert.ok(!r.ok && r.e instanceof CheckpointFailure)
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure, 'a CheckpointFailure')
     assert.equal((r.e as CheckpointFailure).reason, 'CHECKPOINT_DECLINED')
     assert.match(r.e.message, /Checkpoint 1 could not start: the job is not running/)
     assert.deepEqual(h.aborted, [1])
@@ -485,7 +485,7 @@ describe('CheckpointCoordinator: timeouts and failures', () => {
     h.clock.advance(200)
     assert.equal(h.failures.length, 1, 'the second consecutive failure fails the job')
     assert.match(h.failures[0]!.message, /Exceeded checkpoint tolerable failure threshold \(1\): Checkpoint 2 expired/)
-    assert.ok(h.failures[0]!.cause instanceof CheckpointFailure)
+    assert.ok(h.failures[0]!.cause instanceof CheckpointFailure, 'the job fails with the checkpoint failure as its cause')
   })
 
   it('a completed checkpoint cancels its timeout', async () => {
@@ -522,7 +522,7 @@ describe('CheckpointCoordinator: timeouts and failures', () => {
     assert.deepEqual(h.aborted.sort(), [1, 2, 3])
     assert.equal(h.coord.pendingCount, 0)
     const r = await sp
-    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'JOB_FAILOVER' && r.e.message === 'the job failed over')
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'JOB_FAILOVER' && r.e.message === 'the job failed over', 'the pending savepoint fails with JOB_FAILOVER and the message of the abort')
   })
 })
 
@@ -616,7 +616,7 @@ describe('CheckpointCoordinator: the job lease', () => {
     await sp
     assert.deepEqual(sawLeaseAtMetadata, [true], 'protected until _metadata')
     assert.equal(h.storage.objects.has(`${dir}/_in_progress`), false)
-    assert.ok(h.storage.objects.has(`${dir}/_metadata`))
+    assert.ok(h.storage.objects.has(`${dir}/_metadata`), '_metadata written')
     h.clock.advance(20_000)
     await settle()
     assert.equal(h.storage.objects.has(`${dir}/_in_progress`), false, 'no renewal brings it back')
@@ -642,7 +642,7 @@ describe('CheckpointCoordinator: the job lease', () => {
     const h = harness({})
     h.storage.failWrites = new Error('read-only file system')
     const r = await h.outcome(h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' }))
-    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'IO_EXCEPTION')
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'IO_EXCEPTION', 'an IO_EXCEPTION CheckpointFailure')
     assert.match(r.e.message, /Savepoint 1 could not start: \/sp\/savepoint-aaaaaa-[0-9a-f]{12}\/_in_progress cannot be written: read-only file system/)
     assert.deepEqual(h.started, [])
   })
@@ -772,7 +772,7 @@ describe('CheckpointCoordinator: an abort during the _metadata write', () => {
     assert.equal(h.coord.latestCompleted(), undefined)
     assert.deepEqual(h.completed, [])
     const r = await h.result
-    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'JOB_FAILOVER')
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure && r.e.reason === 'JOB_FAILOVER', 'a JOB_FAILOVER CheckpointFailure')
   })
 
   it('shutdown during the write waits for it and leaves no checkpoint', async () => {
@@ -803,7 +803,7 @@ describe('CheckpointCoordinator: an abort during the _metadata write', () => {
     release()
     await h.coord.settled()
     assert.deepEqual(leftovers(h, 1), [])
-    assert.ok(h.storage.objects.has(`/cp/${JOB}/chk-2/_metadata`))
+    assert.ok(h.storage.objects.has(`/cp/${JOB}/chk-2/_metadata`), 'chk-2 completed')
     assert.deepEqual(h.coord.retained().map((c) => c.id), [2])
   })
 
@@ -923,7 +923,7 @@ describe('CheckpointCoordinator: acknowledged files must exist before _metadata 
     ack(h, 1, '1#0', dir, 'b', 1)
     const r = await sp
     assert.equal(r.ok, false)
-    assert.ok(!r.ok && r.e instanceof Error)
+    assert.ok(!r.ok && r.e instanceof Error, 'the trigger fails')
     assert.match((r as { e: Error }).e.message, new RegExp(`Savepoint 1 at ${dir} could not be finalized: .*${dir}/a \\(missing\\)`))
     await h.coord.settled()
     assert.equal(h.storage.objects.has(`${dir}/_metadata`), false)
@@ -941,7 +941,7 @@ describe('CheckpointCoordinator: details', () => {
     const disk = new Error('disk full')
     h.coord.decline(2 as never, '0#0', disk)
     const r = await first
-    assert.ok(!r.ok && r.e instanceof CheckpointFailure)
+    assert.ok(!r.ok && r.e instanceof CheckpointFailure, 'a CheckpointFailure')
     assert.equal(r.e.cause, disk)
     h.clock.advance(50) // checkpoint 1 expires: no cause
     const expired = h.coord.failed.find((f) => f.id === 1)!
@@ -1003,6 +1003,22 @@ describe('CheckpointCoordinator: details', () => {
     assert.deepEqual(h.under('/sp/'), [])
   })
 
+  it('a savepoint aborted while its lease is being written never sends its barrier, also when the write then succeeds', async () => {
+    const h = harness({})
+    const release = h.storage.hold((l) => l.endsWith('/_in_progress'))
+    const sp = h.outcome(h.coord.trigger({ type: 'savepoint', targetDirectory: '/sp' }))
+    await settle()
+    h.coord.abortAll('JOB_FAILOVER', 'canceled')
+    release()
+    await settle()
+    await h.coord.settled()
+    assert.deepEqual(h.started, [], 'no barrier for an aborted savepoint')
+    assert.deepEqual(h.under('/sp/'), [], 'nothing of it is left, not even its late _in_progress')
+    assert.equal((await sp).ok, false)
+    assert.deepEqual(h.coord.failed.map((f) => f.reason), ['JOB_FAILOVER'])
+    assert.equal(h.coord.pendingCount, 0)
+  })
+
   it('messages name the files, at most five, and the reason', async () => {
     const h = harness({ intervalMs: 100, tolerableFailures: 9 }, { tasks: ['0#0'] })
     await h.coord.start()
@@ -1024,6 +1040,10 @@ describe('CheckpointCoordinator: details', () => {
     h.coord.acknowledge(4 as never, '0#0', [h.snapshot(4, '0#0', [{ path: 'x', size: 1 }, { path: 'y', size: 1 }])])
     await settle()
     assert.equal(h.coord.failed[1]!.message, 'Checkpoint 4 could not be finalized: state files were acknowledged without a content checksum: x, y')
+    h.clock.advance(100)
+    h.coord.acknowledge(5 as never, '0#0', [h.snapshot(5, '0#0', names.map((n) => ({ path: n, size: 1 })))])
+    await settle()
+    assert.equal(h.coord.failed[2]!.message, 'Checkpoint 5 could not be finalized: state files were acknowledged without a content checksum: a, b, c, d, e')
   })
 
   it('a failed _metadata write names the checkpoint', async () => {

@@ -76,8 +76,8 @@ describe('prune rules', () => {
     for (let i = 1; i <= 5; i++) h.checkpoint(i, at(10 - i))
     const { deleted } = await prune(root, fs, policy({ keep: 2 }), false)
     assert.deepEqual(chks(root), ['chk-4', 'chk-5'])
-    assert.ok(deleted.includes(join(root, JOB, 'chk-1')))
-    for (const c of h.checkpoints.slice(3)) assert.ok(restoresIdentically(c))
+    assert.ok(deleted.includes(join(root, JOB, 'chk-1')), 'chk-1 deleted')
+    for (const c of h.checkpoints.slice(3)) assert.ok(restoresIdentically(c), 'the kept checkpoint restores')
   })
 
   it('never deletes the latest valid checkpoint, whatever the policy', async () => {
@@ -86,8 +86,8 @@ describe('prune rules', () => {
     h.checkpoint(1, at(100))
     h.checkpoint(2, at(50), { withMetadata: false })
     await prune(root, fs, policy({ keep: 0, olderThanMs: 1 }), false)
-    assert.ok(existsSync(join(root, JOB, 'chk-1', '_metadata')))
-    assert.ok(restoresIdentically(h.checkpoints[0]!))
+    assert.ok(existsSync(join(root, JOB, 'chk-1', '_metadata')), 'the latest valid checkpoint stays')
+    assert.ok(restoresIdentically(h.checkpoints[0]!), 'the latest valid checkpoint restores')
     assert.equal(existsSync(join(root, JOB, 'chk-2')), false, 'the leftover without _metadata went')
   })
 
@@ -168,10 +168,12 @@ describe('prune rules', () => {
       ],
     })
     const p = policy({ runningJobs: new Set([JOB]) })
-    assert.deepEqual(planPrune(running(['/elsewhere/x', '/ck/not-a-job/y']), p).deleteFiles.map((f) => f.path), [`/ck/${JOB2}/shared/${JOB2}`, `/ck/${JOB2}/shared/other`])
+    // A folder whose name merely starts with a job's folder name is not in that job's folder.
+    const notInside = ['/elsewhere/x', '/ck/not-a-job/y', `/ck/${JOB2}-copy/shared/z`, `/ck/${JOB2}0/z`]
+    assert.deepEqual(planPrune(running(notInside), p).deleteFiles.map((f) => f.path), [`/ck/${JOB2}/shared/${JOB2}`, `/ck/${JOB2}/shared/other`])
     const busy = planPrune(running([`/ck/${JOB2}/shared/${JOB2}`]), p)
     assert.deepEqual(busy.deleteFiles, [])
-    assert.ok(busy.notes.some((n) => n.path === `/ck/${JOB2}` && n.reason === 'a running job uses its files: no file in its shared/ or taskowned/ is deleted'))
+    assert.ok(busy.notes.some((n) => n.path === `/ck/${JOB2}` && n.reason === 'a running job uses its files: no file in its shared/ or taskowned/ is deleted'), 'the note says why the shared files of the other job stay')
   })
 
   it('a directory a kept checkpoint takes a file from stays, with what it references', async () => {
@@ -186,8 +188,8 @@ describe('prune rules', () => {
     writeFileSync(join(root, JOB, "chk-3", "_metadata"), serializeMetadata({ ...(meta.body as unknown as CheckpointMetadata), files: [...meta.body.files, borrowed] }))
     const { deleted, plan } = await prune(root, fs, policy({ keep: 1 }), false)
     assert.deepEqual(chks(root), ['chk-1', 'chk-3'], 'chk-2 went, chk-1 stays for chk-3')
-    assert.ok(!deleted.includes(join(root, JOB, 'chk-1')))
-    assert.ok(plan.notes.some((n) => n.path === join(root, JOB, 'chk-1') && /references .*private-1/.test(n.reason)))
+    assert.ok(!deleted.includes(join(root, JOB, 'chk-1')), 'chk-1 stays')
+    assert.ok(plan.notes.some((n) => n.path === join(root, JOB, 'chk-1') && /references .*private-1/.test(n.reason)), 'the note names the file a kept checkpoint references')
     assert.ok(restoresIdentically(h.checkpoints[0]!), 'chk-1 whole: what it references stays too')
   })
 
@@ -214,7 +216,7 @@ describe('prune rules', () => {
       assert.deepEqual(deleted, [`${root}/${JOB}/chk-1`], 'only the old, unnamed, completed checkpoint goes')
       const after = (await storage.list(root)).map((o) => o.location).sort()
       assert.deepEqual(after, before.filter((l) => !l.startsWith(`${root}/${JOB}/chk-1/`)), 'every shared file stays (even sst-1, which only chk-1 named)')
-      assert.ok(plan.notes.some((n) => n.path === `${root}/${JOB}/chk-2` && /lease/.test(n.reason)))
+      assert.ok(plan.notes.some((n) => n.path === `${root}/${JOB}/chk-2` && /lease/.test(n.reason)), 'the note says chk-2 is named by the lease')
 
       // The job ends (or its lease expires): then its leftovers and unreferenced files go.
       for (const ended of [lease(JOB, { ended: true, latestCompleted: 3 }), lease(JOB, { renewedAt: NOW - 60 * 60_000, latestCompleted: 3 })]) {
@@ -236,7 +238,7 @@ describe('prune rules', () => {
       writeFileSync(join(root, JOB, '_lease'), bad)
       const { deleted } = await prune(root, fs, policy({ keep: 1 }), false)
       assert.deepEqual(deleted, [join(root, JOB, 'chk-1')], 'an old checkpoint may go; the one in progress and the shared files stay')
-      for (const p of h.checkpoints[2]!.files.keys()) assert.ok(existsSync(p))
+      for (const p of h.checkpoints[2]!.files.keys()) assert.ok(existsSync(p), p)
     }
   })
 
@@ -253,8 +255,8 @@ describe('prune rules', () => {
     const { deleted } = await prune(root, fs, policy({ keep: 1 }), false)
     assert.deepEqual(chks(root, JOB), ['chk-2', 'chk-3'])
     assert.deepEqual(chks(root, JOB2), ['chk-2'])
-    assert.ok(deleted.includes(join(root, JOB, 'chk-1')) && deleted.includes(join(root, JOB2, 'chk-3')))
-    assert.ok(restoresIdentically(a.checkpoints[1]!) && restoresIdentically(b.checkpoints[1]!))
+    assert.ok(deleted.includes(join(root, JOB, 'chk-1')) && deleted.includes(join(root, JOB2, 'chk-3')), 'the old checkpoints of both jobs go')
+    assert.ok(restoresIdentically(a.checkpoints[1]!) && restoresIdentically(b.checkpoints[1]!), 'what stays restores')
     for (const p of a.checkpoints[2]!.files.keys()) assert.ok(existsSync(p), `${p}: the running job's checkpoint in progress`)
   })
 
@@ -283,14 +285,14 @@ describe('prune rules', () => {
     }))
     const onlyA = await prune(join(root, JOB), fs, policy({ keep: 1 }), false)
     for (const p of used) assert.ok(existsSync(p), `${p} is used by the other job's checkpoint`)
-    assert.ok(onlyA.deleted.every((p) => p.startsWith(join(root, JOB) + '/')))
+    assert.ok(onlyA.deleted.every((p) => p.startsWith(join(root, JOB) + '/')), 'only files of job A are deleted')
     await prune(root, fs, policy({ keep: 1 }), false)
-    for (const p of used) assert.ok(existsSync(p))
+    for (const p of used) assert.ok(existsSync(p), p)
     // While JOB2 runs, nothing in JOB's shared/ goes: JOB2 may reuse any of it.
     writeFileSync(join(root, JOB, 'shared', 'old-table'), 'unreferenced')
     writeFileSync(join(root, JOB2, '_lease'), lease(JOB2, { latestCompleted: 3 }))
     await prune(root, fs, policy({ keep: 1 }), false)
-    assert.ok(existsSync(join(root, JOB, 'shared', 'old-table')))
+    assert.ok(existsSync(join(root, JOB, 'shared', 'old-table')), 'the table the claimed checkpoint uses stays')
     rmSync(join(root, JOB2, '_lease'))
     await prune(root, fs, policy({ keep: 1 }), false)
     assert.equal(existsSync(join(root, JOB, 'shared', 'old-table')), false)
@@ -304,9 +306,13 @@ describe('prune rules', () => {
     savepoint(sp('c'), JOB, 30, 10)
     let r = await prune(root, fs, policy({ keep: 1, olderThanMs: 0 }), false)
     assert.deepEqual(r.deleted, [])
+    // Another job's savepoint, older than all of these: the newest of its own job, so it stays.
+    const other = join(root, 'savepoint-fedcba-00000000000z')
+    savepoint(other, JOB2, 5, 40)
     r = await prune(root, fs, policy({ keep: 2, includeSavepoints: true }), false)
     assert.deepEqual(r.deleted, [sp('a')])
-    assert.ok(existsSync(join(sp('b'), '_metadata')) && existsSync(join(sp('c'), '_metadata')))
+    assert.ok(existsSync(join(sp('b'), '_metadata')) && existsSync(join(sp('c'), '_metadata')), 'both valid savepoints stay')
+    assert.ok(existsSync(join(other, '_metadata')), 'the only savepoint of the other job stays')
   })
 
   it('a savepoint in progress is never deleted, even with --include-savepoints; one whose _in_progress expired or ended is a leftover', async () => {
@@ -349,7 +355,7 @@ describe('prune rules', () => {
     const { deleted, plan } = await prune(root, fs, policy({ keep: 0, olderThanMs: 0, includeSavepoints: true }), false)
     assert.deepEqual(deleted, [])
     for (const p of [join(user, 'chk-1', 'thesis.tex'), join(user, 'shared', 'important.db'), join(copied, 'chk-2', 'notes'), join(copied, 'shared', 'mine')]) assert.ok(existsSync(p), p)
-    assert.ok(plan.notes.some((n) => n.path === user && /not ours/.test(n.reason)))
+    assert.ok(plan.notes.some((n) => n.path === user && /not ours/.test(n.reason)), 'the note says the folder is not ours')
   })
 
   it('never follows a symbolic link: not a job folder, not a chk-N folder, not shared/', async () => {
@@ -369,9 +375,9 @@ describe('prune rules', () => {
     mkdirSync(join(elsewhere, JOB2, 'chk-7'))
     symlinkSync(join(elsewhere, JOB2), join(root, JOB2))
     await prune(root, fs, policy({ keep: 1 }), false)
-    assert.ok(existsSync(join(outside, 'precious')))
+    assert.ok(existsSync(join(outside, 'precious')), 'the file behind the link stays')
     assert.deepEqual(chks(elsewhere, JOB2), ['chk-1', 'chk-2', 'chk-7'], 'nothing behind the link changed')
-    assert.ok(restoresIdentically(other.checkpoints[0]!))
+    assert.ok(restoresIdentically(other.checkpoints[0]!), 'the other checkpoint restores')
   })
 
   it('a link swapped in after the scan is refused at deletion time, reported, and the rest goes on', async () => {
@@ -412,7 +418,7 @@ describe('prune rules', () => {
     const { deleted, plan, failed } = await prune(root, fs, policy({ keep: 1 }), false)
     assert.deepEqual(failed, [])
     assert.deepEqual(deleted, [join(root, JOB, 'chk-1'), join(root, JOB, 'chk-2')])
-    assert.ok(existsSync(join(root, JOB2, 'chk-5', 'state')) && existsSync(join(root, JOB2, 'chk-6', '_metadata', 'part')))
+    assert.ok(existsSync(join(root, JOB2, 'chk-5', 'state')) && existsSync(join(root, JOB2, 'chk-6', '_metadata', 'part')), 'the other directories stay')
     assert.ok(plan.notes.some((n) => /no shared file is deleted/.test(n.reason)), 'it is unreadable: no shared file can be proven unreferenced')
   })
 
@@ -530,8 +536,8 @@ describe('prune rules', () => {
     const { deleted } = await prune(root, fs, policy({ keep: 1 }), false)
     assert.deepEqual(deleted, [join(root, JOB, 'chk-1')], 'only the provably old, valid checkpoint')
     assert.ok(existsSync(join(root, JOB, 'shared', 'unrelated')), 'with an unreadable _metadata no shared file can be proven unreferenced')
-    assert.ok(existsSync(join(root, JOB, 'README.txt')) && existsSync(join(root, 'not-a-job')))
-    assert.ok(restoresIdentically(h.checkpoints[2]!))
+    assert.ok(existsSync(join(root, JOB, 'README.txt')) && existsSync(join(root, 'not-a-job')), 'unrelated files stay')
+    assert.ok(restoresIdentically(h.checkpoints[2]!), 'the latest checkpoint restores')
   })
 
   it('refuses to run twice at once on one root (also a job folder of it), and takes over a stale lock', async () => {
@@ -554,11 +560,11 @@ describe('prune rules', () => {
     const before = readdirSync(join(root, JOB, 'shared')).length
     const dry = await prune(root, fs, policy({ keep: 2 }), true)
     assert.equal(readdirSync(join(root, JOB, 'shared')).length, before)
-    assert.ok(existsSync(join(root, JOB, 'chk-1', '_metadata')))
+    assert.ok(existsSync(join(root, JOB, 'chk-1', '_metadata')), 'a dry run deletes nothing')
     const real = await prune(root, fs, policy({ keep: 2 }), false)
     assert.deepEqual(real.deleted, dry.deleted)
     assert.equal(real.bytesFreed, dry.bytesFreed)
-    assert.ok(dry.deleted.length > 0)
+    assert.ok(dry.deleted.length > 0, 'the dry run has something to delete')
   })
 })
 

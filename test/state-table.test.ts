@@ -55,7 +55,7 @@ describe('StateTable', () => {
     s.release()
     let rounds = 0
     while (t.maintain(100)) rounds++
-    assert.ok(rounds > 0)
+    assert.ok(rounds > 0, 'maintain() folded in more than one call')
     assert.equal(t.layerCount, 1)
     for (let i = 0; i < 1000; i++) {
       const expected = i % 2 === 0 ? -i : i % 4 === 1 ? undefined : i

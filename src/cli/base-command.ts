@@ -5,7 +5,8 @@
  * on stderr (then a hint), and an exit code from its type. Exit codes: 0 success, 1 the operation
  * failed, 2 usage error. Commands return a typed result; `--json` prints it as one JSON document
  * on stdout. Must not import the runtime's heavy modules (storage, connectors, tsx): every
- * command loads this file. Tests: test/integration/cli-conformance.test.ts, test/flink-options.test.ts.
+ * command loads this file. Tests: test/integration/cli-conformance.test.ts (the grammar alone:
+ * test/flink-options.test.ts).
  */
 import { Command } from '@oclif/core/command'
 import { ExitError } from '@oclif/core/errors'

@@ -81,7 +81,7 @@ export class CheckpointFailure extends StateError {
     message: string,
     cause?: unknown,
   ) {
-    super(message, cause === undefined ? {} : { cause })
+    super(message, { cause }) // TsflinkError sets no cause when it is undefined
   }
 }
 
@@ -356,7 +356,7 @@ export class CheckpointCoordinator {
       for (const old of this.store.add(completed)) this.discard(old.location, old.id)
       // Older pending checkpoints are subsumed by this one.
       for (const [otherId, other] of this.pending) {
-        // Stryker disable next-line EqualityOperator: this checkpoint left `pending` above, so no id there equals it
+        // `<=` here is an equivalent mutant: this checkpoint left `pending` above, so no id there equals it.
         if (otherId < barrier.id && other.barrier.type === 'checkpoint') this.abort(checkpointId(otherId), 'SUBSUMED', `Checkpoint ${otherId} was subsumed by ${barrier.id}`)
       }
     }

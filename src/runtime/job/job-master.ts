@@ -6,7 +6,8 @@
  *
  * Architecture Invariant: every attempt restores all operators from one and the same completed
  * checkpoint; sources rewind to its positions, so state and exactly-once sinks see each record once.
- * Tests: test/job-master.test.ts, test/integration/recovery.test.ts.
+ * Tests: test/failure-history.test.ts (failover and restarts), test/checkpoint-config.test.ts,
+ * test/integration/recovery.test.ts.
  */
 import { planReplay, type ReplayPlan } from '../checkpoint/channel-state.js'
 import { CheckpointCoordinator, type CoordinatorContext } from '../checkpoint/coordinator.js'

@@ -2,7 +2,7 @@
  * The hashmap state backend: keyed state on the heap, in StateTables (copy-on-write layers, so the
  * synchronous part of a snapshot is O(number of states)); snapshots are written in the key-group
  * sections format (keyed-backend.ts), which is also the canonical savepoint format.
- * Tests: test/keyed-backend.test.ts, test/state-table.test.ts.
+ * Tests: test/keyed-backend.test.ts, test/shared-state.test.ts (its tables: test/state-table.test.ts).
  */
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'

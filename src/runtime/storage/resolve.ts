@@ -1,7 +1,7 @@
 /**
  * Picks the Storage for a location: the local filesystem for paths, S3 for s3:// and s3a://.
  * The AWS SDK is loaded only when an S3 location is first used, so commands on local paths do not
- * pay for it. Never imports the CLI. Tests: test/storage.test.ts, test/integration/s3.test.ts.
+ * pay for it. Never imports the CLI. Tests: test/security.test.ts, test/integration/s3.test.ts.
  */
 import { ConfigError } from '../errors.js'
 import type { Configuration } from '../config/configuration.js'
