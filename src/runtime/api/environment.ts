@@ -244,6 +244,7 @@ export class StreamExecutionEnvironment {
     const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
     await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
+    for (const t of this.transformations) if (t.type === 'source') t.source.setCheckpointingEnabled?.(settings.intervalMs !== undefined)
     return {
       jobId: newJobId(),
       jobName,
