@@ -53,7 +53,7 @@ export interface RabbitMQBroker {
   readonly port: number
   /** amqp://guest:guest@127.0.0.1:<port>/ */
   readonly url: string
-  /** SIGKILL: the broker is gone, its data kept. */
+  /** SIGKILL: the broker is gone, its data kept (what it had not written to disk is lost). */
   kill(): Promise<void>
   /** Starts the killed broker again on the same ports and data; resolves when it serves. */
   restart(): Promise<void>
@@ -91,6 +91,7 @@ export async function startRabbitMQ(): Promise<RabbitMQBroker> {
     RABBITMQ_ENABLED_PLUGINS_FILE: join(home, 'enabled_plugins'),
     RABBITMQ_PID_FILE: join(home, 'rabbitmq.pid'),
     RABBITMQ_CONF_ENV_FILE: join(home, 'rabbitmq-env.conf'),
+    ERL_CRASH_DUMP: join(home, 'log', 'erl_crash.dump'),
   }
   const url = `amqp://guest:guest@127.0.0.1:${port}/`
 

@@ -10,8 +10,12 @@
  *   were processed but not yet acknowledged are kept in the checkpoint, and a restored source skips
  *   redelivered messages whose id is among them (exactly-once, as in Flink; the publisher must
  *   give each message a unique id). Every subtask is handed every restored id, so a redelivery that
- *   reaches another subtask is skipped there too. Restored ids are forgotten once they came back,
- *   or once a message never delivered before was acknowledged (the broker puts redeliveries first).
+ *   reaches another subtask is skipped there too. A queue keeps its order, also for what it
+ *   redelivers: a restored id is forgotten once its message came back and was acknowledged, or
+ *   once a message with another id arrives (what did not come back before it never will). An id
+ *   is kept until the broker has surely processed its acknowledgement (a later request on the
+ *   channel was answered), not only sent it: an acknowledgement lost with the connection is
+ *   covered too.
  *
  * The source learns whether the job checkpoints when the job is prepared (setCheckpointingEnabled).
  * Tests: test/integration/rabbitmq.test.ts.
@@ -63,8 +67,6 @@ interface Pending {
   ids: string[]
   /** The highest delivery tag handled before the barrier (0: none). */
   lastTag: number
-  /** A delivery that was not a redelivery was among them. */
-  fresh: boolean
 }
 
 class RMQReader<T> implements SourceReader<T, RMQSplit> {
@@ -81,8 +83,10 @@ class RMQReader<T> implements SourceReader<T, RMQSplit> {
   /** Every id processed and not yet acknowledged: restored ones, pending ones, current ones. */
   private readonly seen = new Set<string>()
   private readonly pending: Pending[] = []
-  private current: Omit<Pending, 'checkpointId'> = { ids: [], lastTag: 0, fresh: false }
+  private current: Omit<Pending, 'checkpointId'> = { ids: [], lastTag: 0 }
   private ackedUpTo = 0
+  /** Acknowledgements whose processing by the broker is not yet known, in order. */
+  private acks: Promise<void> = Promise.resolve()
   private readonly autoAck: boolean
 
   constructor(
@@ -148,7 +152,6 @@ class RMQReader<T> implements SourceReader<T, RMQSplit> {
       const m = this.buffer[this.head++]!
       const cur = this.current
       cur.lastTag = m.fields.deliveryTag
-      if (!m.fields.redelivered) cur.fresh = true
       if (dedup) {
         const id = m.properties.correlationId as string | undefined
         if (id === undefined || id === null || id === '') {
@@ -158,6 +161,12 @@ class RMQReader<T> implements SourceReader<T, RMQSplit> {
           // Processed before (its effect is in the restored state): skipped, acknowledged with this checkpoint.
           if (this.restored.delete(id)) cur.ids.push(id)
           continue
+        }
+        if (this.restored.size > 0) {
+          // The queue keeps its order, so redeliveries of restored ids come before any other
+          // message: restored ids that did not come back by now were acknowledged and never will.
+          for (const r of this.restored) this.seen.delete(r)
+          this.restored.clear()
         }
         this.seen.add(id)
         cur.ids.push(id)
@@ -192,31 +201,36 @@ class RMQReader<T> implements SourceReader<T, RMQSplit> {
   snapshotState(checkpointId: number): RMQSplit[] {
     if (!this.autoAck) {
       this.pending.push({ checkpointId, ...this.current })
-      this.current = { ids: [], lastTag: 0, fresh: false }
+      this.current = { ids: [], lastTag: 0 }
     }
     return this.source.usesCorrelationId ? [{ ids: [...this.seen] }] : []
   }
 
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
     let lastTag = 0
-    let fresh = false
+    const ids: string[] = []
     while (this.pending.length > 0 && this.pending[0]!.checkpointId <= checkpointId) {
       const p = this.pending.shift()!
       lastTag = Math.max(lastTag, p.lastTag)
-      fresh ||= p.fresh
-      for (const id of p.ids) this.seen.delete(id)
-    }
-    if (fresh) {
-      // The broker delivers requeued messages before new ones: restored ids not back by now never will be.
-      for (const id of this.restored) this.seen.delete(id)
-      this.restored.clear()
+      for (const id of p.ids) ids.push(id)
     }
     const channel = this.channel
-    if (lastTag > this.ackedUpTo && channel !== undefined && this.failure === undefined) {
-      // Every delivery up to lastTag was handled before the barrier: one cumulative ack.
-      channel.ack({ fields: { deliveryTag: lastTag } } as ConsumeMessage, true)
-      this.ackedUpTo = lastTag
-    }
+    if (lastTag <= this.ackedUpTo || channel === undefined || this.failure !== undefined) return
+    // Every delivery up to lastTag was handled before the barrier: one cumulative ack.
+    channel.ack({ fields: { deliveryTag: lastTag } } as ConsumeMessage, true)
+    this.ackedUpTo = lastTag
+    if (ids.length === 0) return
+    // An ack has no reply: the ids stay (and go into the next checkpoints) until a request sent
+    // after it on the same channel is answered, so the broker has surely processed the ack. Were
+    // it lost on the way, its messages come back and are skipped.
+    this.acks = this.acks.then(() => channel.checkQueue(this.source.queueName)).then(
+      () => {
+        for (const id of ids) this.seen.delete(id)
+      },
+      (e: unknown) => {
+        if (!this.closed) this.failure ??= e
+      },
+    )
   }
 
   async close(): Promise<void> {
