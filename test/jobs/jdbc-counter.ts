@@ -46,7 +46,8 @@ if (mode === 'exactly-once') {
       connection,
     )).uid('jdbc-xa')
 } else {
-  const options = JdbcExecutionOptions.builder().withBatchSize(200).withBatchIntervalMs(50).withMaxRetries(3).build()
+  // Large batches, no interval: only checkpoints write rows in time (the test's point).
+  const options = JdbcExecutionOptions.builder().withBatchSize(1000).withBatchIntervalMs(0).withMaxRetries(3).build()
   numbers.addSink(JdbcSink.sink<number>('INSERT INTO alo_values (v) VALUES (?)', (ps, v) => ps.setInt(1, v), options, connection)).uid('jdbc-plain')
   numbers.addSink(JdbcSink.sink<number>('INSERT INTO alo_upsert (v, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1', (ps, v) => ps.setInt(1, v), options, connection))
     .uid('jdbc-upsert')
