@@ -32,7 +32,7 @@ describe('JDBC sinks (real MariaDB, real CLI)', { skip: mariadbSkip() }, () => {
     const home = tmp()
     const cp = join(home, 'cp')
     const conf = ['-D', 'execution.checkpointing.interval=150ms', '-D', `execution.checkpointing.dir=${cp}`, '-D', 'execution.checkpointing.num-retained=2']
-    const job = [JOB, db.url, String(COUNT), '700', mode]
+    const job = [JOB, db.url, String(COUNT), '500', mode]
     let from: string | undefined
     for (const [round, p] of [1, 2, 3, 2, 1].entries()) {
       const args = ['run', ...conf, ...(from === undefined ? [] : ['-s', from]), '-p', String(p), ...job]
