@@ -23,7 +23,7 @@ import { createConnection, type Connection } from 'mysql2/promise'
 
 /** What mysql2 takes as a statement's parameters. */
 type ExecuteValues = Parameters<Connection['execute']>[1]
-import { ListStateDescriptor, type ListState } from '../api/state.js'
+import { ListStateDescriptor, type ListState } from '../core/state.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
 import {
   JdbcExactlyOnceOptions, JdbcStatement, type JdbcConnectionSettings, type JdbcExactlyOnceSettings, type JdbcExecutionSettings, type JdbcStatementBuilder,
