@@ -146,7 +146,8 @@ class RMQReader<T> implements SourceReader<T, RMQSplit> {
   pollNext(output: ReaderOutput<T>, max: number): InputStatus {
     if (this.failure !== undefined) throw this.failure
     if (this.ended) return 'END_OF_INPUT'
-    const dedup = this.source.usesCorrelationId
+    // Without checkpoints nothing is redelivered after a restore: no ids are kept.
+    const dedup = this.source.usesCorrelationId && !this.autoAck
     let n = 0
     while (n < max && this.head < this.buffer.length) {
       const m = this.buffer[this.head++]!
