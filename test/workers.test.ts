@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
 import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
 
@@ -18,6 +19,29 @@ function checkpointing(dir: string): string[] {
 }
 
 describe('task slots in worker threads', () => {
+  it('a program that imports the runtime from its TypeScript sources, loaded as the CLI loads programs, runs in slots too', async () => {
+    const dir = tmp()
+    const job = join(dir, 'from-sources.mts')
+    writeFileSync(job, [
+      `import { StreamExecutionEnvironment } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))}`,
+      "import { isMainThread } from 'node:worker_threads'",
+      'const env = StreamExecutionEnvironment.getExecutionEnvironment()',
+      "env.fromSequence(1, 5).map((x: number) => `${x * 2} ${isMainThread ? 'main' : 'slot'}`).print()",
+      "await env.execute('from sources')",
+    ].join('\n'))
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      // Loaded as the CLI loads programs (tsx's tsImport, which gives every module URL a query).
+      const loader = `import { importProgram } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'runtime', 'job', 'program.ts')).href)}\nawait importProgram(${JSON.stringify(job)}, [])`
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', loader], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+      child.on('close', (code) => resolve({ code, out }))
+    })
+    assert.equal(r.code, 0, r.out)
+    assert.deepEqual(r.out.trim().split('\n').map((l) => l.replace(/^\d+> /, '')).sort(), ['10 slot', '2 slot', '4 slot', '6 slot', '8 slot'])
+  })
+
   it('a savepoint asked while the slots still load the program waits until the job runs', async () => {
     const dir = tmp()
     const job = join(dir, 'slow-start.ts')

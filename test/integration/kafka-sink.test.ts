@@ -9,19 +9,17 @@ import { spawn } from 'node:child_process'
 import { deserialize } from 'node:v8'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { Kafka, logLevel } from 'kafkajs'
 import {
   Configuration, DataGeneratorSource, DeliveryGuarantee, KafkaSink, RateLimiterStrategy, RestartStrategies, RichMapFunction, StreamExecutionEnvironment,
   WatermarkStrategy,
 } from '../../src/index.js'
 import { systemClock } from '../../src/runtime/clock.js'
-import { fixReadCommitted } from '../../src/runtime/connectors/kafka-read-committed.js'
 import type { OperatorId } from '../../src/runtime/ids.js'
 import type { StreamOperator } from '../../src/runtime/operators/operator.js'
 import { OperatorStateBackend } from '../../src/runtime/state/operator-state-backend.js'
-import { CLI, ROOT, runCli, sleep, tmp } from '../helpers.js'
+import { CLI, ROOT, sleep, tmp } from '../helpers.js'
 import { kafkaSkip, startKafka, type KafkaBroker } from '../servers/kafka.js'
-import { latestCheckpoint, readTopic } from '../servers/kafka-client.js'
+import { executeWithin, latestCheckpoint, partitionEnds, readTopic, runCliWithin, waitFor, within } from '../servers/kafka-client.js'
 
 /** One subtask of a sink operator, set up as a task would; `state` restores operator state. */
 async function openSink(spec: { createOperator(): StreamOperator<string, never> }, attempt: number, state?: Record<string, unknown[]>): Promise<{ op: StreamOperator<string, never>; backend: OperatorStateBackend }> {
@@ -47,17 +45,12 @@ function snapshot(op: StreamOperator<string, never>, backend: OperatorStateBacke
   return op.snapshotStateAsync(ctx).then(() => deserialize(data) as Record<string, unknown[]>)
 }
 
-/** What a read_committed consumer sees of `topic` within `ms` (an open transaction holds it back). */
-async function visibleNow(brokers: string[], topic: string, ms = 1500): Promise<string[]> {
-  fixReadCommitted()
-  const consumer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `peek-${Math.random()}`, maxWaitTimeInMs: 100 })
-  const seen: string[] = []
-  await consumer.connect()
-  await consumer.subscribe({ topics: [topic], fromBeginning: true })
-  await consumer.run({ eachMessage: async ({ message }) => void seen.push(String(message.value)) })
-  await sleep(ms)
-  await consumer.disconnect()
-  return seen.sort()
+/** Fails unless `topic` holds at least `n` records (high watermarks) of which a read_committed reader sees none (last stable offsets 0). */
+async function writtenButInvisible(brokers: string[], topic: string, n: number, what: string): Promise<void> {
+  const ends = await within(30_000, 'the offsets of the topic', partitionEnds(brokers, topic))
+  const high = [...ends.values()].reduce((sum, e) => sum + e.high, 0n)
+  assert.ok(high >= BigInt(n), `${what}: the records are in the log (high watermarks add up to ${high}, want at least ${n})`)
+  assert.deepEqual([...ends.values()].map((e) => e.stable), [...ends.values()].map(() => 0n), `${what}: read_committed readers see none of them (last stable offsets)`)
 }
 
 const range = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => String(from + i))
@@ -82,10 +75,10 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     for (const v of range(0, 100)) first.op.processElement(v)
     const state = await snapshot(first.op, first.backend, 1)
     for (const v of range(100, 120)) first.op.processElement(v) // after the barrier: not in checkpoint 1
-    assert.deepEqual(await visibleNow(kafka.brokers, topic), [], 'nothing visible before checkpoint 1 completes')
+    await writtenButInvisible(kafka.brokers, topic, 100, 'before checkpoint 1 completes')
     // Checkpoint 1 completes, but the attempt fails before the commit: the task closes its operators.
     await first.op.close()
-    assert.deepEqual(await visibleNow(kafka.brokers, topic), [], 'still nothing: the failed attempt does not commit')
+    await writtenButInvisible(kafka.brokers, topic, 100, 'after the failed attempt closed (it does not commit)')
     const second = await openSink(spec, 1, state)
     const prepared = (state['kafka-sink-transactions'] as { prepared: unknown[] }[])[0]!.prepared
     if (prepared.length > 0) {
@@ -136,7 +129,7 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     await sleep(2500)
     assert.equal(acknowledged, false, 'checkpoint 2 must wait for the first send')
     await kafka.createTopic(late, 1)
-    await done
+    await within(30_000, 'checkpoint 2 (once the first send could go through)', done)
     assert.deepEqual(await readTopic(kafka.brokers, late), ['first'])
     await op.close()
   })
@@ -161,7 +154,7 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
         .map(new FailOnce()).uid('fail')
         .sinkTo(KafkaSink.builder<number>().setBootstrapServers(kafka.brokers).setRecordSerializer({ topic, key: (v) => String(v % 10), value: (v) => String(v) })
           .setDeliveryGuarantee(guarantee).setTransactionalIdPrefix(`job-${guarantee}`).build()).uid('kafka-sink')
-      const result = await env.execute(`sink ${guarantee}`)
+      const result = await executeWithin(env, `sink ${guarantee}`, 50_000)
       assert.ok(result.restarts >= 1, 'the injected failure caused a failover')
       const got = await readTopic(kafka.brokers, topic)
       const un = await readTopic(kafka.brokers, topic, { readCommitted: false })
@@ -187,14 +180,17 @@ describe('Kafka sink (real broker)', { skip: kafkaSkip() }, () => {
     // 5 s to complete one more checkpoint: with the bug it does (without record 0); it must not.
     const admin = await kafka.admin()
     const acked = async (): Promise<number> => (await admin.fetchTopicOffsets(rest)).reduce((sum, o) => sum + Number(o.high), 0)
-    for (let i = 0; i < 600 && (await acked()) < 40_000; i++) await sleep(100)
-    const at = latestCheckpoint(cp)
-    for (let i = 0; i < 50 && latestCheckpoint(cp) === at; i++) await sleep(100)
-    child.kill('SIGKILL')
-    await exited
+    try {
+      await waitFor('40000 records acknowledged', 45_000, async () => (await acked()) >= 40_000)
+      const at = latestCheckpoint(cp)
+      for (let i = 0; i < 50 && latestCheckpoint(cp) === at; i++) await sleep(100)
+    } finally {
+      child.kill('SIGKILL')
+      await within(10_000, 'the killed CLI exiting', exited)
+    }
     await kafka.createTopic(first, 1)
     const from = latestCheckpoint(cp)
-    const resumed = await runCli(['run', ...(from === undefined ? [] : ['-s', from]), ...args.slice(1)], { env: { TSFLINK_HOME: home } })
+    const resumed = await runCliWithin(CLI, ['run', ...(from === undefined ? [] : ['-s', from]), ...args.slice(1)], { TSFLINK_HOME: home }, 90_000)
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.deepEqual(await readTopic(kafka.brokers, first), ['0'], 'record 0 was not lost')
     assert.equal(new Set(await readTopic(kafka.brokers, rest)).size, n - 1)

@@ -12,11 +12,21 @@ import {
 } from '../../src/index.js'
 import { readRestorePoint } from '../../src/runtime/checkpoint/restore-point.js'
 import { JobMaster } from '../../src/runtime/job/job-master.js'
+import { systemClock } from '../../src/runtime/clock.js'
 import { sleep, tmp } from '../helpers.js'
 import { kafkaSkip, startKafka, type KafkaBroker } from '../servers/kafka.js'
-import { latestCheckpoint, produce } from '../servers/kafka-client.js'
+import { executeWithin, latestCheckpoint, produce, waitFor, waitSettled, within } from '../servers/kafka-client.js'
 
 type Init = ReturnType<typeof OffsetsInitializer.earliest>
+
+const cancelled = new WeakSet<JobMaster>()
+/** Cancels a running job (once) and waits (bounded) until it ended. */
+async function cancel(job: { master: JobMaster; result: Promise<unknown> }): Promise<void> {
+  if (cancelled.has(job.master)) return
+  cancelled.add(job.master)
+  job.master.cancel()
+  await within(20_000, 'the cancelled job ending', job.result.catch(() => {}))
+}
 
 /** Runs a job restored from a retained checkpoint, in this process (what `run -s` does). */
 async function executeFrom(env: StreamExecutionEnvironment, from: string): Promise<{ master: JobMaster; result: Promise<unknown> }> {
@@ -26,8 +36,10 @@ async function executeFrom(env: StreamExecutionEnvironment, from: string): Promi
   return { master, result: master.run() }
 }
 
+// Three retained: the checkpoint a test picks to restore is not deleted by the next ones before the cancel.
 const localEnv = (cp = join(tmp(), 'cp')): StreamExecutionEnvironment =>
-  StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', cp).set('execution.checkpointing.externalized-checkpoint-retention', 'RETAIN_ON_CANCELLATION'))
+  StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', cp).set('execution.checkpointing.externalized-checkpoint-retention', 'RETAIN_ON_CANCELLATION')
+    .set('execution.checkpointing.num-retained', '3'))
 
 describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
   let kafka: KafkaBroker
@@ -44,7 +56,7 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     env.setRestartStrategy(RestartStrategies.noRestart())
     env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setGroupId(groupId).setStartingOffsets(start).setBounded(stop).build(),
       WatermarkStrategy.noWatermarks(), 'k').addSink((v: string) => void seen.push(v))
-    await env.execute('read')
+    await executeWithin(env, `read ${topic} from ${JSON.stringify(start)} to ${JSON.stringify(stop)}`, 30_000)
     return seen.sort((a, b) => Number(a) - Number(b))
   }
 
@@ -92,19 +104,44 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     env.setParallelism(2)
     env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setGroupId('monitor').build(), WatermarkStrategy.noWatermarks(), 'k')
       .addSink(() => void n++)
-    const { master, result } = await env.executeAsync('commits')
-    for (let i = 0; i < 500 && n < 300; i++) await sleep(20)
-    assert.equal(n, 300)
-    assert.deepEqual([...(await committed()).values()], ['-1', '-1', '-1'], 'nothing committed before a checkpoint')
-    await master.triggerCheckpoint()
-    let got = await committed()
-    for (let i = 0; i < 100 && [...got].some(([p, o]) => o !== ends.get(p)); i++) {
-      await sleep(50)
-      got = await committed()
+    const job = await env.executeAsync('commits')
+    try {
+      await waitFor('300 records read', 30_000, () => n >= 300)
+      assert.equal(n, 300)
+      assert.deepEqual([...(await committed()).values()], ['-1', '-1', '-1'], 'nothing committed before a checkpoint')
+      await within(30_000, 'the checkpoint', job.master.triggerCheckpoint())
+      let got = await committed()
+      await waitFor('the offsets committed after the checkpoint', 30_000, async () => ![...(got = await committed())].some(([p, o]) => o !== ends.get(p))).catch(() => {})
+      assert.deepEqual(got, ends, 'after the checkpoint: every partition at its end')
+    } finally {
+      await cancel(job)
     }
-    assert.deepEqual(got, ends, 'after the checkpoint: every partition at its end')
-    master.cancel()
-    await result.catch(() => {})
+  })
+
+  it('group offset commits of overlapping checkpoint notifications all complete, and the newest wins', async () => {
+    const topic = 'overlapping-commits'
+    await kafka.createTopic(topic, 2)
+    await produce(kafka.brokers, topic, Array.from({ length: 40 }, (_, i) => i))
+    const source = KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setGroupId('overlap').build()
+    const reader = source.createReader({ subtask: 0, parallelism: 1, attempt: 0, clock: systemClock })
+    reader.addSplits(await within(30_000, 'the splits', source.createSplits()))
+    try {
+      await within(30_000, 'the reader starting', reader.start!())
+      let n = 0
+      const output = { collect: () => void n++ }
+      await waitFor('20 records read', 30_000, () => (reader.pollNext(output, 20 - n), n >= 20)).catch(() => {})
+      reader.snapshotState(1)
+      await waitFor('40 records read', 30_000, () => (reader.pollNext(output, 100), n >= 40))
+      reader.snapshotState(2)
+      // Two checkpoints complete at about the same time (as when a notification is late).
+      await within(30_000, 'both notifications', Promise.all([reader.notifyCheckpointComplete!(1), reader.notifyCheckpointComplete!(2)]).then(() => undefined))
+      const admin = await kafka.admin()
+      const [committed] = await admin.fetchOffsets({ groupId: 'overlap', topics: [topic] })
+      const ends = await admin.fetchTopicOffsets(topic)
+      assert.deepEqual(committed!.partitions.map((p) => [p.partition, p.offset]).sort(), ends.map((e) => [e.partition, e.high]).sort(), 'checkpoint 2\'s positions: every partition at its end')
+    } finally {
+      await within(20_000, 'the reader closing', Promise.resolve(reader.close?.()))
+    }
   })
 
   it('reads partitions added while it runs, and partitions added while it is stopped, after restores (p=2 → 3 → 1)', async () => {
@@ -120,61 +157,59 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     const source = (): KafkaSource<string> => KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setProperty('partition.discovery.interval.ms', '200').build()
     first.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
     let job: { master: JobMaster; result: Promise<unknown> } = await first.executeAsync('grow')
-    for (let i = 0; i < 500 && seen.length < 4; i++) await sleep(20)
-    await kafka.addPartitions(topic, 4)
-    await produce(kafka.brokers, topic, [10, 11, 12, 13, 14, 15, 16, 17])
-    for (let i = 0; i < 500 && seen.length < 12; i++) await sleep(20)
-    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17], 'partitions added while running are read')
-    // The second checkpoint to complete from now was triggered after what was read so far.
-    const waitCheckpointAfter = async (): Promise<string> => {
-      let now = latestCheckpoint(cp)
-      for (let k = 0; k < 2; k++) {
-        const before = now
-        for (let i = 0; i < 500 && latestCheckpoint(cp) === before; i++) await sleep(20)
-        now = latestCheckpoint(cp)
-        assert.ok(now !== undefined && now !== before)
+    try {
+      await waitFor('the first 4 records read', 30_000, () => seen.length >= 4)
+      await kafka.addPartitions(topic, 4)
+      await produce(kafka.brokers, topic, [10, 11, 12, 13, 14, 15, 16, 17])
+      await waitFor('12 records read', 30_000, () => seen.length >= 12).catch(() => {})
+      assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17], 'partitions added while running are read')
+      // The second checkpoint to complete from now was triggered after what was read so far.
+      const waitCheckpointAfter = async (): Promise<string> => {
+        let now = latestCheckpoint(cp)
+        for (let k = 0; k < 2; k++) {
+          const before = now
+          await waitFor('a new checkpoint', 30_000, () => latestCheckpoint(cp) !== before)
+          now = latestCheckpoint(cp)
+        }
+        return now!
       }
-      return now!
+      let from = await waitCheckpointAfter()
+      await cancel(job)
+      // While stopped: two more partitions, and records everywhere.
+      await kafka.addPartitions(topic, 6)
+      await produce(kafka.brokers, topic, Array.from({ length: 24 }, (_, i) => 100 + i))
+      const expected = [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, ...Array.from({ length: 24 }, (_, i) => 100 + i)]
+      // Run 2 (p=3, restored): reads what came while stopped, including the two new partitions.
+      seen.length = 0
+      const second = localEnv(cp)
+      second.enableCheckpointing(50)
+      second.setParallelism(3)
+      second.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
+      job = await executeFrom(second, from)
+      await waitFor('24 records read after the restore', 30_000, () => seen.length >= 24).catch(() => {})
+      await sleep(300)
+      assert.deepEqual(seen.map(Number).sort((a, b) => a - b), expected.slice(12), 'after the restore: exactly what came while stopped, new partitions included')
+      // A partition added while run 2 runs, then a restore at p=1: its records are there exactly once.
+      await kafka.addPartitions(topic, 7)
+      await produce(kafka.brokers, topic, [200, 201, 202, 203, 204, 205, 206])
+      await waitFor('31 records read', 30_000, () => seen.length >= 31).catch(() => {})
+      assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [...expected.slice(12), 200, 201, 202, 203, 204, 205, 206], 'the partition added while run 2 runs is read before its checkpoint')
+      from = await waitCheckpointAfter()
+      await cancel(job)
+      await produce(kafka.brokers, topic, [300, 301, 302, 303, 304, 305, 306])
+      seen.length = 0
+      const third = localEnv(cp)
+      third.enableCheckpointing(50)
+      third.setParallelism(1)
+      third.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
+      job = await executeFrom(third, from)
+      await waitFor('7 records read after the restore', 30_000, () => seen.length >= 7).catch(() => {})
+      await sleep(300)
+      await cancel(job)
+      assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [300, 301, 302, 303, 304, 305, 306])
+    } finally {
+      await cancel(job) // a failed assertion leaves no job running
     }
-    let from = await waitCheckpointAfter()
-    job.master.cancel()
-    await job.result.catch(() => {})
-    // A newer checkpoint may have completed (and subsumed that one) before the cancel took effect.
-    from = latestCheckpoint(cp)!
-    // While stopped: two more partitions, and records everywhere.
-    await kafka.addPartitions(topic, 6)
-    await produce(kafka.brokers, topic, Array.from({ length: 24 }, (_, i) => 100 + i))
-    const expected = [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, ...Array.from({ length: 24 }, (_, i) => 100 + i)]
-    // Run 2 (p=3, restored): reads what came while stopped, including the two new partitions.
-    seen.length = 0
-    const second = localEnv(cp)
-    second.enableCheckpointing(50)
-    second.setParallelism(3)
-    second.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
-    job = await executeFrom(second, from)
-    for (let i = 0; i < 500 && seen.length < 24; i++) await sleep(20)
-    await sleep(300)
-    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), expected.slice(12), 'after the restore: exactly what came while stopped, new partitions included')
-    // A partition added while run 2 runs, then a restore at p=1: its records are there exactly once.
-    await kafka.addPartitions(topic, 7)
-    await produce(kafka.brokers, topic, [200, 201, 202, 203, 204, 205, 206])
-    for (let i = 0; i < 500 && seen.length < 31; i++) await sleep(20)
-    from = await waitCheckpointAfter()
-    job.master.cancel()
-    await job.result.catch(() => {})
-    from = latestCheckpoint(cp)!
-    await produce(kafka.brokers, topic, [300, 301, 302, 303, 304, 305, 306])
-    seen.length = 0
-    const third = localEnv(cp)
-    third.enableCheckpointing(50)
-    third.setParallelism(1)
-    third.fromSource(source(), WatermarkStrategy.noWatermarks(), 'k').uid('k').addSink((v: string) => void seen.push(v)).uid('s')
-    job = await executeFrom(third, from)
-    for (let i = 0; i < 500 && seen.length < 7; i++) await sleep(20)
-    await sleep(300)
-    job.master.cancel()
-    await job.result.catch(() => {})
-    assert.deepEqual(seen.map(Number).sort((a, b) => a - b), [300, 301, 302, 303, 304, 305, 306])
   })
 
   it('read_committed (the default) skips aborted transactions; read_uncommitted sees them', async () => {
@@ -192,19 +227,44 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     await tx.send({ topic, messages: [{ value: 'c3' }] })
     await tx.commit()
     await producer.disconnect()
+    await waitSettled(kafka.brokers, topic) // bounded at the latest offsets: the last commit's markers are written
     const readWith = async (isolation?: string): Promise<string[]> => {
       const seen: string[] = []
       const env = localEnv()
       let b = KafkaSource.builder<KafkaRecord>().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).setDeserializer((r) => r)
       if (isolation !== undefined) b = b.setProperty('isolation.level', isolation)
       env.fromSource(b.build(), WatermarkStrategy.noWatermarks(), 'k').addSink((r: KafkaRecord) => void seen.push(String(r.value)))
-      await env.execute('isolation')
+      await executeWithin(env, 'isolation', 30_000)
       return seen.sort()
     }
     assert.deepEqual(await readWith(), ['c1', 'c2', 'c3'])
     assert.deepEqual(await readWith('read_committed'), ['c1', 'c2', 'c3'])
     assert.deepEqual(await readWith('read_uncommitted'), ['aborted1', 'aborted2', 'c1', 'c2', 'c3'])
     assert.throws(() => KafkaSource.builder().setProperty('isolation.level', 'dirty'), /isolation.level must be read_committed or read_uncommitted/)
+  })
+
+  it('read_committed: an aborted transaction larger than one fetch is skipped, not fetched again forever', async () => {
+    const topic = 'isolation-large-abort'
+    await kafka.createTopic(topic, 1)
+    const producer = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer({ transactionalId: 'large-abort', idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const big = 'x'.repeat(1000)
+    let tx = await producer.transaction()
+    // 6 MB: more than one fetch carries for a partition (the source asks for 4 MB), so a fetch ends
+    // before the abort marker and holds aborted records only.
+    for (let i = 0; i < 6; i++) await tx.send({ topic, messages: Array.from({ length: 1000 }, () => ({ value: big })) })
+    await tx.abort()
+    tx = await producer.transaction()
+    await tx.send({ topic, messages: [{ value: 'after' }] })
+    await tx.commit()
+    await producer.disconnect()
+    await waitSettled(kafka.brokers, topic)
+    const seen: string[] = []
+    const env = localEnv()
+    env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).build(), WatermarkStrategy.noWatermarks(), 'k')
+      .addSink((v: string) => void seen.push(v))
+    await executeWithin(env, 'large abort', 30_000)
+    assert.deepEqual(seen, ['after'])
   })
 
   it('read_committed: transactions that interleave and abort in another order than they began stay hidden (kafkajs alone shows them)', async () => {
@@ -226,11 +286,12 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     await tc.send({ topic, messages: [{ value: 'c1' }] })
     await tc.commit()
     for (const p of [a, b, c]) await p.disconnect()
+    await waitSettled(kafka.brokers, topic)
     const seen: string[] = []
     const env = localEnv()
     env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setBounded(OffsetsInitializer.latest()).build(), WatermarkStrategy.noWatermarks(), 'k')
       .addSink((v: string) => void seen.push(v))
-    await env.execute('interleaved')
+    await executeWithin(env, 'interleaved', 30_000)
     assert.deepEqual(seen, ['c1'])
   })
 })

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
+import { CLI, ROOT, committedLines, sleep, tmp, expectedCounts } from '../helpers.js'
 import { kafkaSkip, startKafka, type KafkaBroker } from '../servers/kafka.js'
-import { produce } from '../servers/kafka-client.js'
+import { produce, runCliWithin, waitFor, within } from '../servers/kafka-client.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'kafka-counter.ts')
 
@@ -43,20 +43,23 @@ describe('Kafka source → file sink through the CLI (real broker)', { skip: kaf
     }
     let from: string | undefined
     for (let round = 0; round < 3; round++) {
-      const args = ['run', ...conf, ...(from === undefined ? [] : ['-s', from]), '-p', String(1 + (round % 2)), JOB, kafka.brokers.join(','), topic, out, '4000']
+      const args = ['run', ...conf, ...(from === undefined ? [] : ['-s', from]), '-p', String(1 + (round % 2)), JOB, kafka.brokers.join(','), topic, out, '1500']
       const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
       const exited = new Promise((r) => child.on('exit', r))
       const before = latestCheckpoint()
-      for (let i = 0; i < 500 && latestCheckpoint() === before; i++) await sleep(20)
-      await sleep(150)
-      child.kill('SIGKILL')
-      await exited
+      try {
+        await waitFor(`round ${round}: a checkpoint of this run`, 45_000, () => latestCheckpoint() !== before)
+        await sleep(150)
+      } finally {
+        child.kill('SIGKILL')
+        await within(10_000, 'the killed CLI exiting', exited)
+      }
       from = latestCheckpoint()
       assert.ok(from !== undefined, `round ${round}: a checkpoint completed`)
       assert.ok(committedLines(out).length < values.length, `round ${round}: killed before the end`)
     }
     assert.ok(committedLines(out).length < values.length, 'the kills happened before the end')
-    const last = await runCli(['run', ...conf, '-s', from!, JOB, kafka.brokers.join(','), topic, out, '0'], { env: { TSFLINK_HOME: home } })
+    const last = await runCliWithin(CLI, ['run', ...conf, '-s', from!, JOB, kafka.brokers.join(','), topic, out, '0'], { TSFLINK_HOME: home }, 90_000)
     assert.equal(last.code, 0, last.stderr)
     assert.deepEqual(committedLines(out), expectedCounts(values))
   })

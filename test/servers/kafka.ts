@@ -194,7 +194,9 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
     version: KAFKA_VERSION,
     async createTopic(name, partitions) {
       shared ??= await admin()
-      await shared.createTopics({ topics: [{ topic: name, numPartitions: partitions }] })
+      // kafkajs's own wait for leaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker
+      // answers for a while after the creation: served() waits for the partitions instead.
+      await shared.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: false })
       await served(shared, name, partitions)
     },
     async addPartitions(topic, count) {
@@ -209,7 +211,8 @@ export async function startKafka(opts: { fast?: boolean } = {}): Promise<KafkaBr
       await launch()
     },
     async stop() {
-      for (const a of admins) await a.disconnect().catch(() => {})
+      // Bounded: a client still retrying against a broker that went away must not hold the test.
+      for (const a of admins) await Promise.race([a.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())])
       await kill()
       rmSync(home, { recursive: true, force: true })
     },

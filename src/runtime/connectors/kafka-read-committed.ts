@@ -7,7 +7,8 @@
  * records to read_committed consumers. `fixReadCommitted()` filters each decoded fetch response
  * the way Kafka's Java consumer does (aborted transactions by first offset; a producer's records
  * are dropped from its aborted transaction's first offset up to its abort marker) and leaves
- * kafkajs nothing to filter. Idempotent; applies to every kafkajs consumer of this process.
+ * kafkajs nothing to filter. Dropped records are marked as control records, which kafkajs skips
+ * but counts for the position. Idempotent; applies to every kafkajs consumer of this process.
  * Must not import the task or the CLI. Tests: test/integration/kafka-source.test.ts (read_committed).
  */
 import { createRequire } from 'node:module'
@@ -34,16 +35,19 @@ export function dropAborted(partition: DecodedPartition): void {
   if (aborted.length === 0) return
   const active = new Set<string>()
   let next = 0
-  partition.messages = partition.messages.filter((m) => {
+  for (const m of partition.messages) {
     const offset = BigInt(m.offset)
     while (next < aborted.length && offset >= BigInt(aborted[next]!.firstOffset)) active.add(aborted[next++]!.producerId)
     const pid = m.batchContext?.producerId
     if (m.isControlRecord === true) {
       if (pid !== undefined && m.key !== null && Buffer.from(m.key).equals(ABORT_MARKER)) active.delete(pid)
-      return true
+      continue
     }
-    return !(m.batchContext?.inTransaction === true && pid !== undefined && active.has(pid))
-  })
+    // An aborted record is kept as a control record: kafkajs hands it to no one, but still moves
+    // the position past it. Removed, a fetch of aborted records only (the abort marker beyond the
+    // fetch size) would look empty, and kafkajs would fetch the same offset again forever.
+    if (m.batchContext?.inTransaction === true && pid !== undefined && active.has(pid)) m.isControlRecord = true
+  }
   partition.abortedTransactions = []
 }
 

@@ -255,6 +255,10 @@ type Buffered =
   | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
+/** Restarts in a row of a consumer that crashed on retriable errors, before the reader fails. */
+const CONSUMER_RESTARTS = 5
+/** How long a checkpoint's notification waits for its group offset commit (which goes on after). */
+const COMMIT_WAIT_MS = 10_000
 
 class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private readonly splits = new Map<string, KafkaSplit>()
@@ -275,6 +279,8 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   /** Every partition of the assignment (this reader's and the others'): what discovery need not take. */
   private readonly known = new Set<string>()
   private discoveryFailures = 0
+  /** Restarts of the consumer since it last delivered a batch. */
+  private consumerRestarts = 0
 
   constructor(
     private readonly config: KafkaSourceConfig<T>,
@@ -413,13 +419,21 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       maxBytesPerPartition: 4 * 1024 * 1024,
       maxWaitTimeInMs: this.config.fetchMaxWaitMs,
       readUncommitted: !this.config.readCommitted,
-      // A consumer that crashes (e.g. the broker went away) fails the reader, and the job fails over
-      // per its restart strategy; kafkajs restarting it by itself could outlive close().
-      retry: { restartOnFailure: async () => false },
+      // kafkajs restarts a consumer that crashed on a retriable error (a busy or restarting broker:
+      // a group join or fetch that timed out), a few times in a row at most and never after
+      // close(); then, or on any other error, the reader fails and the job fails over per its
+      // restart strategy.
+      retry: { restartOnFailure: async () => !this.closed && this.consumer === consumer && ++this.consumerRestarts <= CONSUMER_RESTARTS },
     })
     this.consumer = consumer
     consumer.on(consumer.events.CRASH, (e) => {
-      if (!this.closed && this.consumer === consumer) this.failure ??= (e.payload as { error: unknown }).error
+      const { error, restart } = e.payload as { error: unknown; restart: boolean }
+      if (!restart && !this.closed && this.consumer === consumer) this.failure ??= error
+    })
+    // Positions are set on every join: after a restart the consumer would start over from the
+    // earliest offsets (the records before a position are skipped in pollNext anyway).
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.consumer === consumer && !this.closed) this.seekOwned(consumer)
     })
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
       const { topic, partition, lastOffset } = e.payload as { topic: string; partition: number; lastOffset: string }
@@ -434,6 +448,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
+        this.consumerRestarts = 0
         const key = splitKey(batch.topic, batch.partition)
         for (const message of batch.messages) this.buffer.push({ key, message, topic: batch.topic, partition: batch.partition })
         this.wake()
@@ -447,7 +462,17 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       },
     })
     if (this.closed) return void (await consumer.disconnect().catch(() => {}))
-    for (const s of owned) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset! })
+    this.seekOwned(consumer)
+  }
+
+  /** Seeks every unfinished partition of this reader to its position (unless the consumer is restarting). */
+  private seekOwned(consumer: Consumer): void {
+    try {
+      for (const s of this.unfinished()) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset! })
+    } catch {
+      // The consumer crashed and is not running: its restart joins again and seeks then (or the
+      // crash fails the reader).
+    }
   }
 
   private wake(): void {
@@ -514,13 +539,23 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
     const splits = this.committed.get(checkpointId)
     for (const id of [...this.committed.keys()]) if (id <= checkpointId) this.committed.delete(id)
-    if (splits === undefined || this.config.groupId === undefined || this.admin === undefined) return
+    if (splits === undefined || this.config.groupId === undefined || this.closed) return
     const byTopic = new Map<string, { partition: number; offset: string }[]>()
     for (const s of splits) if (s.offset !== null) (byTopic.get(s.topic) ?? byTopic.set(s.topic, []).get(s.topic)!).push({ partition: s.partition, offset: s.offset })
-    // For monitoring only: a failure here never fails the job.
+    if (byTopic.size === 0) return
+    const offsets = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+    // For monitoring only: a failure here never fails the job, and never holds it up for long (the
+    // task waits for its notifications, e.g. before a finished job ends). One commit at a time, in
+    // checkpoint order.
     const groupId = this.config.groupId
-    for (const [topic, partitions] of byTopic) await this.withAdmin((a) => a.setOffsets({ groupId, topic, partitions })).catch(() => {})
+    const commit = this.commits.then(() => (this.closed ? undefined : this.adminClient.commitGroupOffsets(groupId, offsets)))
+    this.commits = commit.catch(() => {})
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.commits, new Promise((r) => (timer = setTimeout(r, COMMIT_WAIT_MS)))])
+    clearTimeout(timer)
   }
+
+  private commits: Promise<unknown> = Promise.resolve()
 
   /**
    * Partitions not in the assignment are new: their owner reads them from the earliest offset

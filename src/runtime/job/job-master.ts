@@ -330,7 +330,7 @@ function createRuntime(spec: JobSpec): TaskRuntime {
     cancellationTimeoutMs: spec.cancellationTimeoutMs,
     heapMb: x.heapMb,
     heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
-    workerMain: new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
+    workerMain: new URL(new URL(import.meta.url).pathname.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
     init: {
       jobId: spec.jobId, program: x.program, executionIndex: x.executionIndex, config: x.config, parallelism: x.parallelism,
       printTo: x.printTo, checkpoint: cp, backend: spec.backend, localStateDir: spec.localStateDir,
