@@ -29,6 +29,12 @@ export interface StreamContext {
  * Each parallel instance gets its own copy of a function object (own fields copied shallowly,
  * prototype kept), as Flink gives each subtask its own deserialized copy. Lambdas are shared.
  */
+/** A sink a connector builds as an operator of its own, attached with addSink. */
+export interface ConnectorSink<T> {
+  readonly name: string
+  createOperator(): StreamOperator<T, never>
+}
+
 export function perInstance<F>(f: F): () => F {
   if (typeof f !== 'object' || f === null) return () => f
   return () => Object.assign(Object.create(Object.getPrototypeOf(f) as object) as object, f) as F
@@ -136,7 +142,9 @@ export class DataStream<T> {
     return new DataStreamSink<T>(this.operator('Print to Std. Out', () => new SinkOperator<T>(new PrintSinkFunction<T>(stream, sinkIdentifier)), true))
   }
 
-  addSink(fn: SinkFunction<T>): DataStreamSink<T> {
+  /** A sink function, or a connector's sink (RMQSink, JdbcSink.sink(...), JdbcSink.exactlyOnceSink(...)). */
+  addSink(fn: SinkFunction<T> | ConnectorSink<T>): DataStreamSink<T> {
+    if (typeof fn === 'object' && fn !== null && 'createOperator' in fn) return new DataStreamSink<T>(this.operator(fn.name, () => fn.createOperator(), true))
     const make = perInstance(fn)
     return new DataStreamSink<T>(this.operator('Sink', () => new SinkOperator<T>(make()), true))
   }

@@ -60,4 +60,9 @@ export interface Source<T, S> {
    * Default: split j goes to subtask j mod parallelism, restored splits are spread evenly.
    */
   readonly readersPickSplits?: boolean
+  /**
+   * Called when the job is prepared, with whether it checkpoints: e.g. a source that acknowledges
+   * what it read when a checkpoint completes acknowledges at once without checkpoints.
+   */
+  setCheckpointingEnabled?(enabled: boolean): void
 }
