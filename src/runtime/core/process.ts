@@ -1,7 +1,7 @@
 /**
  * Whether a local process is alive (signal 0, and not a zombie), for the registry of running jobs
  * and the prune lock. Imports nothing of the runtime.
- * Tests: test/security.test.ts (through the registry), test/prune.test.ts (the lock).
+ * Tests: test/local-dirs.test.ts, test/security.test.ts (the registry's liveness), test/prune.test.ts (the prune lock).
  */
 import { readFileSync } from 'node:fs'
 

@@ -4,7 +4,7 @@
  * the task flushes every buffer at the end of each step, so records never wait long). For keyed
  * edges the key is computed once here and travels with the record. Events (barriers, watermarks,
  * end) are broadcast after flushing, so they never overtake records.
- * Tests: test/channel.test.ts and the job tests.
+ * Tests: test/task.test.ts and the job tests (test/integration/).
  */
 import type { KeySpec, PartitionerKind } from '../graph/transformation.js'
 import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../core/key-groups.js'

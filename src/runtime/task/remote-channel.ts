@@ -9,7 +9,7 @@
  * the attempt it belongs to: messages of an older attempt are dropped, messages of a newer attempt
  * wait until that attempt's channels exist (a faster slot may start sending before a slower one
  * deployed).
- * Tests: test/channel.test.ts, test/workers.test.ts.
+ * Tests: test/workers.test.ts (across slots), test/channel.test.ts (the local channel's contract).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import { deserialize, serialize } from 'node:v8'

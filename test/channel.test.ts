@@ -1,0 +1,83 @@
+/**
+ * A local channel's contract, which flow control and unaligned checkpoints rely on: FIFO order
+ * with events in band, capacity by credit in records (events never count), batch hints from the
+ * credit, a barrier announced when it enters the queue, and the items in front of a barrier.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { BATCH_SIZE, END_OF_PARTITION, LocalChannel, batchHintFor, itemsBeforeBarrier, type ChannelItem, type RecordBatch } from '../src/runtime/task/channel.js'
+import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
+
+const batch = (...records: number[]): RecordBatch => ({ kind: 'batch', records, keys: null, timestamps: null })
+const barrier = (id: number): ChannelItem => ({ kind: 'barrier', barrier: { id } as CheckpointBarrier })
+
+describe('local channel', () => {
+  it('delivers batches and events in the order sent, and counts only records as queued', () => {
+    const c = new LocalChannel()
+    const sent: ChannelItem[] = [batch(1, 2), barrier(1), batch(3), { kind: 'watermark', timestamp: 5 }, END_OF_PARTITION]
+    for (const i of sent) c.send(i)
+    assert.equal(c.queuedRecords, 3)
+    const got: ChannelItem[] = []
+    for (let i = c.poll(); i !== undefined; i = c.poll()) got.push(i)
+    assert.deepEqual(got, sent)
+    assert.equal(c.queuedRecords, 0)
+    assert.equal(c.poll(), undefined)
+  })
+
+  it('has capacity while fewer records than its credit are queued; events never use credit', () => {
+    const c = new LocalChannel()
+    c.setCredit(4)
+    assert.equal(c.hasCapacity(), true)
+    c.send(batch(1, 2, 3))
+    assert.equal(c.hasCapacity(), true, '3 of 4')
+    c.send(barrier(1))
+    c.send({ kind: 'watermark', timestamp: 1 })
+    assert.equal(c.hasCapacity(), true, 'events do not count')
+    c.send(batch(4))
+    assert.equal(c.hasCapacity(), false, '4 of 4')
+    c.poll()
+    assert.equal(c.hasCapacity(), true, 'consuming a batch frees its records')
+    c.setCredit(1)
+    assert.equal(c.hasCapacity(), false, 'a lowered credit holds the producer back at once')
+  })
+
+  it('batch hints: half the credit, at least 1, at most a full batch', () => {
+    assert.equal(batchHintFor(1), 1)
+    assert.equal(batchHintFor(8), 4)
+    assert.equal(batchHintFor(100), 50)
+    assert.equal(batchHintFor(10 * BATCH_SIZE), BATCH_SIZE)
+    const c = new LocalChannel()
+    c.setCredit(40)
+    assert.equal(c.batchHint(), 20)
+  })
+
+  it('announces a barrier when it enters the queue, before the consumer reaches it', () => {
+    const c = new LocalChannel()
+    const seen: number[] = []
+    c.onBarrierArrival((b) => seen.push(b.id))
+    c.send(batch(1))
+    c.send(barrier(7))
+    assert.deepEqual(seen, [7])
+    assert.equal(c.queuedRecords, 1, 'the record in front is still queued')
+  })
+
+  it('the items in front of a barrier, and none when it is not queued', () => {
+    const c = new LocalChannel()
+    for (const i of [batch(1), barrier(1), batch(2), barrier(2)]) c.send(i)
+    c.poll()
+    assert.deepEqual(itemsBeforeBarrier(c.queuedItems(), 2), [barrier(1), batch(2)])
+    assert.deepEqual(itemsBeforeBarrier(c.queuedItems(), 1), [])
+    assert.equal(itemsBeforeBarrier(c.queuedItems(), 3), undefined)
+  })
+
+  it('keeps its order across many items (the queue compacts as it goes)', () => {
+    const c = new LocalChannel()
+    const out: number[] = []
+    for (let i = 0; i < 5000; i++) {
+      c.send(batch(i))
+      if (i % 3 === 0) out.push(...(c.poll() as RecordBatch).records as number[])
+    }
+    for (let i = c.poll(); i !== undefined; i = c.poll()) out.push(...(i as RecordBatch).records as number[])
+    assert.deepEqual(out, Array.from({ length: 5000 }, (_, i) => i))
+  })
+})
