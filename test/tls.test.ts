@@ -16,7 +16,7 @@ import { createSecureContext } from 'node:tls'
 import { Configuration } from '../src/index.js'
 import { loadKeyStore, loadTrustStore, pkcs12Certificates } from '../src/runtime/control/keystore.js'
 import { restTlsFrom } from '../src/runtime/control/tls.js'
-import { ROOT, runCli, tmp } from './helpers.js'
+import { ROOT, runCli, tmp, untilRunning } from './helpers.js'
 import { stopJob } from './other-user.js'
 
 const FIX = join(ROOT, 'test', 'fixtures', 'tls')
@@ -136,6 +136,8 @@ describe('a job serving its REST API over mutual TLS', () => {
     const r = await runCli(['run', '-d', '--config-dir', conf, join(ROOT, 'test', 'jobs', 'counter.ts'), join(home, 'out'), '100000000', '500'], { env: { TSFLINK_HOME: home } })
     assert.equal(r.code, 0, r.stderr)
     jobId = /JobID ([0-9a-f]{32})/.exec(r.stdout)![1]!
+    // Through the registry over TLS too; the job's slots may still be loading the program.
+    await untilRunning(jobId, { TSFLINK_HOME: home })
     const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string; tls?: { fingerprint256: string } }
     endpoint = entry.rest
     assert.equal(entry.tls?.fingerprint256, new X509Certificate(loadTrustStore(f('rest.keystore.p12'), { password: 'storepass' })[0]!).fingerprint256, 'the registry pins the certificate the job serves')
