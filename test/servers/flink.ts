@@ -237,3 +237,42 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
   }
   return cluster
 }
+
+/** Polls `f` every 250 ms until it returns something other than undefined. */
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await f()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/** The lines the test job (test/flink-job CounterJob) printed on the TaskManager so far: n, key, count. */
+export function counterLines(cluster: FlinkCluster): { n: number; key: number; count: number }[] {
+  return cluster.taskManagerOut().split('\n').flatMap((l) => {
+    const m = /n=(\d+) key=(\d+) count=(\d+)/.exec(l)
+    return m ? [{ n: Number(m[1]), key: Number(m[2]), count: Number(m[3]) }] : []
+  })
+}
+
+/**
+ * Checks the lines a job restored from a snapshot printed (`restored`, after `before` of the jobs
+ * before it): every count is exact (record n is the n / keys + 1-th of its key), the source
+ * resumed where the snapshot left it (not at 0, not past what was printed before), and no record
+ * was skipped. Returns the first n after the restore.
+ */
+export function assertCountsContinue(before: { n: number }[], restored: { n: number; key: number; count: number }[], keys: number): number {
+  if (restored.length === 0) throw new Error('the restored job printed nothing')
+  for (const l of restored) {
+    if (l.count !== Math.floor(l.n / keys) + 1) throw new Error(`after the restore: n=${l.n} key=${l.key} count=${l.count}, expected ${Math.floor(l.n / keys) + 1}`)
+  }
+  const maxBefore = before.reduce((m, l) => Math.max(m, l.n), -1)
+  const first = restored[0]!.n
+  if (!(first > 0 && first <= maxBefore + 1)) throw new Error(`resumed at ${first} (before: up to ${maxBefore})`)
+  restored.forEach((l, i) => {
+    if (l.n !== first + i) throw new Error(`record ${first + i} skipped or reordered after the restore (got ${l.n})`)
+  })
+  return first
+}

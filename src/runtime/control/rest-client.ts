@@ -36,6 +36,19 @@ export interface RestClientOptions {
 
 export const UNAUTHORIZED_HINT = "Run the command as the user who started the job: its registry entry ($TSFLINK_HOME/jobs/<jobId>.json) holds the job's secret, which tsflink sends by itself, also with -m host:port. Clients that cannot send it (Flink's CLI) use mutual TLS (security.ssl.rest.*). See 'Security' in the README."
 
+/**
+ * The one line worth printing of an error a Flink job manager returns: its first line without the
+ * Java class name in front (`org.apache.flink...RestHandlerException: Job could not be found.`).
+ */
+export function restErrorLine(error: string): string {
+  let line = (error.split('\n')[0] ?? '').trim()
+  for (let prev = ''; prev !== line;) {
+    prev = line
+    line = line.replace(/^(?:(?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Throwable)|Error): /, '')
+  }
+  return line
+}
+
 export class RestClient {
   readonly base: string
   private readonly host: string
@@ -131,8 +144,8 @@ export class RestClient {
     }
     if (status < 200 || status >= 300) {
       const errors = (json as { errors?: unknown[] }).errors
-      const msg = Array.isArray(errors) && errors.length > 0 ? String(errors[0]).split('\n')[0] : `HTTP ${status}`
-      throw new RestError(msg ?? `HTTP ${status}`)
+      const msg = Array.isArray(errors) && errors.length > 0 ? restErrorLine(String(errors[0])) : ''
+      throw new RestError(msg === '' ? `HTTP ${status}` : msg)
     }
     return json
   }
@@ -163,8 +176,7 @@ export class RestClient {
         const op = r.operation ?? {}
         const cause = (op['failure-cause'] ?? op.failureCause) as { 'stack-trace'?: string } | undefined
         if (cause !== undefined) {
-          const first = (cause['stack-trace'] ?? 'unknown cause').split('\n')[0]!.replace(/^[\w.$]+: /, '')
-          throw new RestError(first)
+          throw new RestError(restErrorLine(cause['stack-trace'] ?? 'unknown cause') || 'unknown cause')
         }
         return op
       }
