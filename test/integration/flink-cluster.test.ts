@@ -9,15 +9,18 @@
  * continue exactly. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { inlineState, parseFlinkMetadata, referencedFiles } from '../../src/runtime/checkpoint/flink-metadata.js'
-import { flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
+import { runCli, tmp } from '../helpers.js'
+import { dumpMetadata, filesBelow, flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
 import { buildTestJob } from '../servers/flink-job.js'
 
 const skip = flinkSkipReason()
 const KEYS = 20000
+/** The jobs' checkpoint timeout, which prune is told too (its rule: files newer than latest completed + timeout stay). */
+const TIMEOUT_S = 15
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 interface CheckpointStats { id: number; status: string; state_size: number; external_path: string }
@@ -52,6 +55,8 @@ describe('a real Flink cluster', { skip }, () => {
     '-Dexecution.checkpointing.incremental=true',
     '-Dexecution.checkpointing.interval=400ms',
     '-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION',
+    `-Dexecution.checkpointing.timeout=${TIMEOUT_S}s`,
+    '-Dexecution.checkpointing.tolerable-failed-checkpoints=1000',
   ]
 
   before(async () => {
@@ -127,6 +132,76 @@ describe('a real Flink cluster', { skip }, () => {
     const lines = outputLines(cluster)
     assert.ok(lines.length > 100)
     for (const l of lines) assert.equal(l.count, Math.floor(l.n / KEYS) + 1, `n=${l.n}`)
+  })
+
+  it('checkpoints verify, then prune --keep 1 on Flink\'s own directory: the other checkpoints and every shared file the kept one does not reference go, nothing else', { timeout: 240_000 }, async () => {
+    assert.ok(latestRetained, 'the first test retained checkpoints')
+    const env = { TSFLINK_HOME: tmp('tsflink-flink-prune-home-') }
+    const root = cluster.checkpointsDir
+    const jobDir = join(root, firstJob)
+    const timeout = ['-D', `execution.checkpointing.timeout=${TIMEOUT_S}s`]
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli(args, { env })
+    const retained = readdirSync(jobDir).filter((d) => /^chk-\d+$/.test(d) && existsSync(join(jobDir, d, '_metadata'))).map((d) => join(jobDir, d)).sort()
+
+    // verify: every retained checkpoint checks out; a missing shared file is named, exit 1.
+    const ok = await cli(['checkpoints', 'verify', '--dir', root])
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+    for (const d of retained) assert.match(ok.stdout, new RegExp(`^OK +${d} \\(`, 'm'))
+    const oldest = retained.find((d) => !d.endsWith(latestRetained.slice(latestRetained.lastIndexOf('/'))))!
+    const victim = localPath(dumpMetadata(cluster, jar, oldest).files.find((f) => f.shared)!.path)
+    renameSync(victim, `${victim}.away`)
+    const missing = await cli(['checkpoints', 'verify', '--dir', root])
+    renameSync(`${victim}.away`, victim)
+    assert.equal(missing.code, 1)
+    assert.match(missing.stdout, new RegExp(`^FAILED +${oldest}$`, 'm'))
+    assert.ok(missing.stdout.includes(`missing: referenced file file:${victim} is missing`) || missing.stdout.includes(victim), missing.stdout)
+
+    // Within latest completed + timeout the job may still be writing: no shared file goes.
+    const latestCompleted = statSync(join(latestRetained, '_metadata')).mtimeMs
+    if (Date.now() < latestCompleted + TIMEOUT_S * 1000 - 2000) {
+      const early = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+      assert.equal(early.code, 0, early.stderr)
+      assert.doesNotMatch(early.stdout, /\/shared\//, 'a shared file chosen while the job may still run')
+    }
+    await waitFor('latest completed + timeout to pass', async () => (Date.now() > latestCompleted + TIMEOUT_S * 1000 + 1000 ? true : undefined), 60_000)
+
+    // A file newer than latest completed + timeout: something still writes there; no shared file goes.
+    const stray = join(jobDir, 'shared', 'stray-upload')
+    writeFileSync(stray, 'x')
+    const late = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+    assert.equal(late.code, 0, late.stderr)
+    assert.doesNotMatch(late.stdout, /\/shared\//)
+    utimesSync(stray, new Date(latestCompleted - 60_000), new Date(latestCompleted - 60_000))
+    const stale = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+    assert.match(stale.stdout, new RegExp(`^Would delete ${stray}$`, 'm'), 'the same file, old: garbage')
+    rmSync(stray)
+
+    // Fail closed: a Flink _metadata of an unknown format version next to it stops every deletion.
+    const fake = join(root, 'ffffffffffffffffffffffffffffffff', 'chk-1')
+    mkdirSync(fake, { recursive: true })
+    const bytes = readFileSync(join(latestRetained, '_metadata'))
+    bytes.writeInt32BE(99, 4)
+    writeFileSync(join(fake, '_metadata'), bytes)
+    const before = filesBelow(root)
+    const refused = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', ...timeout])
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /^Error: Refusing to prune .*version 99.*nothing was deleted/m)
+    assert.deepEqual(filesBelow(root), before, 'nothing deleted')
+    rmSync(join(root, 'ffffffffffffffffffffffffffffffff'), { recursive: true })
+
+    // The prune. Oracle: Flink's own deserializer lists what the kept checkpoint references.
+    const all = filesBelow(root)
+    const kept = new Set([...filesBelow(latestRetained), ...dumpMetadata(cluster, jar, latestRetained).files.map((f) => (f.relative ? join(latestRetained, f.path) : localPath(f.path)))])
+    const pruned = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', ...timeout])
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr)
+    assert.deepEqual(filesBelow(root), all.filter((f) => kept.has(f)), 'exactly the kept checkpoint and what it references remain')
+    assert.ok(all.some((f) => f.includes('/shared/') && !kept.has(f)) || retained.length > 1, 'something was there to prune')
+    for (const d of retained.filter((x) => x !== latestRetained)) {
+      assert.equal(existsSync(d), false, `${d} deleted`)
+      assert.match(pruned.stdout, new RegExp(`^Deleted ${d}$`, 'm'))
+    }
+    const again = await cli(['checkpoints', 'verify', latestRetained])
+    assert.equal(again.code, 0, again.stdout + again.stderr)
   })
 
   it('real Flink restores from the latest retained checkpoint and the counts continue exactly', { timeout: 240_000 }, async () => {

@@ -276,3 +276,25 @@ export function assertCountsContinue(before: { n: number }[], restored: { n: num
   })
   return first
 }
+
+/** What Flink's own deserializer finds in a `_metadata` (test/flink-job MetadataDump): the test oracle for what a checkpoint references. */
+export interface FlinkMetadataDump {
+  checkpointId: number
+  files: { path: string; relative: boolean; shared: boolean; size?: number; minSize?: number }[]
+}
+
+/** Runs MetadataDump (built into the test job's jar) on the checkpoint or savepoint directory `dir`. */
+export function dumpMetadata(cluster: FlinkCluster, jar: string, dir: string): FlinkMetadataDump {
+  const r = spawnSync('java', ['-cp', `${jar}:${join(cluster.home, 'lib')}/*`, 'tsflink.testjob.MetadataDump', dir], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`MetadataDump ${dir} failed: ${r.stderr}`)
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as FlinkMetadataDump
+}
+
+/** Every file below `dir` (recursively), as absolute paths, sorted. */
+export function filesBelow(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name)
+    return e.isDirectory() ? filesBelow(p) : [p]
+  }).sort()
+}
