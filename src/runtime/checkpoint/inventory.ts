@@ -96,7 +96,7 @@ export interface JobFolder {
   /** The newest modification time of any file in the folder (its checkpoint directories included). */
   newestFileMs?: number
   /** Flink job folders: when its latest valid checkpoint completed (its `_metadata` was written). */
-  latestCompletedMs?: number
+  latestCompletedMs?: number | undefined
 }
 
 export interface Inventory {

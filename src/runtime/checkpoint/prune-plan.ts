@@ -50,7 +50,7 @@ export interface PrunePolicy {
   /** Jobs the local registry lists as running: protected as if they held a live lease. */
   runningJobs: ReadonlySet<string>
   /** Flink job folders (rule 9): the checkpoint timeout of their jobs; Flink's default, 10 min, when unset. */
-  checkpointTimeoutMs?: number
+  checkpointTimeoutMs?: number | undefined
 }
 
 /** Flink's default execution.checkpointing.timeout. */
