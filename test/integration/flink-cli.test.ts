@@ -5,8 +5,9 @@
  * checkpoint whose `_metadata` says so; `savepoint` (canonical, `-type native`) and `-d` dispose;
  * `cancel -s`, `stop -p` and `stop --drain` end the job with a savepoint of the right kind, and real
  * Flink (`bin/flink run -s`) restores from tsflink's savepoints with counts that continue exactly.
- * Unknown jobs and unreachable job managers: one line on stderr, exit 1. One job runs at a time, so
- * the TaskManager's output belongs to it. Skips (naming what is missing) without Java; fails in CI.
+ * `run -m host:port job.jar` submits the Java job over REST (attached and detached, with -c, -p, -D,
+ * -s, -n). Unknown jobs and unreachable job managers: one line on stderr, exit 1. One job runs at a
+ * time, so the TaskManager's output belongs to it. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
@@ -204,5 +205,57 @@ describe('tsflink -m against a real Flink cluster', { skip }, () => {
     assert.equal(await state(job), 'FINISHED')
     assert.equal(metadataOf(path).properties?.postCheckpointAction, 'TERMINATE')
     assert.ok(savepointOfCancel !== '' && savepointOfStop !== '')
+  })
+
+  it('run -m job.jar, attached: -p, -c and -D reach the job; it finishes with Flink\'s lines and exact counts', { timeout: 240_000 }, async () => {
+    const before = counterLines(cluster).length
+    const r = await runCli(['run', '-m', cluster.address, '-p', '2', '-c', 'tsflink.testjob.CounterJob', '-D', 'execution.checkpointing.interval=7s', jar,
+      '--count', '300', '--rate', '1000', '--keys', String(KEYS)], { env: { TSFLINK_HOME: home } })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const lines = r.stdout.trimEnd().split('\n')
+    const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/.exec(lines[0] ?? '')?.[1]
+    assert.ok(jobId !== undefined && JOB_ID.test(jobId), r.stdout)
+    assert.deepEqual(lines.slice(1, 3), ['Program execution finished', `Job with JobID ${jobId} has finished.`])
+    assert.match(lines[3] ?? '', /^Job Runtime: \d+ ms$/)
+    assert.equal(lines.length, 4)
+    const job = await cluster.rest<{ state: string; vertices: { name: string; parallelism: number }[] }>(`/jobs/${jobId}`)
+    assert.equal(job.state, 'FINISHED')
+    assert.equal(job.vertices.find((v) => /counter/.test(v.name))?.parallelism, 2, JSON.stringify(job.vertices))
+    const cpConfig = await cluster.rest<{ interval: number }>(`/jobs/${jobId}/checkpoints/config`)
+    assert.equal(cpConfig.interval, 7000, '-D reached the job')
+    const printedLines = counterLines(cluster).slice(before)
+    assert.deepEqual(printedLines.map((l) => l.n).sort((a, b) => a - b), Array.from({ length: 300 }, (_, i) => i))
+    for (const l of printedLines) assert.equal(l.count, Math.floor(l.n / KEYS) + 1, `n=${l.n}`)
+  })
+
+  it('run -m -d -s <savepoint tsflink took> -n job.jar: submitted detached, restored from it, counts continue exactly', { timeout: 240_000 }, async () => {
+    const before = counterLines(cluster)
+    const r = await runCli(['run', '-m', cluster.address, '-d', '-s', savepointOfStop, '-n', jar, '--rate', '400', '--keys', String(KEYS)], { env: { TSFLINK_HOME: home } })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/.exec(r.stdout.trimEnd())?.[1]
+    assert.ok(jobId, r.stdout)
+    await printed(before.length, 200)
+    const restored = await cluster.rest<{ latest: { restored: { external_path: string } | null } }>(`/jobs/${jobId}/checkpoints`)
+    assert.equal(localPath(restored.latest.restored?.external_path ?? ''), localPath(savepointOfStop))
+    assertCountsContinue(before, counterLines(cluster).slice(before.length), KEYS)
+    const cancel = await tsflink(['cancel', jobId])
+    assert.equal(cancel.code, 0, cancel.stderr)
+    assert.equal(await state(jobId), 'CANCELED')
+  })
+
+  it('a jar without -m, a missing jar, an unknown entry class: one line on stderr, non-zero, nothing submitted', async () => {
+    const jobsBefore = (await cluster.rest<{ jobs: unknown[] }>('/jobs/overview')).jobs.length
+    const env = { TSFLINK_HOME: home }
+    const local = await runCli(['run', jar], { env })
+    assert.equal(local.code, 2)
+    assert.match(local.stderr, /^Error: A Java job jar runs on a Flink cluster: give its job manager with -m host:port/m)
+    const missing = await runCli(['run', '-m', cluster.address, join(work, 'no-such.jar')], { env })
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /^Error: JAR file does not exist: .*no-such\.jar$/m)
+    const noClass = await runCli(['run', '-m', cluster.address, '-c', 'no.such.Main', jar], { env })
+    assert.equal(noClass.code, 1)
+    assert.match(noClass.stderr, /^Error: The program's entry point class 'no\.such\.Main' was not found in the jar file\.$/m)
+    assert.equal((await cluster.rest<{ jobs: unknown[] }>('/jobs/overview')).jobs.length, jobsBefore)
+    assert.deepEqual((await cluster.rest<{ files: unknown[] }>('/jars')).files, [], 'every upload deleted')
   })
 })
