@@ -83,7 +83,7 @@ export interface FlinkCluster {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const server = createServer()
     server.once('error', fail)
@@ -297,4 +297,36 @@ export function filesBelow(dir: string): string[] {
     const p = join(dir, e.name)
     return e.isDirectory() ? filesBelow(p) : [p]
   }).sort()
+}
+
+/**
+ * Flink's own CLI (`bin/flink` of the installed distribution) with a configuration of its own and
+ * no cluster: for driving other REST endpoints (tsflink's) with `-m host:port`. REST retries are
+ * off, so a refused request fails at once. `extraConfig`: more config.yaml keys.
+ */
+export function flinkClient(extraConfig: Record<string, string> = {}): { home: string; run(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string }; cleanup(): void } {
+  const { home, missing } = flinkHome()
+  if (!home) throw new Error(`no Flink CLI: missing ${missing}`)
+  const dir = mkdtempSync(join(tmpdir(), 'tsflink-flink-cli-'))
+  const confDir = join(dir, 'conf')
+  mkdirSync(confDir)
+  mkdirSync(join(dir, 'log'))
+  const config: Record<string, string> = {
+    'env.java.opts.all': `${defaultJavaOpts(home)} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC`,
+    'rest.retry.max-attempts': '0',
+    'rest.retry.delay': '100',
+    ...extraConfig,
+  }
+  writeFileSync(join(confDir, 'config.yaml'), Object.entries(config).map(([k, v]) => `${k}: ${yamlScalar(v)}\n`).join(''))
+  for (const f of ['log4j-cli.properties', 'logback.xml']) if (existsSync(join(home, 'conf', f))) copyFileSync(join(home, 'conf', f), join(confDir, f))
+  const env: NodeJS.ProcessEnv = { ...process.env, FLINK_HOME: home, FLINK_CONF_DIR: confDir, FLINK_LOG_DIR: join(dir, 'log') }
+  delete env['FLINK_ENV_JAVA_OPTS']
+  return {
+    home,
+    run(args, timeoutMs = 120_000) {
+      const r = spawnSync(join(home, 'bin', 'flink'), args, { env, encoding: 'utf8', timeout: timeoutMs })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    },
+    cleanup() { rmSync(dir, { recursive: true, force: true }) },
+  }
 }
