@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { inlineState, parseFlinkMetadata, referencedFiles } from '../../src/runtime/checkpoint/flink-metadata.js'
 import { runCli, tmp } from '../helpers.js'
-import { dumpMetadata, filesBelow, flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
+import { assertCountsContinue, dumpMetadata, filesBelow, flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
 import { buildTestJob } from '../servers/flink-job.js'
 
 const skip = flinkSkipReason()
@@ -82,6 +82,7 @@ describe('a real Flink cluster', { skip }, () => {
   }
 
   let firstJob = ''
+  let secondJob = ''
   let latestRetained = ''
 
   it('retains incremental checkpoints whose _metadata references exactly files that exist, with their sizes', async () => {
@@ -209,6 +210,7 @@ describe('a real Flink cluster', { skip }, () => {
     const before = outputLines(cluster)
     const maxBefore = before.reduce((m, l) => Math.max(m, l.n), -1)
     const jobId = submit(['-s', `file://${latestRetained}`])
+    secondJob = jobId
     await completed(jobId, 2)
     await waitFor('output after the restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
     await cancel(jobId)
@@ -221,5 +223,50 @@ describe('a real Flink cluster', { skip }, () => {
     const seen = new Set(all.map((l) => l.n))
     const maxAfter = restored.reduce((m, l) => Math.max(m, l.n), -1)
     for (let n = 0; n <= maxAfter; n++) assert.ok(seen.has(n), `record ${n} never counted`)
+  })
+
+  it('after a claim-mode restore chain: prune --keep 1 keeps what the claiming job references, and real Flink restores from its kept checkpoint exactly', { timeout: 360_000 }, async () => {
+    assert.ok(secondJob, 'the restore test ran a second job')
+    const root = cluster.checkpointsDir
+    const newest = (jobId: string): string | undefined => readdirSync(join(root, jobId)).filter((d) => /^chk-\d+$/.test(d) && existsSync(join(root, jobId, d, '_metadata')))
+      .sort((a, b) => Number(b.slice(4)) - Number(a.slice(4))).map((d) => join(root, jobId, d))[0]
+    const from = newest(secondJob)
+    assert.ok(from, 'the second job retained a checkpoint')
+    const before = outputLines(cluster)
+    // Checkpoints only when asked (tsflink checkpoint -m). (Flink 2.2's RocksDB backend re-uploads
+    // the restored state in this job's first checkpoint, so it does not reference the claimed
+    // folder's files; references across job folders are covered on the planner, test/flink-prune.test.ts.)
+    const third = submit(['-s', `file://${from}`, '-cm', 'claim', '-Dexecution.checkpointing.interval=1h'])
+    await waitFor('output after the claim-mode restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
+    const triggered = await runCli(['checkpoint', '-m', cluster.address, third], { env: { TSFLINK_HOME: tmp('tsflink-flink-claim-home-') } })
+    assert.equal(triggered.code, 0, triggered.stdout + triggered.stderr)
+    await cancel(third)
+    assertCountsContinue(before, outputLines(cluster).slice(before.length), KEYS)
+    const kept3 = newest(third)!
+
+    const latestCompleted = statSync(join(kept3, '_metadata')).mtimeMs
+    await waitFor('latest completed + timeout to pass', async () => (Date.now() > latestCompleted + TIMEOUT_S * 1000 + 1000 ? true : undefined), 60_000)
+    // Oracle (Flink's own deserializer): per job folder its newest checkpoint and what it references stay; a folder without one is left alone.
+    const expected = new Set<string>()
+    for (const jobId of readdirSync(root).filter((d) => /^[0-9a-f]{32}$/.test(d))) {
+      const kept = newest(jobId)
+      if (kept === undefined) {
+        for (const f of filesBelow(join(root, jobId))) expected.add(f)
+        continue
+      }
+      for (const f of filesBelow(kept)) expected.add(f)
+      for (const f of dumpMetadata(cluster, jar, kept).files) expected.add(f.relative ? join(kept, f.path) : localPath(f.path))
+    }
+    const all = filesBelow(root)
+    const pruned = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '-D', `execution.checkpointing.timeout=${TIMEOUT_S}s`], { env: { TSFLINK_HOME: tmp('tsflink-flink-prune-home-') } })
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr)
+    assert.deepEqual(filesBelow(root), all.filter((f) => expected.has(f)), 'exactly the newest checkpoint of each job and what it references remain')
+    assert.ok(all.length > filesBelow(root).length, 'something was pruned')
+
+    const before4 = outputLines(cluster)
+    const fourth = submit(['-s', `file://${kept3}`])
+    await waitFor('output after the restore from the pruned chain', async () => (outputLines(cluster).length > before4.length + 200 ? true : undefined))
+    await cancel(fourth)
+    assertCountsContinue(before4, outputLines(cluster).slice(before4.length), KEYS)
   })
 })
