@@ -41,6 +41,19 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * A vertex's state (Flink's ExecutionState) while the job is in `status` (JobStatus): the two
+ * enums differ, e.g. a job CANCELLING has its tasks CANCELING.
+ */
+export function vertexState(status: string): string {
+  switch (status) {
+    case 'CANCELLING': case 'RESTARTING': return 'CANCELING'
+    case 'FAILING': return 'FAILED'
+    case 'SUSPENDED': return 'CANCELED'
+    default: return status
+  }
+}
+
 function failureCause(err: unknown): Record<string, unknown> {
   const message = describeError(err)
   const cls = err instanceof Error ? err.name : 'Error'
@@ -329,7 +342,7 @@ export class JobRestServer {
           name: v.name,
           maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
           parallelism: v.parallelism,
-          status: m.status === 'RUNNING' ? 'RUNNING' : m.status,
+          status: vertexState(m.status),
           'start-time': m.startTime,
           'end-time': m.endTime ?? -1,
           duration: (m.endTime ?? now) - m.startTime,
