@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ValueStateDescriptor } from '../src/runtime/api/state.js'
+import { ValueStateDescriptor } from '../src/runtime/core/state.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'

@@ -94,17 +94,6 @@ export async function keyedCount(records = 10_000_000, keys = 100_000): Promise<
   console.log(`  tsflink, checkpoint each 1 s ${rate(records, on.ms)}  ${fmt(base / on.ms)}x baseline, ${fmt(off.ms / on.ms)}x of no-checkpoint throughput (${on.checkpoints} checkpoints)`)
 }
 
-export async function checkpointPauses(records = 10_000_000, keys = 1_000_000): Promise<void> {
-  console.log(`processing pauses: ${records.toLocaleString()} records over ${keys.toLocaleString()} keys, checkpoint every 500 ms`)
-  const off = await tsflink(records, keys, undefined)
-  const on = await tsflink(records, keys, 500)
-  const report = (label: string, s: RunStats): void =>
-    console.log(`  ${label} p50 ${fmt(percentile(s.gaps, 50))} ms, p99 ${fmt(percentile(s.gaps, 99))} ms, p99.9 ${fmt(percentile(s.gaps, 99.9))} ms, max ${fmt(Math.max(...s.gaps))} ms between 1024-record marks`)
-  report('no checkpoints:  ', off)
-  report(`${on.checkpoints} checkpoints:`, on)
-  console.log(`  p99 pause ratio with/without checkpoints ${fmt(percentile(on.gaps, 99) / percentile(off.gaps, 99))}x`)
-}
-
 export async function lsmVsHashmap(records = 5_000_000, keys = 100_000): Promise<void> {
   console.log(`state backends: keyed count, ${records.toLocaleString()} records, ${keys.toLocaleString()} keys, checkpoint each 1 s (incremental for the LSM)`)
   await tsflink(records / 10, keys, 1000, 'rocksdb') // warm-up

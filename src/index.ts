@@ -9,17 +9,17 @@ export { DataStream, KeyedStream, SingleOutputStreamOperator, DataStreamSink } f
 export {
   AbstractRichFunction, RichMapFunction, RichFlatMapFunction, RichFilterFunction, RichSinkFunction,
   KeyedProcessFunction, ProcessFunction,
-} from './runtime/api/functions.js'
+} from './runtime/core/functions.js'
 export type {
   Collector, RuntimeContext, OpenContext, TaskInfo, MapFunction, FlatMapFunction, FilterFunction, ReduceFunction,
   KeySelector, SinkFunction, TimerService, KeyedProcessContext, OnTimerContext, ProcessContext, TimeDomain,
   CheckpointedFunction, CheckpointListener, FunctionInitializationContext, FunctionSnapshotContext,
-} from './runtime/api/functions.js'
+} from './runtime/core/functions.js'
 export {
   ValueStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
-} from './runtime/api/state.js'
-export type { ValueState, ListState, MapState, ReducingState, KeyedStateStore, OperatorStateStore } from './runtime/api/state.js'
-export { WatermarkStrategy } from './runtime/api/watermark.js'
+} from './runtime/core/state.js'
+export type { ValueState, ListState, MapState, ReducingState, KeyedStateStore, OperatorStateStore } from './runtime/core/state.js'
+export { WatermarkStrategy } from './runtime/core/watermark.js'
 export { RestartStrategies } from './runtime/job/restart-strategy.js'
 export type { RestartStrategyConfig } from './runtime/job/restart-strategy.js'
 export { DataGeneratorSource } from './runtime/connectors/generator-source.js'

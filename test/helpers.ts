@@ -84,6 +84,22 @@ export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: 
 }
 
 /**
+ * Waits until `tsflink list` shows the job RUNNING (every task deployed and started: with worker
+ * threads that takes a while after submission); fails after `timeoutMs`.
+ */
+export async function untilRunning(jobId: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    const l = await runCli(['list'], { env })
+    last = l.stdout + l.stderr
+    if (l.stdout.split('\n').some((line) => line.includes(jobId) && line.includes('(RUNNING)'))) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`job ${jobId} was not RUNNING within ${timeoutMs} ms; last list: ${last.trim()}`)
+}
+
+/**
  * A seeded pseudo-random generator (mulberry32): numbers in [0, 1). The same seed gives the
  * same sequence, so a failing run can be replayed from its seed.
  */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   keyGroupForKey, keyGroupRangeForSubtask, keyHash, normalizeKey, operatorIndexForKeyGroup,
-} from '../src/runtime/state/key-groups.js'
+} from '../src/runtime/core/key-groups.js'
 
 describe('key groups', () => {
   // Expected values computed with Java's hashCode and Flink's MathUtils.murmurHash.

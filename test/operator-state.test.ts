@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { deserialize } from 'node:v8'
 import { describe, it } from 'node:test'
-import { ListStateDescriptor } from '../src/runtime/api/state.js'
+import { ListStateDescriptor } from '../src/runtime/core/state.js'
 import { OperatorStateBackend } from '../src/runtime/state/operator-state-backend.js'
 
 describe('OperatorStateBackend', () => {

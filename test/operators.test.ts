@@ -8,15 +8,15 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { KeyedProcessFunction, ProcessFunction, type Collector, type KeyedProcessContext, type OnTimerContext, type ProcessContext } from '../src/runtime/api/functions.js'
-import { ValueStateDescriptor, type ValueState } from '../src/runtime/api/state.js'
+import { KeyedProcessFunction, ProcessFunction, type Collector, type KeyedProcessContext, type OnTimerContext, type ProcessContext } from '../src/runtime/core/functions.js'
+import { ValueStateDescriptor, type ValueState } from '../src/runtime/core/state.js'
 import { ManualClock } from '../src/runtime/clock.js'
 import type { OperatorId } from '../src/runtime/ids.js'
 import type { StreamOperator } from '../src/runtime/operators/operator.js'
 import { InternalTimerService } from '../src/runtime/operators/timer-service.js'
 import { KeyedProcessOperator, ProcessOperator } from '../src/runtime/operators/udf-operators.js'
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
-import type { StateKey } from '../src/runtime/state/key-groups.js'
+import type { StateKey } from '../src/runtime/core/key-groups.js'
 import { OperatorStateBackend } from '../src/runtime/state/operator-state-backend.js'
 
 type Out = string | ['watermark', number]

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { isAlive } from '../src/runtime/control/registry.js'
+import { isAlive } from '../src/runtime/core/process.js'
 import { CLI, runCli, sleep, type CliResult } from './helpers.js'
 
 export const NOBODY = { uid: 65534, gid: 65534 }

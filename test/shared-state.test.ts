@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ValueStateDescriptor } from '../src/runtime/api/state.js'
+import { ValueStateDescriptor } from '../src/runtime/core/state.js'
 import { CheckpointCoordinator, type CoordinatorContext } from '../src/runtime/checkpoint/coordinator.js'
 import { parseMetadata } from '../src/runtime/checkpoint/metadata.js'
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointBarrier } from '../src/runtime/checkpoint/options.js'

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InternalTimerService } from '../src/runtime/operators/timer-service.js'
-import type { StateKey } from '../src/runtime/state/key-groups.js'
+import type { StateKey } from '../src/runtime/core/key-groups.js'
 import { seededRandom } from './helpers.js'
 
 type Fired = [ts: number, key: StateKey]

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { WatermarkStrategy } from '../src/runtime/api/watermark.js'
+import { WatermarkStrategy } from '../src/runtime/core/watermark.js'
 import { ManualClock } from '../src/runtime/clock.js'
 import type { OperatorId } from '../src/runtime/ids.js'
 import { TimestampsAndWatermarksOperator } from '../src/runtime/operators/watermark-operator.js'

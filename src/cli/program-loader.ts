@@ -4,21 +4,10 @@
  * the job to the context's `submit`. TypeScript is compiled on the fly.
  */
 import { existsSync, statSync } from 'node:fs'
-import { register } from 'node:module'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { tsImport } from 'tsx/esm/api'
 import { ProgramError, describeError, isTsflinkError } from '../runtime/errors.js'
 import { installContext, type ExecutionContext } from '../runtime/job/context.js'
-
-let hookRegistered = false
-
-function registerTsflinkResolver(): void {
-  if (hookRegistered) return
-  hookRegistered = true
-  const target = new URL('../index.js', import.meta.url).href
-  register(new URL('./resolve-hook.js', import.meta.url), { data: { target } })
-}
+import { importProgram } from '../runtime/job/program.js'
 
 export function checkProgramFile(file: string): string {
   const abs = resolve(file)
@@ -32,11 +21,9 @@ export function checkProgramFile(file: string): string {
  */
 export async function runProgram(file: string, args: string[], ctx: ExecutionContext, jobs: Promise<unknown>[]): Promise<void> {
   const abs = checkProgramFile(file)
-  registerTsflinkResolver()
-  process.argv = [process.argv[0] ?? 'node', abs, ...args]
   installContext(ctx)
   try {
-    await tsImport(pathToFileURL(abs).href, import.meta.url)
+    await importProgram(abs, args)
   } catch (err) {
     if (isTsflinkError(err)) throw err
     throw new ProgramError(`The program '${file}' failed: ${firstLine(describeError(err))}`, { cause: err })

@@ -289,7 +289,7 @@ describe('tsflink checkpoints prune', () => {
     const root = tmp()
     const h = new HistoryWriter(root, JOB, () => 0)
     for (let i = 1; i <= 120; i++) h.checkpoint(i, day(200 - i))
-    const cmd = (extra: string): string => `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} checkpoints prune --dir ${JSON.stringify(root)} --keep 1 ${extra}`
+    const cmd = (extra: string): string => `stty cols 100 rows 30; ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} checkpoints prune --dir ${JSON.stringify(root)} --keep 1 ${extra}`
     const piped = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run'])
     assert.doesNotMatch(piped.stderr, /Deleted \d+\/\d+ directories/, 'no terminal: no progress')
     const json = spawnSync('script', ['-qefc', cmd('--json --dry-run'), '/dev/null'], { env: { ...process.env, CI: '' }, encoding: 'utf8' })

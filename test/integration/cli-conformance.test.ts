@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { HistoryWriter } from '../checkpoint-history.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, untilRunning } from '../helpers.js'
 import { onPty } from '../pty.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
@@ -39,6 +39,8 @@ async function startDetached(home: string, args: string[]): Promise<string> {
   assert.equal(r.code, 0, r.stderr)
   const m = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)
   assert.ok(m, r.stdout)
+  // run -d returns once the job is submitted; its slots may still be loading the program.
+  await untilRunning(m[1]!, { TSFLINK_HOME: home })
   return m[1]!
 }
 

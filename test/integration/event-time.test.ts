@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ROOT, committedLines, runCli, sleep, startCli, tmp } from '../helpers.js'
+import { ROOT, committedLines, runCli, sleep, startCli, tmp, untilRunning } from '../helpers.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'event-time.ts')
 const KEYS = 4
@@ -138,7 +138,7 @@ describe('event time through jobs', () => {
   // source operator has one watermark generator per subtask, so the second split's records arrive
   // behind the watermark of the first. Known defect (src/runtime/task/source-operator.ts): reported, not fixed here.
   for (const p of [3, 1]) {
-    it(`stop takes a savepoint with the pending timers; run -s -p ${p} fires them: every window once, exact`, p === 1 ? { todo: 'one watermark generator per source subtask, not per split' } : {}, async () => {
+    it(`stop takes a savepoint with the pending timers; run -s -p ${p} fires them: every window once, exact`, async () => {
       const home = tmp()
       const out = join(home, 'out')
       const sp = join(home, 'savepoints')
@@ -149,6 +149,7 @@ describe('event time through jobs', () => {
       const job = startCli(['run', '-p', '2', ...conf, ...args(out, { fast, rate: 5000, slow })], { env })
       const jobId = await job.jobId
       assert.ok(jobId !== undefined, job.stderr)
+      await untilRunning(jobId, env)
       await sleep(1200)
       const stop = await runCli(['stop', '--savepointPath', sp, jobId], { env })
       assert.equal(stop.code, 0, `${stop.stderr}\njob: ${job.stdout}\n${job.stderr}`)
@@ -182,6 +183,7 @@ describe('event time through jobs', () => {
     const job = startCli(['run', '-p', '2', ...conf, ...args(out, { fast, rate: 5000, slow })], { env })
     const jobId = await job.jobId
     assert.ok(jobId !== undefined, job.stderr)
+    await untilRunning(jobId, env)
     await sleep(1200)
     const stop = await runCli(['stop', '--drain', '--savepointPath', sp, jobId], { env })
     assert.equal(stop.code, 0, `${stop.stderr}\njob: ${job.stdout}\n${job.stderr}`)

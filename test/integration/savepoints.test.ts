@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { cpSync, existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ROOT, committedLines, runCli, sleep, tmp, expectedCounts } from '../helpers.js'
+import { ROOT, committedLines, runCli, sleep, tmp, expectedCounts, untilRunning } from '../helpers.js'
 
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
 
@@ -18,6 +18,8 @@ async function startDetached(home: string, out: string, total: number, rate: num
   assert.equal(r.code, 0, r.stderr)
   const m = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)
   assert.ok(m, r.stdout)
+  // run -d returns once the job is submitted; its slots may still be loading the program.
+  await untilRunning(m[1]!, { TSFLINK_HOME: home })
   return m[1]!
 }
 

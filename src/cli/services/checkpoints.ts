@@ -13,7 +13,7 @@ import { prune, type PruneProgress, type PruneResult } from '../../runtime/check
 import { inside, isRunning } from '../../runtime/checkpoint/prune-plan.js'
 import { TsflinkError } from '../../runtime/errors.js'
 import { isJobId } from '../../runtime/ids.js'
-import { defaultCheckpointsDir } from '../../runtime/job/defaults.js'
+import { defaultCheckpointsDir } from '../../runtime/config/defaults.js'
 import { basename, isRemote, join as joinLocation, normalizeLocation, parent, METADATA_FILE } from '../../runtime/storage/paths.js'
 import { storageFor } from '../../runtime/storage/resolve.js'
 

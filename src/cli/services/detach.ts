@@ -8,7 +8,7 @@ import { mkdirSync, openSync, closeSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TsflinkError } from '../../runtime/errors.js'
-import { tsflinkHome } from '../../runtime/job/defaults.js'
+import { tsflinkHome } from '../../runtime/config/defaults.js'
 
 export const DETACHED_CHILD_ENV = 'TSFLINK_DETACHED_CHILD'
 

@@ -123,6 +123,24 @@ export class CheckpointConfig {
     this.s.numRetained = atLeast(n, 1, 'The number of retained checkpoints must be at least one.', true)
   }
 
+  /** Unaligned checkpoints: barriers overtake in-flight records, which are stored with the checkpoint (EXACTLY_ONCE only). */
+  enableUnalignedCheckpoints(enabled = true): void {
+    this.s.unaligned = enabled
+  }
+
+  isUnalignedCheckpointsEnabled(): boolean {
+    return this.s.unaligned
+  }
+
+  /** An aligned checkpoint still aligning after `ms` continues unaligned (needs unaligned checkpoints enabled). */
+  setAlignedCheckpointTimeout(ms: number): void {
+    this.s.alignedTimeoutMs = atLeast(ms, 0, 'The aligned checkpoint timeout must be at least 0 ms')
+  }
+
+  getAlignedCheckpointTimeout(): number {
+    return this.s.alignedTimeoutMs ?? 0
+  }
+
   /** Where checkpoints go: a path or s3:// URL, or a Storage of your own (tests, custom stores). */
   setCheckpointStorage(dirOrStorage: string | { dir: string; storage: Storage }): void {
     if (typeof dirOrStorage === 'string') {

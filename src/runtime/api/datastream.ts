@@ -15,8 +15,8 @@ import { TimestampsAndWatermarksOperator } from '../operators/watermark-operator
 import {
   asFunction, type FilterFunction, type FlatMapFunction, type KeyedProcessFunction, type KeySelector, type MapFunction,
   type ProcessFunction, type ReduceFunction, type SinkFunction,
-} from './functions.js'
-import type { WatermarkStrategy } from './watermark.js'
+} from '../core/functions.js'
+import type { WatermarkStrategy } from '../core/watermark.js'
 
 /** What a DataStream needs from its environment. */
 export interface StreamContext {

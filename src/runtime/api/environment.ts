@@ -19,16 +19,17 @@ import { buildJobGraph } from '../graph/job-graph.js'
 import type { SourceTransformation, Transformation } from '../graph/transformation.js'
 import { newJobId } from '../ids.js'
 import { currentContext, type ExecutionContext } from '../job/context.js'
-import { defaultCheckpointsDir, tsflinkHome } from '../job/defaults.js'
-import { join } from 'node:path'
-import { JobMaster, type JobResult, type JobSpec } from '../job/job-master.js'
+import { defaultCheckpointsDir, tsflinkHome } from '../config/defaults.js'
+import { join, resolve as resolvePath } from 'node:path'
+import { availableParallelism } from 'node:os'
+import { JobMaster, type ExecutionTarget, type JobResult, type JobSpec } from '../job/job-master.js'
 import { defaultRestartStrategy, restartStrategyFromConfig, type RestartStrategyConfig } from '../job/restart-strategy.js'
 import { normalizeLocation } from '../storage/paths.js'
 import { probeJobStorage } from '../storage/probe.js'
 import { storageFor } from '../storage/resolve.js'
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js'
 import { SingleOutputStreamOperator, type StreamContext } from './datastream.js'
-import { WatermarkStrategy } from './watermark.js'
+import { WatermarkStrategy } from '../core/watermark.js'
 
 /** Keyed state on the heap (Flink's HashMapStateBackend). */
 export class HashMapStateBackend {
@@ -86,6 +87,8 @@ export class StreamExecutionEnvironment {
   private constructor(
     private readonly config: Configuration,
     private readonly context: ExecutionContext | undefined,
+    /** Run tasks in worker threads (one per slot); a local environment runs them on the caller's thread. */
+    private readonly threads: 'workers' | 'caller',
   ) {
     this.parallelism = context?.parallelism ?? config.getInt('parallelism.default') ?? 1
     this.maxParallelism = config.getInt('pipeline.max-parallelism')
@@ -101,13 +104,17 @@ export class StreamExecutionEnvironment {
   /** The environment of the launcher that runs this program, or a local one with defaults. */
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     const ctx = currentContext()
-    if (ctx !== undefined) return new StreamExecutionEnvironment(ctx.config, ctx)
-    return new StreamExecutionEnvironment(loadConfig().config, undefined)
+    if (ctx !== undefined) return new StreamExecutionEnvironment(ctx.config, ctx, 'workers')
+    return new StreamExecutionEnvironment(loadConfig().config, undefined, 'workers')
   }
 
-  /** A local environment with the given configuration (tests, embedding). */
+  /**
+   * A local environment with the given configuration: every task runs on the calling thread, so
+   * functions may capture anything in scope (tests, embedding). Jobs of getExecutionEnvironment()
+   * run in worker threads, one per task slot.
+   */
   static createLocalEnvironment(config?: Configuration): StreamExecutionEnvironment {
-    return new StreamExecutionEnvironment(config ?? loadConfig().config, undefined)
+    return new StreamExecutionEnvironment(config ?? loadConfig().config, undefined, 'caller')
   }
 
   private applyCheckpointConfig(c: Configuration): void {
@@ -122,6 +129,8 @@ export class StreamExecutionEnvironment {
       retention: c.getEnum('execution.checkpointing.externalized-checkpoint-retention', RETENTION_MODES),
       numRetained: c.getInt('execution.checkpointing.num-retained'),
       incremental: c.getBool('execution.checkpointing.incremental'),
+      unaligned: c.getBool('execution.checkpointing.unaligned.enabled'),
+      alignedTimeoutMs: c.getDuration('execution.checkpointing.aligned-checkpoint-timeout'),
     }, c.getString('execution.checkpointing.dir'))
   }
 
@@ -243,7 +252,8 @@ export class StreamExecutionEnvironment {
     const restoreReq = this.context?.restore
     const restorePoint = restoreReq === undefined ? undefined : await readRestorePoint(restoreReq.path, storageForLocation(normalizeLocation(restoreReq.path)))
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
-    await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
+    if (this.context?.worker !== true) await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
+    const cancellation = this.config.getDuration('task.cancellation.timeout')
     return {
       jobId: newJobId(),
       jobName,
@@ -263,6 +273,26 @@ export class StreamExecutionEnvironment {
       program: this.context?.program ?? null,
       backend: this.backend,
       localStateDir: join(tsflinkHome(), 'tmp'),
+      execution: this.executionTarget(),
+      cancellationTimeoutMs: cancellation === undefined ? DEFAULT_CANCELLATION_TIMEOUT_MS : cancellation === 0 ? Number.MAX_SAFE_INTEGER : cancellation,
+      heartbeatTimeoutMs: this.config.getDuration('heartbeat.timeout') ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    }
+  }
+
+  private executionTarget(): ExecutionTarget {
+    const ctx = this.context
+    if (this.threads === 'caller' || ctx?.worker === true) return { kind: 'local' }
+    const program = ctx?.program ?? (process.argv[1] === undefined ? null : { file: resolvePath(process.argv[1]), args: process.argv.slice(2) })
+    if (program === null) return { kind: 'local' }
+    return {
+      kind: 'workers',
+      program,
+      executionIndex: ctx === undefined ? ++directExecutions : ctx.executions,
+      config: this.config.entries(),
+      parallelism: ctx?.parallelism,
+      printTo: ctx?.printStream === process.stderr ? 'stderr' : 'stdout',
+      slots: this.config.getInt('taskmanager.numberOfTaskSlots') ?? availableParallelism(),
+      heapMb: parseMemoryMb(this.config.getString('taskmanager.memory.task.heap.size')),
     }
   }
 
@@ -282,6 +312,26 @@ export class StreamExecutionEnvironment {
     const master = new JobMaster(spec)
     return { master, result: master.run() }
   }
+}
+
+/** A cancelled task that has not stopped after this long has its slot terminated (task.cancellation.timeout). */
+const DEFAULT_CANCELLATION_TIMEOUT_MS = 30_000
+
+/** heartbeat.timeout, as Flink's default. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 50_000
+
+/** Jobs executed by a program started directly (npx tsx job.ts), counted to find them again in the task slots. */
+let directExecutions = 0
+
+/** `512m`, `2g`, `1024 mb`, `1gb` → megabytes; undefined when unset. */
+export function parseMemoryMb(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(v)
+  if (m === null) throw new ProgramError(`taskmanager.memory.task.heap.size: '${v}' is not a memory size (e.g. 512m, 2g)`, { kind: 'usage' })
+  const n = Number(m[1])
+  const unit = (m[2] ?? '').toLowerCase()
+  const mb = unit === 'k' ? n / 1024 : unit === 'g' ? n * 1024 : unit === 't' ? n * 1024 * 1024 : unit === 'm' ? n : n / (1024 * 1024)
+  return Math.max(16, Math.round(mb))
 }
 
 /** print() without a launcher writes to this process's stdout. */

@@ -386,6 +386,7 @@ export class CheckpointCoordinator {
       const st: OperatorStateEntry['subtasks'][number] = { subtask: a.subtask }
       if (a.keyed !== undefined) st.keyed = a.keyed
       if (a.operator !== undefined) st.operator = a.operator
+      if (a.channel !== undefined) st.channel = a.channel
       entry.subtasks.push(st)
       files.push(...a.files)
     }

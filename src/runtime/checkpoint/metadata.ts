@@ -59,10 +59,18 @@ export interface OperatorStateHandle {
   states: Record<string, 'split' | 'union'>
 }
 
+/** Records that were in flight into a subtask at an unaligned checkpoint (see channel-state.ts). */
+export interface ChannelStateHandle {
+  file: string
+  /** Number of persisted batches. */
+  batches: number
+}
+
 export interface SubtaskStateHandle {
   subtask: number
   keyed?: KeyedStateHandle
   operator?: OperatorStateHandle
+  channel?: ChannelStateHandle
 }
 
 export interface OperatorStateEntry {

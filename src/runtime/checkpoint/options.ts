@@ -37,6 +37,10 @@ export interface CheckpointSettings {
   numRetained: number
   retention: RetentionMode
   incremental: boolean
+  /** execution.checkpointing.unaligned.enabled: barriers overtake in-flight records (EXACTLY_ONCE checkpoints only). */
+  unaligned: boolean
+  /** execution.checkpointing.aligned-checkpoint-timeout: an aligned checkpoint goes unaligned after this long; undefined: never. */
+  alignedTimeoutMs: number | undefined
 }
 
 export const DEFAULT_CHECKPOINT_SETTINGS: CheckpointSettings = {
@@ -49,4 +53,6 @@ export const DEFAULT_CHECKPOINT_SETTINGS: CheckpointSettings = {
   numRetained: 1,
   retention: 'NO_EXTERNALIZED_CHECKPOINTS',
   incremental: false,
+  unaligned: false,
+  alignedTimeoutMs: undefined,
 }

@@ -44,5 +44,7 @@ export async function verifyFiles(location: string, metadata: CheckpointMetadata
   if (first === undefined) return
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''
   if (first.kind === 'missing') throw new StateError(`Checkpoint ${location} is incomplete: ${first.problem}${more}`)
-  throw new StateError(`Checkpoint ${location} is damaged: ${first.problem}${more}`)
+  // Name the damaged file by its full location, so it can be found (and restored from a copy).
+  const what = first.kind === 'checksum' ? 'is corrupt: its content fails the checksum' : 'has the wrong size'
+  throw new StateError(`Checkpoint ${location} is damaged: state file ${first.location} ${what} (${first.problem})${more}`)
 }

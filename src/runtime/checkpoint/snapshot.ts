@@ -4,7 +4,7 @@
  * not import the task or the CLI.
  */
 import type { CheckpointId, OperatorId } from '../ids.js'
-import type { CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'
+import type { ChannelStateHandle, CheckpointMetadata, FileReference, KeyedStateHandle, OperatorStateHandle } from './metadata.js'
 
 export interface OperatorSubtaskSnapshot {
   operatorId: OperatorId
@@ -15,6 +15,7 @@ export interface OperatorSubtaskSnapshot {
   subtask: number
   keyed?: KeyedStateHandle
   operator?: OperatorStateHandle
+  channel?: ChannelStateHandle
   /** Files written for this snapshot, relative to the checkpoint directory. */
   files: FileReference[]
 }

@@ -11,7 +11,7 @@
 import { deserialize } from 'node:v8'
 import { StateError } from '../errors.js'
 import type { OperatorId } from '../ids.js'
-import { keyGroupRangeForSubtask, type KeyGroupRange } from '../state/key-groups.js'
+import { keyGroupRangeForSubtask, type KeyGroupRange } from '../core/key-groups.js'
 import type { Storage } from '../storage/storage.js'
 import { join } from '../storage/paths.js'
 import { readListed } from './file-check.js'

@@ -19,7 +19,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { ListStateDescriptor, type ListState } from '../api/state.js'
+import { ListStateDescriptor, type ListState } from '../core/state.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
 import { StateError } from '../errors.js'
 import { FSYNC, type Syncer } from '../storage/fs-storage.js'

@@ -39,9 +39,13 @@ export class DataGeneratorSource<T> implements Source<T, IndexSplit> {
   }
 }
 
+/** A split's identity, stable as it advances: its stride and residue. */
+const splitId = (s: IndexSplit): string => `${s.stride}:${s.next % s.stride}`
+
 class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
   private splits: IndexSplit[] = []
-  private current = 0
+  /** The split polled first next time: splits take turns, so none starves another. */
+  private turn = 0
 
   constructor(
     private readonly generator: (index: number) => T,
@@ -55,23 +59,37 @@ class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
   pollNext(output: ReaderOutput<T>, max: number): InputStatus {
     let budget = this.limiter.take(max)
     const gen = this.generator
-    while (budget > 0) {
-      const s = this.splits[this.current]
-      if (s === undefined) break
+    const n = this.splits.length
+    const share = Math.max(1, Math.ceil(budget / Math.max(1, n)))
+    if (n > 1 && output.createOutputForSplit !== undefined) for (const s of this.splits) if (s.next < s.end) this.outputs(output, s)
+    for (let k = 0; k < n && budget > 0; k++) {
+      const s = this.splits[(this.turn + k) % n]!
+      if (s.next >= s.end) continue
+      const out = n > 1 && output.createOutputForSplit !== undefined ? this.outputs(output, s) : output
       let next = s.next
       const { stride, end } = s
-      const limit = Math.min(end, next + budget * stride)
+      const limit = Math.min(end, next + Math.min(budget, share) * stride)
       while (next < limit) {
-        output.collect(gen(next))
+        out.collect(gen(next))
         next += stride
         budget--
       }
       s.next = next
-      if (next >= end) this.current++
+      if (next >= end) output.releaseOutputForSplit?.(splitId(s))
     }
+    this.turn = n === 0 ? 0 : (this.turn + 1) % n
     this.limiter.giveBack(budget)
-    if (this.current >= this.splits.length) return 'END_OF_INPUT'
+    if (this.splits.every((s) => s.next >= s.end)) return 'END_OF_INPUT'
     return this.limiter.limited ? 'NOTHING_AVAILABLE' : 'MORE_AVAILABLE'
+  }
+
+  private readonly splitOutputs = new Map<string, ReaderOutput<T>>()
+
+  private outputs(output: ReaderOutput<T>, s: IndexSplit): ReaderOutput<T> {
+    const id = splitId(s)
+    let o = this.splitOutputs.get(id)
+    if (o === undefined) this.splitOutputs.set(id, (o = output.createOutputForSplit!(id)))
+    return o
   }
 
   isAvailable(): Promise<void> {
@@ -79,7 +97,7 @@ class GeneratorReader<T> implements SourceReader<T, IndexSplit> {
   }
 
   snapshotState(): IndexSplit[] {
-    return this.splits.slice(this.current).map((s) => ({ ...s }))
+    return this.splits.filter((s) => s.next < s.end).map((s) => ({ ...s }))
   }
 }
 

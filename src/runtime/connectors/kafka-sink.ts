@@ -21,7 +21,7 @@
  * Tests: test/integration/kafka-sink.test.ts, test/integration/kafka-exactly-once.test.ts.
  */
 import type { Message, Producer } from 'kafkajs'
-import { ListStateDescriptor, type ListState } from '../api/state.js'
+import { ListStateDescriptor, type ListState } from '../core/state.js'
 import { StreamOperator, type SnapshotContext } from '../operators/operator.js'
 import { KafkaClient } from './kafka-client.js'
 import { parseBrokers } from './kafka-source.js'

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { AssignerProtocol, type Admin, type Consumer, type KafkaMessage, type PartitionAssigner } from 'kafkajs'
-import { stringHash } from '../state/key-groups.js'
+import { stringHash } from '../core/key-groups.js'
 import { KafkaClient } from './kafka-client.js'
 import { fixReadCommitted } from './kafka-read-committed.js'
 import { RateLimiterStrategy, type RateLimiter } from './rate-limiter.js'

@@ -3,7 +3,7 @@
  * (as Flink prints). Lines are buffered and written once per turn of the event loop.
  */
 import type { Writable } from 'node:stream'
-import { AbstractRichFunction } from '../api/functions.js'
+import { AbstractRichFunction } from '../core/functions.js'
 import { formatRecord } from './format.js'
 
 export class PrintSinkFunction<T> extends AbstractRichFunction {

@@ -11,6 +11,17 @@ export type InputStatus = 'MORE_AVAILABLE' | 'NOTHING_AVAILABLE' | 'END_OF_INPUT
 export interface ReaderOutput<T> {
   /** Emits a record, with its event timestamp if the source knows one. */
   collect(record: T, timestamp?: number): void
+  /**
+   * The output of one split (Flink's per-split watermarks): records emitted through it feed a
+   * watermark generator of that split, and the reader's watermark is the minimum over its
+   * splits', so a split that is ahead in event time never makes another split's records late.
+   * Readers with several splits should emit through these, and create the output of every split
+   * they own before emitting from any (a split without an output does not hold the watermark back).
+   * Asking again for the same split returns the same output.
+   */
+  createOutputForSplit?(splitId: string): ReaderOutput<T>
+  /** The split is finished: its watermark no longer holds the others back. */
+  releaseOutputForSplit?(splitId: string): void
 }
 
 export interface SourceReaderContext {

@@ -11,7 +11,8 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { registryDir } from '../job/defaults.js'
+import { registryDir } from '../config/defaults.js'
+import { isAlive } from '../core/process.js'
 
 export interface RegistryEntry {
   jobId: string
@@ -26,20 +27,6 @@ export interface RegistryEntry {
   tls?: { fingerprint256: string }
 }
 
-/** Whether a process exists and is not a zombie (a killed process nobody has reaped yet). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return true // no /proc: trust kill(0)
-  }
-}
 
 /** host:port with `localhost` and `[::1]`-style spellings made comparable. */
 export function sameEndpoint(a: string, b: string): boolean {

@@ -41,19 +41,6 @@ class HttpError extends Error {
   }
 }
 
-/**
- * A vertex's state (Flink's ExecutionState) while the job is in `status` (JobStatus): the two
- * enums differ, e.g. a job CANCELLING has its tasks CANCELING.
- */
-export function vertexState(status: string): string {
-  switch (status) {
-    case 'CANCELLING': case 'RESTARTING': return 'CANCELING'
-    case 'FAILING': return 'FAILED'
-    case 'SUSPENDED': return 'CANCELED'
-    default: return status
-  }
-}
-
 function failureCause(err: unknown): Record<string, unknown> {
   const message = describeError(err)
   const cls = err instanceof Error ? err.name : 'Error'
@@ -83,6 +70,9 @@ interface Operation {
   completedAt: number | undefined
   reported: boolean
 }
+
+/** Statuses of a job that will be RUNNING unless it fails or is cancelled first. */
+const WAITS_FOR_RUNNING: ReadonlySet<string> = new Set(['CREATED', 'INITIALIZING', 'RESTARTING', 'RUNNING'])
 
 export class JobRestServer {
   private readonly server: Server
@@ -269,6 +259,8 @@ export class JobRestServer {
     if (m.status === 'RUNNING') tasks.running = tasks.total
     else if (m.status === 'FINISHED') tasks.finished = tasks.total
     else if (m.status === 'CANCELED') tasks.canceled = tasks.total
+    else if (m.status === 'CANCELLING') tasks.canceling = tasks.total
+    else if (m.status === 'FAILED') tasks.failed = tasks.total
     return {
       jid: m.jobId,
       name: m.spec.jobName,
@@ -342,7 +334,7 @@ export class JobRestServer {
           name: v.name,
           maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
           parallelism: v.parallelism,
-          status: vertexState(m.status),
+          status: executionState(m.status),
           'start-time': m.startTime,
           'end-time': m.endTime ?? -1,
           duration: (m.endTime ?? now) - m.startTime,
@@ -365,6 +357,7 @@ export class JobRestServer {
         const cancel = b['cancel-job'] === true
         this.requireRunning()
         const id = this.operation(async () => {
+          await this.untilRunning()
           const done = await m.triggerSavepoint(dir, format)
           this.savepointKinds.set(done.id, { format: done.metadata.kind.format.toUpperCase(), sync: false })
           if (cancel) m.cancel()
@@ -380,6 +373,7 @@ export class JobRestServer {
       const format = String(b.formatType ?? 'CANONICAL').toLowerCase() === 'native' ? 'native' : 'canonical'
       this.requireRunning()
       const id = this.operation(async () => {
+        await this.untilRunning()
         const done = await m.stopWithSavepoint(dir, b.drain === true, format)
         this.savepointKinds.set(done.id, { format: done.metadata.kind.format.toUpperCase(), sync: true })
         return { location: done.location }
@@ -390,7 +384,10 @@ export class JobRestServer {
       if (rest.length === 1 && method === 'GET') return this.send(res, 200, this.checkpointStats())
       if (rest.length === 1 && method === 'POST') {
         this.requireRunning()
-        const id = this.operation(async () => ({ checkpointId: (await m.triggerCheckpoint()).id }))
+        const id = this.operation(async () => {
+          await this.untilRunning()
+          return { checkpointId: (await m.triggerCheckpoint()).id }
+        })
         return this.send(res, 202, { 'request-id': id })
       }
       if (rest.length === 2 && rest[1] === 'config' && method === 'GET') return this.send(res, 200, this.checkpointConfig())
@@ -427,8 +424,33 @@ export class JobRestServer {
     }
   }
 
+  /**
+   * A savepoint, stop or checkpoint needs running tasks. A job still starting (its slots load the
+   * program) or restarting is accepted, and the operation waits until it runs; a job that is
+   * ending or ended is refused (409).
+   */
   private requireRunning(): void {
-    if (this.master.status !== 'RUNNING') throw new HttpError(409, `Job ${this.master.jobId} is ${this.master.status}, not RUNNING`)
+    if (!WAITS_FOR_RUNNING.has(this.master.status)) throw new HttpError(409, `Job ${this.master.jobId} is ${this.master.status}, not RUNNING`)
+  }
+
+  /** Resolves once the job runs; rejects when it ends or starts ending first. */
+  private untilRunning(): Promise<void> {
+    const m = this.master
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const check = (s: string): void => {
+        if (settled) return
+        if (s === 'RUNNING') {
+          settled = true
+          resolve()
+        } else if (!WAITS_FOR_RUNNING.has(s)) {
+          settled = true
+          reject(new Error(`Job ${m.jobId} is ${s}, not RUNNING`))
+        }
+      }
+      m.onStatus(check)
+      check(m.status)
+    })
   }
 
   private async savepointDir(requested: unknown, who: Requester, field: string): Promise<string> {
@@ -490,5 +512,23 @@ export class JobRestServer {
       checkpoints_after_tasks_finish: true,
       state_changelog_enabled: false,
     }
+  }
+}
+
+/**
+ * A vertex's state in Flink's ExecutionState words, from the job's status (JobStatus words): the
+ * two enums differ (a job is CANCELLING, its tasks CANCELING; a restarting or failing job's tasks
+ * are being cancelled; a suspended job's tasks are cancelled).
+ */
+function executionState(job: string): string {
+  switch (job) {
+    case 'CANCELLING':
+    case 'FAILING':
+    case 'RESTARTING':
+      return 'CANCELING'
+    case 'SUSPENDED':
+      return 'CANCELED'
+    default:
+      return job
   }
 }

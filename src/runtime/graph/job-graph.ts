@@ -9,11 +9,11 @@
  * Tests: test/job-graph.test.ts.
  */
 import { createHash } from 'node:crypto'
-import type { WatermarkStrategy } from '../api/watermark.js'
+import type { WatermarkStrategy } from '../core/watermark.js'
 import type { Source } from '../connectors/source.js'
 import type { OperatorId } from '../ids.js'
 import type { StreamOperator } from '../operators/operator.js'
-import { DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM } from '../state/key-groups.js'
+import { DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM } from '../core/key-groups.js'
 import type { KeySpec, PartitionerKind, Transformation } from './transformation.js'
 
 export interface GraphNode {

@@ -3,7 +3,7 @@
  * Transformation). Virtual ones (partition, union) become edge properties in the job graph.
  * Pure data: building them runs nothing.
  */
-import type { WatermarkStrategy } from '../api/watermark.js'
+import type { WatermarkStrategy } from '../core/watermark.js'
 import type { Source } from '../connectors/source.js'
 import type { StreamOperator } from '../operators/operator.js'
 

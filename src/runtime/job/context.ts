@@ -31,6 +31,8 @@ export interface ExecutionContext {
   submit(spec: JobSpec, start: (spec: JobSpec) => JobMaster): Promise<JobResult>
   /** Set by execute(): how many jobs the program executed. */
   executions: number
+  /** The program is being loaded in a task slot (worker thread) to rebuild its job graph. */
+  readonly worker?: boolean
 }
 
 const KEY = Symbol.for('tsflink.execution-context')

@@ -8,9 +8,12 @@
  * checkpoint; sources rewind to its positions, so state and exactly-once sinks see each record once.
  * Tests: test/job-master.test.ts, test/integration/recovery.test.ts.
  */
+import { planReplay, type ReplayPlan } from '../checkpoint/channel-state.js'
 import { CheckpointCoordinator, type CoordinatorContext } from '../checkpoint/coordinator.js'
 import type { CheckpointMetadata, SnapshotFormat, StateBackendName } from '../checkpoint/metadata.js'
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
+import type { KeyedStateBackend } from '../state/keyed-backend.js'
+import type { KeyGroupRange } from '../core/key-groups.js'
 import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import type { CheckpointSettings } from '../checkpoint/options.js'
 import type { CompletedCheckpoint } from '../checkpoint/snapshot.js'
@@ -20,15 +23,28 @@ import { JobExecutionError, describeError } from '../errors.js'
 import type { JobGraph } from '../graph/job-graph.js'
 import { checkpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
-import { Channel } from '../task/channel.js'
-import { RecordWriter } from '../task/record-writer.js'
-import { Scheduler } from '../task/scheduler.js'
-import { StreamTask, type TaskHooks } from '../task/stream-task.js'
+import { LocalTaskRuntime, type AttemptEvents, type TaskRuntime } from '../cluster/task-runtime.js'
+import { WorkerTaskRuntime } from '../cluster/worker-runtime.js'
+import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
 import { RestartBackoff, type RestartStrategyConfig } from './restart-strategy.js'
 
-const CHANNEL_CAPACITY = 8
+/** Where the job's tasks run: on the caller's thread, or in worker threads (one per task slot). */
+export type ExecutionTarget =
+  | { kind: 'local' }
+  | {
+    kind: 'workers'
+    program: { file: string; args: string[] }
+    /** Which env.execute() call of the program this job is (1-based). */
+    executionIndex: number
+    config: [string, string][]
+    parallelism: number | undefined
+    printTo: 'stdout' | 'stderr'
+    /** taskmanager.numberOfTaskSlots */
+    slots: number
+    heapMb: number | undefined
+  }
 
 export interface RestoreSettings {
   location: string
@@ -54,6 +70,11 @@ export interface JobSpec {
   backend: StateBackendName
   /** Where the LSM backend keeps its local tables. */
   localStateDir: string
+  execution: ExecutionTarget
+  /** task.cancellation.timeout: a task that does not stop within this long after a cancel has its slot terminated. */
+  cancellationTimeoutMs: number
+  /** heartbeat.timeout: a task slot that has not returned to its event loop for this long fails the attempt. */
+  heartbeatTimeoutMs: number
 }
 
 export interface JobResult {
@@ -74,8 +95,8 @@ export class JobMaster {
   endTime: number | undefined
   attempt = 0
   readonly coordinator: CheckpointCoordinator
-  private tasks: StreamTask[] = []
-  private scheduler: Scheduler | undefined
+  private readonly runtime: TaskRuntime
+  private readonly taskKeys: string[]
   private settle: ((o: Outcome) => void) | undefined
   private deployed = false
   private finishedTasks = new Set<string>()
@@ -90,6 +111,8 @@ export class JobMaster {
   constructor(readonly spec: JobSpec) {
     this.startTime = spec.clock.now()
     this.backoff = new RestartBackoff(spec.restart)
+    this.taskKeys = spec.graph.vertices.flatMap((v) => Array.from({ length: v.parallelism }, (_x, s) => `${v.id}#${s}`))
+    this.runtime = createRuntime(spec)
     const restored: CompletedCheckpoint | undefined = spec.restore === undefined
       ? undefined
       : { id: spec.restore.metadata.checkpointId, location: spec.restore.location, metadata: spec.restore.metadata }
@@ -101,21 +124,14 @@ export class JobMaster {
       checkpointsDir: spec.checkpointsDir,
       backend: spec.backend,
       program: spec.program,
-      participants: () => this.tasks.map((t) => t.key),
+      participants: () => this.taskKeys,
       startCheckpoint: (barrier) => {
         if (!this.deployed || this.status !== 'RUNNING') return false
-        for (const t of this.tasks) t.expectCheckpoint(barrier)
-        this.scheduler?.wake()
+        this.runtime.startCheckpoint(barrier)
         return true
       },
-      notifyComplete: (id, isSavepoint) => {
-        for (const t of this.tasks) t.notifyCheckpointComplete(id, isSavepoint)
-        this.scheduler?.wake()
-      },
-      notifyAborted: (id) => {
-        for (const t of this.tasks) t.notifyCheckpointAborted(id)
-        this.scheduler?.wake()
-      },
+      notifyComplete: (id, isSavepoint) => this.runtime.notifyComplete(id, isSavepoint),
+      notifyAborted: (id) => this.runtime.notifyAborted(id),
       failJob: (error) => this.settle?.({ kind: 'failed', error }),
     }
     this.coordinator = new CheckpointCoordinator(ctx, spec.checkpoint, restored)
@@ -145,6 +161,7 @@ export class JobMaster {
       return await this.runAttempts()
     } finally {
       clearInterval(keepAlive)
+      await this.runtime.shutdown()
     }
   }
 
@@ -188,12 +205,16 @@ export class JobMaster {
     }
   }
 
-  private async plan(restore: { location: string; metadata: CheckpointMetadata } | undefined): Promise<RestorePlan | undefined> {
+  private async plan(restore: { location: string; metadata: CheckpointMetadata } | undefined): Promise<{ restore: RestorePlan; replay: ReplayPlan | undefined } | undefined> {
     if (restore === undefined) return undefined
     const { graph } = this.spec
     const plan = planRestore(restore.location, restore.metadata, graph.nodes, this.spec.restore?.allowNonRestoredState ?? false)
     for (const op of plan.operators.values()) await loadOperatorLists(op, restore.location, this.spec.storageFor(restore.location))
-    return plan
+    const heads = new Set(graph.vertices.map((v) => v.nodes[0]!))
+    const replay = planReplay(restore.location, restore.metadata, graph.nodes.map((n) => ({
+      operatorId: n.operatorId, name: n.name, parallelism: n.parallelism, maxParallelism: n.maxParallelism, isHead: heads.has(n.index), keyed: n.keyed,
+    })))
+    return { restore: plan, replay }
   }
 
   private async runAttempt(restore: { location: string; metadata: CheckpointMetadata } | undefined): Promise<Outcome> {
@@ -207,34 +228,37 @@ export class JobMaster {
     })
     this.deployed = false
     this.finishedTasks = new Set()
-    let scheduled: Promise<void> = Promise.resolve()
-    try {
+    const events: AttemptEvents = {
+      ack: (id, key, ops) => this.coordinator.acknowledge(checkpointId(id), key, ops),
+      decline: (id, key, err) => this.coordinator.decline(checkpointId(id), key, err),
+      finished: (key) => {
+        this.finishedTasks.add(key)
+        if (this.finishedTasks.size === this.taskKeys.length) this.settle?.({ kind: 'finished' })
+      },
+      // The task executor already named the task in the message (Flink's `name (i/n)`); a slot's death names the slot.
+      failed: (_key, err) => this.settle?.({ kind: 'failed', error: err }),
+    }
+    const start = (async () => {
       const plan = await this.plan(restore)
-      this.tasks = this.deploy(plan)
-      const scheduler = new Scheduler(this.tasks, (task, err) => this.settle?.({ kind: 'failed', error: annotate(err, task.name) }))
-      this.scheduler = scheduler
-      for (const t of this.tasks) await t.initialize()
+      await this.runtime.deploy(this.attempt, plan?.restore, plan?.replay, events)
       if (this.cancelRequested) this.settle?.({ kind: 'canceled' })
       this.deployed = true
       this.setStatus('RUNNING')
       this.coordinator.start()
-      scheduled = scheduler.run()
-    } catch (err) {
-      this.settle?.({ kind: 'failed', error: err })
-    }
+    })()
+    start.catch((err: unknown) => this.settle?.({ kind: 'failed', error: err }))
     let result = await outcome
     if (result.kind === 'finished') result = await this.finalCheckpoint()
-    if (result.kind === 'stopped') for (const t of this.tasks) await t.notificationsSettled()
+    if (result.kind === 'stopped') await this.runtime.notificationsSettled().catch(() => {})
     this.deployed = false
     this.coordinator.stopPeriodic()
-    this.scheduler?.stop()
-    await scheduled
     if (result.kind === 'finished' || result.kind === 'stopped') {
-      for (const t of this.tasks) await t.close()
+      await this.runtime.close()
     } else {
       if (result.kind === 'failed') this.setStatus('FAILING')
       this.coordinator.abortAll('JOB_FAILOVER', result.kind === 'failed' ? `Job failover: ${describeError(result.error)}` : 'Job canceled')
-      for (const t of this.tasks) await t.cancel()
+      await this.runtime.cancel()
+      await start.catch(() => {})
     }
     return result
   }
@@ -245,77 +269,11 @@ export class JobMaster {
     this.coordinator.stopPeriodic()
     try {
       await this.coordinator.trigger({ type: 'checkpoint', forced: true })
-      for (const t of this.tasks) await t.notificationsSettled()
+      await this.runtime.notificationsSettled()
       return { kind: 'finished' }
     } catch (err) {
       return { kind: 'failed', error: err }
     }
-  }
-
-  private deploy(plan: RestorePlan | undefined): StreamTask[] {
-    const { graph, jobId, storageFor, clock, checkpoint } = this.spec
-    // channels[edgeIndex][upstreamSubtask][downstreamSubtask]
-    const inputsOf = new Map<string, Channel[]>()
-    const writersOf = new Map<string, Map<number, RecordWriter[]>>()
-    const timestampsOf = new Map<string, { ts: number | undefined }>()
-    const taskKey = (vertex: number, subtask: number): string => `${vertex}#${subtask}`
-    const tsCtx = (key: string): { ts: number | undefined } => {
-      let c = timestampsOf.get(key)
-      if (c === undefined) timestampsOf.set(key, (c = { ts: undefined }))
-      return c
-    }
-    graph.edges.forEach((e) => {
-      if (e.chained) return
-      const up = graph.nodes[e.from]!
-      const down = graph.nodes[e.to]!
-      const upVertex = graph.vertexOf[e.from]!
-      const downVertex = graph.vertexOf[e.to]!
-      for (let u = 0; u < up.parallelism; u++) {
-        const targets = e.partitioner === 'forward' ? [u] : e.partitioner === 'global' ? [0] : [...Array(down.parallelism).keys()]
-        const channels = targets.map((d) => {
-          const c = new Channel(CHANNEL_CAPACITY)
-          const k = taskKey(downVertex, d)
-          let list = inputsOf.get(k)
-          if (list === undefined) inputsOf.set(k, (list = []))
-          list.push(c)
-          return c
-        })
-        const upKey = taskKey(upVertex, u)
-        const writer = new RecordWriter(channels, e.partitioner, e.key, down.maxParallelism, graph.usesEventTime ? tsCtx(upKey) : undefined, u)
-        let byNode = writersOf.get(upKey)
-        if (byNode === undefined) writersOf.set(upKey, (byNode = new Map()))
-        let list = byNode.get(e.from)
-        if (list === undefined) byNode.set(e.from, (list = []))
-        list.push(writer)
-      }
-    })
-    const hooks: TaskHooks = {
-      ack: (id, key, ops) => this.coordinator.acknowledge(checkpointId(id), key, ops),
-      decline: (id, key, err) => this.coordinator.decline(checkpointId(id), key, err),
-      finished: (key) => {
-        this.finishedTasks.add(key)
-        if (this.finishedTasks.size === this.tasks.length) this.settle?.({ kind: 'finished' })
-      },
-      fail: (key, err) => this.settle?.({ kind: 'failed', error: annotate(err, key) }),
-      wake: () => this.scheduler?.wake(),
-    }
-    const tasks: StreamTask[] = []
-    for (const vertex of graph.vertices) {
-      for (let s = 0; s < vertex.parallelism; s++) {
-        const key = taskKey(vertex.id, s)
-        tasks.push(new StreamTask({
-          jobId, graph, vertex, subtask: s, attempt: this.attempt,
-          inputs: inputsOf.get(key) ?? [],
-          writers: writersOf.get(key) ?? new Map(),
-          storageFor, clock, mode: checkpoint.mode, checkpointingEnabled: checkpoint.intervalMs !== undefined,
-          restore: plan, timestamps: tsCtx(key), hooks,
-          keyedBackend: (range, maxParallelism) => this.spec.backend === 'rocksdb'
-            ? new LsmKeyedStateBackend(range, maxParallelism, this.spec.localStateDir)
-            : new HeapKeyedStateBackend(range, maxParallelism),
-        }))
-      }
-    }
-    return tasks
   }
 
   /** Cancels the job; resolves when it has stopped. */
@@ -353,11 +311,29 @@ export class JobMaster {
 
 }
 
-function annotate(err: unknown, where: string): unknown {
-  if (err instanceof Error && !err.message.includes(where)) {
-    const e = new Error(`${err.message} (in ${where})`, { cause: err })
-    if (err.stack !== undefined) e.stack = err.stack
-    return e
+function createRuntime(spec: JobSpec): TaskRuntime {
+  const keyedBackend = (range: KeyGroupRange, maxParallelism: number): KeyedStateBackend => spec.backend === 'rocksdb'
+    ? new LsmKeyedStateBackend(range, maxParallelism, spec.localStateDir)
+    : new HeapKeyedStateBackend(range, maxParallelism)
+  const cp = spec.checkpoint
+  const checkpointing = taskCheckpointOptions(cp)
+  const x = spec.execution
+  if (x.kind === 'local') {
+    return new LocalTaskRuntime({
+      jobId: spec.jobId, graph: spec.graph, storageFor: spec.storageFor, clock: spec.clock,
+      checkpointing, checkpointingEnabled: cp.intervalMs !== undefined, keyedBackend,
+    })
   }
-  return err
+  return new WorkerTaskRuntime({
+    graph: spec.graph,
+    slots: x.slots,
+    cancellationTimeoutMs: spec.cancellationTimeoutMs,
+    heapMb: x.heapMb,
+    heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
+    workerMain: new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
+    init: {
+      jobId: spec.jobId, program: x.program, executionIndex: x.executionIndex, config: x.config, parallelism: x.parallelism,
+      printTo: x.printTo, checkpoint: cp, backend: spec.backend, localStateDir: spec.localStateDir,
+    },
+  })
 }

@@ -5,7 +5,7 @@
  * key group. Pure data structure; the task drives it. Tests: test/timer-service.test.ts.
  */
 import type { TimerEntry } from '../state/keyed-backend.js'
-import type { StateKey } from '../state/key-groups.js'
+import type { StateKey } from '../core/key-groups.js'
 
 interface Timer {
   ts: number

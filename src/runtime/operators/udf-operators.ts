@@ -8,10 +8,10 @@ import {
   type Collector, type FilterFunction, type FlatMapFunction, type KeyedProcessContext, type KeyedProcessFunction,
   type MapFunction, type OnTimerContext, type ProcessFunction, type ReduceFunction, type RichFunction,
   type RuntimeContext, type SinkFunction, type TaskInfo, type TimeDomain, type TimerService,
-} from '../api/functions.js'
-import type { KeyedStateStore, ValueState } from '../api/state.js'
-import { ValueStateDescriptor } from '../api/state.js'
-import type { StateKey } from '../state/key-groups.js'
+} from '../core/functions.js'
+import type { KeyedStateStore, ValueState } from '../core/state.js'
+import { ValueStateDescriptor } from '../core/state.js'
+import type { StateKey } from '../core/key-groups.js'
 import { StreamOperator, type SnapshotContext } from './operator.js'
 
 export abstract class UdfOperator<IN, OUT, F> extends StreamOperator<IN, OUT> {

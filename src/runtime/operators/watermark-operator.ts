@@ -3,7 +3,7 @@
  * TimestampsAndWatermarksOperator): stamps records, and emits watermarks from its generator,
  * swallowing upstream watermarks except the final one.
  */
-import type { WatermarkGenerator, WatermarkStrategy } from '../api/watermark.js'
+import type { WatermarkGenerator, WatermarkStrategy } from '../core/watermark.js'
 import { StreamOperator } from './operator.js'
 
 export class TimestampsAndWatermarksOperator<T> extends StreamOperator<T, T> {

@@ -7,7 +7,7 @@
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'
 import type { Storage } from '../storage/storage.js'
-import type { StateKey } from './key-groups.js'
+import type { StateKey } from '../core/key-groups.js'
 import { KeyedStateBackend, persistSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry } from './keyed-backend.js'
 import { StateTable, type TableSnapshot } from './state-table.js'
 

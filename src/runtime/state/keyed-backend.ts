@@ -17,10 +17,10 @@ import type { KeyedRestore } from '../checkpoint/state-assignment.js'
 import type {
   KeyedStateStore, ListState, ListStateDescriptor, MapState, MapStateDescriptor, ReducingState,
   ReducingStateDescriptor, StateDescriptor, StateKind, ValueState, ValueStateDescriptor,
-} from '../api/state.js'
+} from '../core/state.js'
 import { join } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
-import { keyGroupForKey, rangeContains, type KeyGroupRange, type StateKey } from './key-groups.js'
+import { keyGroupForKey, rangeContains, type KeyGroupRange, type StateKey } from '../core/key-groups.js'
 import { sstEntriesFromBuffer } from './lsm/sstable.js'
 
 /** A timer as persisted: domain 0 = event time, 1 = processing time. */

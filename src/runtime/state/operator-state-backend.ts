@@ -6,7 +6,7 @@
  * Tests: test/operator-state.test.ts, test/state-assignment.test.ts (redistribution on restore).
  */
 import { serialize } from 'node:v8'
-import type { ListState, ListStateDescriptor, OperatorStateStore } from '../api/state.js'
+import type { ListState, ListStateDescriptor, OperatorStateStore } from '../core/state.js'
 
 export type DistributionMode = 'split' | 'union'
 

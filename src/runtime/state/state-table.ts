@@ -15,7 +15,7 @@
  *
  * Pure. Tests: test/state-table.test.ts.
  */
-import type { StateKey } from './key-groups.js'
+import type { StateKey } from '../core/key-groups.js'
 
 export const TOMBSTONE: unique symbol = Symbol('tombstone')
 type Slot<V> = V | typeof TOMBSTONE

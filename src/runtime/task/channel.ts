@@ -1,11 +1,19 @@
 /**
- * What flows between tasks: batches of records and events (barriers, watermarks, end of partition),
- * through bounded in-memory channels. A batch carries its records' keys (for keyed edges, computed
- * once by the sender) and timestamps (when the job uses event time).
+ * What flows between tasks, and the two ends of a channel: batches of records and events
+ * (barriers, watermarks, end of partition). A batch carries its records' keys (keyed edges: the
+ * sender computes each key once) and timestamps (when the job uses event time).
  *
- * Architecture Invariant: a channel is FIFO; a barrier or watermark is never overtaken by a record
- * sent after it, and end-of-partition is the last item of a channel.
- * Pure. Tests: through test/task.test.ts.
+ * Flow control is credit-based, as Flink's network stack: the consumer grants a channel a credit
+ * in records (set from its measured throughput, so that what is queued in front of it takes about
+ * a fixed time to process: Flink's buffer debloating), the producer checks `hasCapacity()` before
+ * it produces and aims its batches at `batchHint()`. Events do not count against the credit, so a
+ * barrier is never held back by flow control; it still never overtakes a record sent before it.
+ *
+ * Architecture Invariant: a channel is FIFO for data and events alike; end-of-partition is the
+ * last item of a channel. Unaligned checkpoints read ahead of the queue (`queuedItems`) but never
+ * reorder it.
+ * `LocalChannel` connects two tasks of the same thread; remote-channel.ts connects threads.
+ * Pure. Tests: test/channel.test.ts.
  */
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 
@@ -30,23 +38,67 @@ export interface EndOfPartition {
   readonly kind: 'end'
 }
 
-export type ChannelItem = RecordBatch | BarrierEvent | WatermarkEvent | EndOfPartition
+export type ChannelEvent = BarrierEvent | WatermarkEvent | EndOfPartition
+export type ChannelItem = RecordBatch | ChannelEvent
 
 export const END_OF_PARTITION: EndOfPartition = { kind: 'end' }
 
-/** A FIFO of items with a soft capacity in items (the producer checks `hasCapacity` before work). */
-export class Channel {
+/** The items in front of barrier `id` in a queue, or undefined when the barrier is not queued. */
+export function itemsBeforeBarrier(items: readonly ChannelItem[], id: number): ChannelItem[] | undefined {
+  const k = items.findIndex((i) => i.kind === 'barrier' && i.barrier.id === id)
+  return k < 0 ? undefined : items.slice(0, k)
+}
+
+/** Records per batch at most. */
+export const BATCH_SIZE = 1024
+/** Credit a channel starts with, before its consumer measured anything. */
+export const INITIAL_CREDIT = 2 * BATCH_SIZE
+export const MIN_CREDIT = 8
+export const MAX_CREDIT = 32 * BATCH_SIZE
+
+/** The consumer's end of a channel. */
+export interface InputChannel {
+  poll(): ChannelItem | undefined
+  /** The items queued now, oldest first (read-only view; unaligned checkpoints copy from it). */
+  queuedItems(): readonly ChannelItem[]
+  /** Records queued now. */
+  readonly queuedRecords: number
+  /** How many records the producer may have in flight on this channel. */
+  setCredit(records: number): void
+  /** Called when a barrier enters the queue (before the consumer reaches it): unaligned checkpoints start there. */
+  onBarrierArrival(listener: ((barrier: CheckpointBarrier) => void) | undefined): void
+}
+
+/** The producer's end of a channel. */
+export interface OutputChannel {
+  /** Sends a batch (counts against the credit) or an event (never held back). */
+  send(item: ChannelItem): void
+  /** Whether the producer may produce more for this channel now. */
+  hasCapacity(): boolean
+  /** Records a batch should hold, given the current credit. */
+  batchHint(): number
+}
+
+export function batchHintFor(credit: number): number {
+  return Math.max(1, Math.min(BATCH_SIZE, credit >> 1))
+}
+
+/** A channel between two tasks of the same thread: a FIFO queue with a credit in records. */
+export class LocalChannel implements InputChannel, OutputChannel {
   private items: ChannelItem[] = []
   private head = 0
+  private records = 0
+  private credit = INITIAL_CREDIT
+  private arrival: ((barrier: CheckpointBarrier) => void) | undefined
 
-  constructor(readonly capacity: number) {}
-
-  push(item: ChannelItem): void {
+  send(item: ChannelItem): void {
     this.items.push(item)
+    if (item.kind === 'batch') this.records += item.records.length
+    else if (item.kind === 'barrier' && this.arrival !== undefined) this.arrival(item.barrier)
   }
 
-  peek(): ChannelItem | undefined {
-    return this.items[this.head]
+  onBarrierArrival(listener: ((barrier: CheckpointBarrier) => void) | undefined): void {
+    this.arrival = listener
   }
 
   poll(): ChannelItem | undefined {
@@ -57,14 +109,31 @@ export class Channel {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
+    if (item.kind === 'batch') this.records -= item.records.length
     return item
+  }
+
+  queuedItems(): readonly ChannelItem[] {
+    return this.items.slice(this.head)
+  }
+
+  get queuedRecords(): number {
+    return this.records
   }
 
   get size(): number {
     return this.items.length - this.head
   }
 
+  setCredit(records: number): void {
+    this.credit = records
+  }
+
   hasCapacity(): boolean {
-    return this.size < this.capacity
+    return this.records < this.credit
+  }
+
+  batchHint(): number {
+    return batchHintFor(this.credit)
   }
 }

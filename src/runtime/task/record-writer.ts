@@ -1,15 +1,15 @@
 /**
  * Sends one operator's records over one edge: picks the channel per the partitioner, buffers
- * records per channel and hands them over as batches. For keyed edges the key is computed once
- * here and travels with the record. Events (barriers, watermarks, end) are broadcast after
- * flushing, so they never overtake records.
+ * records per channel and hands them over as batches (of the size the channel's credit suggests;
+ * the task flushes every buffer at the end of each step, so records never wait long). For keyed
+ * edges the key is computed once here and travels with the record. Events (barriers, watermarks,
+ * end) are broadcast after flushing, so they never overtake records.
+ * Tests: test/channel.test.ts and the job tests.
  */
 import type { KeySpec, PartitionerKind } from '../graph/transformation.js'
-import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../state/key-groups.js'
+import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../core/key-groups.js'
 import type { Output, TimestampContext } from '../operators/operator.js'
-import type { Channel, ChannelItem } from './channel.js'
-
-export const BATCH_SIZE = 1024
+import type { ChannelItem, OutputChannel } from './channel.js'
 
 interface Buffer {
   records: unknown[]
@@ -20,9 +20,11 @@ interface Buffer {
 export class RecordWriter implements Output<unknown> {
   private readonly buffers: Buffer[]
   private next: number
+  /** Per channel: flush a buffer once it holds this many records (from the channel's credit). */
+  private readonly hints: number[]
 
   constructor(
-    readonly channels: Channel[],
+    readonly channels: OutputChannel[],
     partitioner: PartitionerKind,
     private readonly key: KeySpec | undefined,
     private readonly maxParallelism: number,
@@ -32,6 +34,7 @@ export class RecordWriter implements Output<unknown> {
     const keyed = partitioner === 'hash'
     this.buffers = channels.map(() => ({ records: [], keys: keyed ? [] : null, timestamps: timestamps === undefined ? null : [] }))
     this.next = subtask % channels.length
+    this.hints = channels.map((c) => c.batchHint())
     this.collect = this.chooseCollect(partitioner)
   }
 
@@ -43,7 +46,7 @@ export class RecordWriter implements Output<unknown> {
     b.records.push(record)
     b.keys!.push(normalizeKey(this.key!.selector(record)))
     if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= BATCH_SIZE) this.flushChannel(0)
+    if (b.records.length >= this.hints[0]!) this.flushChannel(0)
   }
 
   private collectHash(record: unknown): void {
@@ -53,14 +56,14 @@ export class RecordWriter implements Output<unknown> {
     b.records.push(record)
     b.keys!.push(key)
     if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= BATCH_SIZE) this.flushChannel(target)
+    if (b.records.length >= this.hints[target]!) this.flushChannel(target)
   }
 
   private collectTo(target: number, record: unknown): void {
     const b = this.buffers[target]!
     b.records.push(record)
     if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= BATCH_SIZE) this.flushChannel(target)
+    if (b.records.length >= this.hints[target]!) this.flushChannel(target)
   }
 
   private chooseCollect(partitioner: PartitionerKind): (record: unknown) => void {
@@ -89,7 +92,9 @@ export class RecordWriter implements Output<unknown> {
   private flushChannel(i: number): void {
     const b = this.buffers[i]!
     if (b.records.length === 0) return
-    this.channels[i]!.push({ kind: 'batch', records: b.records, keys: b.keys, timestamps: b.timestamps })
+    const c = this.channels[i]!
+    c.send({ kind: 'batch', records: b.records, keys: b.keys, timestamps: b.timestamps })
+    this.hints[i] = c.batchHint()
     b.records = []
     if (b.keys !== null) b.keys = []
     if (b.timestamps !== null) b.timestamps = []
@@ -101,7 +106,7 @@ export class RecordWriter implements Output<unknown> {
 
   broadcast(item: ChannelItem): void {
     this.flush()
-    for (const c of this.channels) c.push(item)
+    for (const c of this.channels) c.send(item)
   }
 
   hasCapacity(): boolean {

@@ -32,7 +32,7 @@ import type { KeyedRestore } from '../../checkpoint/state-assignment.js'
 import { isSstHandle } from '../../checkpoint/metadata.js'
 import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
-import { keyGroupForKey, type KeyGroupRange, type StateKey } from '../key-groups.js'
+import { keyGroupForKey, type KeyGroupRange, type StateKey } from '../../core/key-groups.js'
 import {
   KeyedStateBackend, cooperative, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,

@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { deserialize, serialize } from 'node:v8'
-import { murmurHash, stringHash, type StateKey } from '../key-groups.js'
+import { murmurHash, stringHash, type StateKey } from '../../core/key-groups.js'
 
 export type SstEntry = [enc: string, keyGroup: number, name: string, key: StateKey, deleted: 0 | 1, value: unknown]
 

@@ -1,5 +1,5 @@
 /**
- * Module resolve hooks for job programs:
+ * Module resolve hooks for job programs (registered by program.ts):
  * - the bare specifier 'tsflink' resolves to this installation's library, so that a job file
  *   anywhere on disk runs against the CLI that launched it, without node_modules;
  * - TypeScript files outside node_modules load as ES modules (top-level await, import/export),

@@ -1,0 +1,211 @@
+/**
+ * Benchmarks of the runtime on worker threads (issue "The runtime on all cores"). Each runs job
+ * files from bench/jobs the way `tsflink run` does (the JobMaster on this thread, tasks in worker
+ * threads) and prints figures against a baseline measured in the same run, with the median of
+ * several runs and their spread. On a shared machine, other load skews every figure: the ratios
+ * are what to compare.
+ *   slots              -p 2 vs -p 1 on a CPU-heavy keyed job (target >= 1.6x on 2 cores)
+ *   keyed-count        keyed count at p=1 vs a hand-written loop (target >= 0.5x)
+ *   checkpoint-latency checkpoints every 150 ms with an operator burning 6 ms per 100 records
+ *                      (targets: >= 12 in 4 s, end-to-end p50 <= 50 ms, max <= 250 ms)
+ *   savepoint-load     savepoints of a job saturating every core, 200k keys (target <= 300 ms),
+ *                      REST GET latency meanwhile (target p99 <= 20 ms)
+ *   checkpoint-pauses  1 M keys, a checkpoint every 500 ms: processing pauses (targets p99 <= 10 ms,
+ *                      max <= 100 ms), throughput cost (<= 5%), memory per slot
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { JobRestServer } from '../src/runtime/control/rest-server.js'
+import { fmt, launch, median, percentile, sleep, spread } from './launch.js'
+
+const JOBS = resolve(import.meta.dirname, 'jobs')
+
+function scratch(): string {
+  return mkdtempSync(join(tmpdir(), 'tsflink-bench-rt-'))
+}
+
+/** Runs a job to its end; returns the time from RUNNING (every task deployed and restored) to the end, ms. */
+async function runToEnd(job: string, args: string[], config: Record<string, string | number>, parallelism?: number): Promise<number> {
+  const { master, result } = await launch(join(JOBS, job), args, config, parallelism)
+  let running = 0
+  master.onStatus((s) => {
+    if (s === 'RUNNING') running = performance.now()
+  })
+  const r = await result
+  if (r.status !== 'FINISHED') throw new Error(`${job} ended ${r.status}`)
+  return performance.now() - running
+}
+
+export async function slotsBench(runs = 3): Promise<void> {
+  const records = 1_500_000
+  const args = [String(records), '100000', '400']
+  console.log(`task slots: ${records.toLocaleString()} records → CPU-heavy map → keyBy → count over 100k keys (${availableParallelism()} cores)`)
+  await runToEnd('cpu-keyed.ts', ['200000', '100000', '400'], {}, 1) // warm-up
+  const p1: number[] = []
+  const p2: number[] = []
+  for (let i = 0; i < runs; i++) {
+    p1.push(await runToEnd('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 1))
+    p2.push(await runToEnd('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 2))
+  }
+  console.log(`  -p 1 (baseline)   ${spread(p1, ' ms')}`)
+  console.log(`  -p 2, 2 slots     ${spread(p2, ' ms')}   speed-up ${fmt(median(p1) / median(p2))}x (target >= 1.6x)`)
+}
+
+function handLoop(records: number, keys: number): number {
+  const start = performance.now()
+  const counts = new Map<number, number>()
+  let sink = 0
+  for (let i = 0; i < records; i++) {
+    const k = i % keys
+    const c = (counts.get(k) ?? 0) + 1
+    counts.set(k, c)
+    sink += c
+  }
+  if (sink === -1) console.log(sink)
+  return performance.now() - start
+}
+
+export async function keyedCountBench(runs = 3): Promise<void> {
+  const records = 10_000_000
+  const keys = 100_000
+  console.log(`keyed count: ${records.toLocaleString()} records, ${keys.toLocaleString()} keys, p=1 in a task slot`)
+  handLoop(records / 10, keys)
+  await runToEnd('keyed-count.ts', [String(records / 10), String(keys)], {})
+  const base: number[] = []
+  const off: number[] = []
+  const on: number[] = []
+  const dir = scratch()
+  try {
+    for (let i = 0; i < runs; i++) {
+      base.push(handLoop(records, keys))
+      off.push(await runToEnd('keyed-count.ts', [String(records), String(keys)], {}))
+      on.push(await runToEnd('keyed-count.ts', [String(records), String(keys)], { 'execution.checkpointing.interval': '1s', 'execution.checkpointing.dir': join(dir, 'cp') }))
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  console.log(`  hand-written loop (baseline)  ${spread(base, ' ms')}`)
+  console.log(`  tsflink, no checkpoints       ${spread(off, ' ms')}   ${fmt(median(base) / median(off))}x baseline (target >= 0.5x)`)
+  console.log(`  tsflink, checkpoint each 1 s  ${spread(on, ' ms')}   ${fmt(median(base) / median(on))}x baseline`)
+}
+
+export async function checkpointLatencyBench(runs = 3): Promise<void> {
+  console.log('checkpoint latency: interval 150 ms, keyBy into an operator burning 6 ms every 100 records, 4 s')
+  for (const unaligned of [false, true]) {
+    const counts: number[] = []
+    const p50s: number[] = []
+    const maxes: number[] = []
+    for (let i = 0; i < runs; i++) {
+      const dir = scratch()
+      try {
+        const { master, result } = await launch(join(JOBS, 'slow-operator.ts'), [], {
+          'execution.checkpointing.interval': '150ms', 'execution.checkpointing.dir': join(dir, 'cp'),
+          'execution.checkpointing.unaligned.enabled': String(unaligned),
+        }, 2)
+        while (master.status !== 'RUNNING') await sleep(5)
+        const t0 = Date.now()
+        await sleep(4000)
+        const h = master.coordinator.history.filter((c) => c.type === 'checkpoint' && c.triggeredAt >= t0)
+        master.cancel()
+        await result
+        const d = h.map((c) => c.completedAt - c.triggeredAt)
+        counts.push(h.length)
+        p50s.push(median(d))
+        maxes.push(Math.max(...d))
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+    console.log(`  ${unaligned ? 'unaligned' : 'aligned  '}: completed in 4 s ${spread(counts)} (target >= 12); end-to-end p50 ${spread(p50s, ' ms')} (target <= 50 ms); max ${spread(maxes, ' ms')} (target <= 250 ms)`)
+  }
+}
+
+function get(url: string): Promise<number> {
+  const t = performance.now()
+  return new Promise((resolveGet, reject) => {
+    request(url, (res) => {
+      res.resume()
+      res.on('end', () => resolveGet(performance.now() - t))
+    }).on('error', reject).end()
+  })
+}
+
+export async function savepointLoadBench(savepoints = 5): Promise<void> {
+  const slots = Math.max(2, availableParallelism())
+  console.log(`savepoints under load: ${slots} slots saturated, 200k keys (baseline: the same savepoint of an idle job is not measured; target <= 300 ms)`)
+  const dir = scratch()
+  try {
+    const { master, result } = await launch(join(JOBS, 'busy.ts'), ['200000'], {
+      'execution.checkpointing.dir': join(dir, 'cp'), 'taskmanager.numberOfTaskSlots': slots,
+    }, slots)
+    const server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor: master.spec.storageFor, authentication: 'none' })
+    const endpoint = await server.start()
+    while (master.status !== 'RUNNING') await sleep(5)
+    await sleep(2000) // every key in state
+    const idle: number[] = []
+    for (let i = 0; i < 20; i++) idle.push(await get(`http://${endpoint}/jobs/${master.jobId}`))
+    const total: number[] = []
+    const gets: number[] = []
+    let polling = true
+    const poller = (async () => {
+      while (polling) {
+        gets.push(await get(`http://${endpoint}/jobs/${master.jobId}`))
+        await sleep(10)
+      }
+    })()
+    for (let i = 0; i < savepoints; i++) {
+      const t = performance.now()
+      await master.triggerSavepoint(join(dir, 'sp'))
+      total.push(performance.now() - t)
+      await sleep(300)
+    }
+    polling = false
+    await poller
+    master.cancel()
+    await result
+    await server.stop()
+    console.log(`  savepoint trigger → completed  ${spread(total, ' ms')} (target <= 300 ms)`)
+    console.log(`  REST GET /jobs/:id under load  p50 ${fmt(percentile(gets, 50))} ms, p99 ${fmt(percentile(gets, 99))} ms over ${gets.length} requests (target p99 <= 20 ms); idle p50 ${fmt(median(idle))} ms`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export async function checkpointPausesBench(runs = 3): Promise<void> {
+  const records = 10_000_000
+  const keys = 1_000_000
+  console.log(`processing pauses: ${records.toLocaleString()} records over ${keys.toLocaleString()} keys, p=1, checkpoint every 500 ms (baseline: no checkpoints)`)
+  const rows: Record<'off' | 'on', { ms: number[]; p99: number[]; max: number[]; heap: number[]; rss: number[] }> = {
+    off: { ms: [], p99: [], max: [], heap: [], rss: [] },
+    on: { ms: [], p99: [], max: [], heap: [], rss: [] },
+  }
+  for (let i = 0; i < runs; i++) {
+    for (const mode of ['off', 'on'] as const) {
+      const dir = scratch()
+      try {
+        const stats = join(dir, 'stats.json')
+        const config = mode === 'on' ? { 'execution.checkpointing.interval': '500ms', 'execution.checkpointing.dir': join(dir, 'cp') } : {}
+        let rss = 0
+        const sampler = setInterval(() => (rss = Math.max(rss, process.memoryUsage.rss())), 100)
+        const ms = await runToEnd('keyed-count.ts', [String(records), String(keys), stats], config)
+        clearInterval(sampler)
+        const s = JSON.parse(readFileSync(stats, 'utf8')) as { gaps: number[]; heapMb: number }
+        const r = rows[mode]
+        r.ms.push(ms)
+        r.p99.push(percentile(s.gaps, 99))
+        r.max.push(Math.max(...s.gaps))
+        r.heap.push(s.heapMb)
+        r.rss.push(rss / 2 ** 20)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  }
+  for (const mode of ['off', 'on'] as const) {
+    const r = rows[mode]
+    console.log(`  ${mode === 'off' ? 'no checkpoints   ' : 'checkpoint 500 ms'}  ${spread(r.ms, ' ms')}; pause p99 ${spread(r.p99, ' ms')}, max ${spread(r.max, ' ms')}; slot heap ${fmt(median(r.heap))} MB, process RSS ${fmt(median(r.rss))} MB`)
+  }
+  console.log(`  throughput with checkpoints ${fmt(median(rows.off.ms) / median(rows.on.ms))}x of without (target >= 0.95x); targets: pause p99 <= 10 ms, max <= 100 ms`)
+}
