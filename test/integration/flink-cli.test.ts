@@ -10,11 +10,12 @@
  * time, so the TaskManager's output belongs to it. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseFlinkMetadata, type FlinkCheckpointMetadata } from '../../src/runtime/checkpoint/flink-metadata.js'
-import { runCli, tmp } from '../helpers.js'
+import { runCli } from '../helpers.js'
 import { assertCountsContinue, counterLines, flinkSkipReason, startFlinkCluster, waitFor, type FlinkCluster } from '../servers/flink.js'
 import { buildTestJob } from '../servers/flink-job.js'
 
@@ -45,11 +46,15 @@ describe('tsflink -m against a real Flink cluster', { skip }, () => {
 
   before(async () => {
     jar = buildTestJob(process.env['TSFLINK_TEST_FLINK_VERSION'] ?? '2.2.1')
-    home = tmp('tsflink-flink-cli-home-')
-    work = tmp('tsflink-flink-cli-')
+    // Removed in after(): tmp()'s own cleanup does not run when registered inside a hook.
+    home = mkdtempSync(join(tmpdir(), 'tsflink-flink-cli-home-'))
+    work = mkdtempSync(join(tmpdir(), 'tsflink-flink-cli-work-'))
     cluster = await startFlinkCluster({ config: { 'execution.checkpointing.num-retained': '5' } })
   })
-  after(async () => { await cluster?.stop() })
+  after(async () => {
+    await cluster?.stop()
+    for (const d of [home, work]) if (d !== undefined) rmSync(d, { recursive: true, force: true })
+  })
 
   const tsflink = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '-m', cluster.address], { env: { TSFLINK_HOME: home } })
   const submit = (extra: string[] = []): string => {

@@ -7,11 +7,12 @@
  * refused (401) and nothing happens. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseMetadata } from '../../src/runtime/checkpoint/metadata.js'
-import { ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from '../helpers.js'
+import { ROOT, committedLines, expectedCounts, runCli, sleep } from '../helpers.js'
 import { flinkClient, flinkSkipReason, freePort } from '../servers/flink.js'
 
 const skip = flinkSkipReason()
@@ -26,10 +27,14 @@ describe('Flink\'s own CLI against a tsflink job', { skip }, () => {
 
   before(() => {
     flink = flinkClient()
-    home = tmp('tsflink-flink-client-home-')
-    dir = tmp('tsflink-flink-client-')
+    // Removed in after(): tmp()'s own cleanup does not run when registered inside a hook.
+    home = mkdtempSync(join(tmpdir(), 'tsflink-flink-client-home-'))
+    dir = mkdtempSync(join(tmpdir(), 'tsflink-flink-client-'))
   })
-  after(() => flink?.cleanup())
+  after(() => {
+    flink?.cleanup()
+    for (const d of [home, dir]) if (d !== undefined) rmSync(d, { recursive: true, force: true })
+  })
 
   /** Starts the counter job detached on a known REST port; its JobID and that port. */
   const start = async (out: string, rate: number, extra: string[] = []): Promise<{ jobId: string; address: string }> => {
