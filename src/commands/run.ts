@@ -1,9 +1,12 @@
 /**
  * `tsflink run [OPTIONS] <job.ts> [arguments]`: Flink's `flink run` for TypeScript job files.
  * Everything after the job file belongs to the program. Attached, the exit code says how the job
- * ended, as in Flink: 0 finished, 1 failed or cancelled. Flink options that need a Java or
- * Python program, or YARN, are accepted and refused with a clear line.
- * Tests: test/integration/cli-run.test.ts, test/integration/cli-conformance.test.ts.
+ * ended, as in Flink: 0 finished, 1 failed or cancelled. A Java job jar with `-m host:port` is
+ * submitted to that Flink cluster over REST (`-c`, `-p`, `-s`, `-n`, `-cm`, `-d`, `-D` and the
+ * program's arguments go with it). Flink options that need a Python program, or YARN, are
+ * accepted and refused with a clear line.
+ * Tests: test/integration/cli-run.test.ts, test/integration/cli-conformance.test.ts,
+ * test/integration/flink-cli.test.ts.
  */
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
@@ -12,8 +15,10 @@ import { jobEndLines, sanitize } from '../cli/formatters.js'
 import { startProgress, type Progress } from '../cli/progress.js'
 import { ProgramError, TsflinkError, describeError, isTsflinkError } from '../runtime/errors.js'
 import type { RunResult } from '../cli/services/run.js'
+import type { JarSubmission } from '../cli/services/submit-jar.js'
+import type { Configuration } from '../runtime/config/configuration.js'
 
-type RunOutput = RunResult | { jobId: string; detached: true; log: string }
+type RunOutput = RunResult | { jobId: string; detached: true; log: string } | { jobId: string; jobmanager: string; detached: boolean; status?: string; durationMs?: number }
 
 const CLAIM_MODES = ['claim', 'no_claim', 'legacy']
 
@@ -31,7 +36,7 @@ const PYTHON_FLAGS = {
 
 /** Options that only a Java program (a job jar) or a Python program has. */
 export const NON_TS_PROGRAM_FLAGS = {
-  class: Flags.string({ char: 'c', hidden: true, description: 'Entry class of a Java job jar (not supported: a job file is its own entry point)' }),
+  class: Flags.string({ char: 'c', hidden: true, description: 'Class with the program entry point ("main()" method) of a Java job jar (with -m host:port)' }),
   classpath: Flags.string({ char: 'C', multiple: true, hidden: true, description: 'User classpath URL of a Java job (not supported)' }),
   ...PYTHON_FLAGS,
 }
@@ -43,7 +48,7 @@ export function checkProgramKind(flags: Record<string, unknown>, jobFile: string
     throw new TsflinkError('Python programs are not supported: tsflink runs TypeScript and JavaScript job files (-py/--python and the other -py* options are Flink\'s for PyFlink)')
   }
   if (/\.jar$/i.test(jobFile ?? '')) {
-    throw new TsflinkError(`Submitting Java job jars is not supported yet: tsflink runs TypeScript and JavaScript job files ('${jobFile}')`)
+    throw new TsflinkError(`A Java job jar runs on a Flink cluster: give its job manager with -m host:port ('${jobFile}'); without -m tsflink runs TypeScript and JavaScript job files`, { kind: 'usage' })
   }
   const java = ['class', 'classpath'].find((k) => flags[k] !== undefined)
   if (java !== undefined) {
@@ -106,6 +111,16 @@ ${EXIT_CODES_HELP}`
       if (file !== undefined) programArgs = [file, ...programArgs]
       file = flags.jarfile
     }
+    if (file !== undefined && /\.jar$/i.test(file) && flags.jobmanager !== undefined) {
+      if (flags.classpath !== undefined) throw new TsflinkError('-C/--classpath is not supported with -m: the job manager loads the jar\'s own classes', { kind: 'usage' })
+      checkProgramKind({ ...flags, class: undefined }, undefined)
+      const claimMode = claimModeOf(flags.claimMode, flags.restoreMode, (line) => this.say(line))
+      return this.submitJar(file, flags.jobmanager, this.loadConfiguration(flags), {
+        jar: file, entryClass: flags.class, parallelism: flags.parallelism, args: programArgs,
+        restore: flags.fromSavepoint === undefined ? undefined : { path: flags.fromSavepoint, allowNonRestoredState: flags.allowNonRestoredState, claimMode },
+        config: flags.dynamic ?? [],
+      }, flags.detached)
+    }
     checkProgramKind(flags, file)
     if (file === undefined) throw new TsflinkError('Missing the job file. Usage: tsflink run [OPTIONS] <job.ts> [arguments]', { kind: 'usage' })
     const claimMode = claimModeOf(flags.claimMode, flags.restoreMode, (line) => this.say(line))
@@ -166,6 +181,30 @@ ${EXIT_CODES_HELP}`
       })
     }
     return result
+  }
+
+  /** `run -m host:port job.jar`: the jar goes to that Flink cluster; attached, this waits for the job's end. */
+  private async submitJar(
+    jar: string, jobmanager: string, config: Configuration,
+    s: Omit<JarSubmission, 'config'> & { config: string[] }, detached: boolean,
+  ): Promise<RunOutput> {
+    const [{ clientFor }, { awaitJarJob, dynamicProperties, submitJar }] = await Promise.all([import('../cli/services/job-control.js'), import('../cli/services/submit-jar.js')])
+    const client = clientFor('', jobmanager, config)
+    const jobId = await submitJar(client, { ...s, jar, config: dynamicProperties(s.config) })
+    this.say(`Job has been submitted with JobID ${jobId}`)
+    if (detached) return { jobId, jobmanager, detached: true }
+    const progress = await startProgress(`Waiting for job ${jobId} on ${sanitize(jobmanager)}`, this.jsonEnabled())
+    let end
+    try {
+      end = await awaitJarJob(client, jobId)
+    } finally {
+      progress.stop()
+    }
+    if (end.status !== 'FINISHED') {
+      throw new TsflinkError(`Job ${jobId} ${end.status === 'CANCELED' ? 'was cancelled' : `ended ${end.status}`}`, { hint: 'An attached run exits 1 unless the job finished (as Flink).' })
+    }
+    for (const line of ['Program execution finished', `Job with JobID ${jobId} has finished.`, `Job Runtime: ${end.durationMs} ms`]) this.say(line)
+    return { jobId, jobmanager, detached: false, status: end.status, durationMs: end.durationMs }
   }
 }
 

@@ -9,15 +9,18 @@
  * continue exactly. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { inlineState, parseFlinkMetadata, referencedFiles } from '../../src/runtime/checkpoint/flink-metadata.js'
-import { flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
+import { runCli, tmp } from '../helpers.js'
+import { assertCountsContinue, dumpMetadata, filesBelow, flinkSkipReason, startFlinkCluster, type FlinkCluster } from '../servers/flink.js'
 import { buildTestJob } from '../servers/flink-job.js'
 
 const skip = flinkSkipReason()
 const KEYS = 20000
+/** The jobs' checkpoint timeout, which prune is told too (its rule: files newer than latest completed + timeout stay). */
+const TIMEOUT_S = 15
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 interface CheckpointStats { id: number; status: string; state_size: number; external_path: string }
@@ -52,6 +55,8 @@ describe('a real Flink cluster', { skip }, () => {
     '-Dexecution.checkpointing.incremental=true',
     '-Dexecution.checkpointing.interval=400ms',
     '-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION',
+    `-Dexecution.checkpointing.timeout=${TIMEOUT_S}s`,
+    '-Dexecution.checkpointing.tolerable-failed-checkpoints=1000',
   ]
 
   before(async () => {
@@ -77,6 +82,7 @@ describe('a real Flink cluster', { skip }, () => {
   }
 
   let firstJob = ''
+  let secondJob = ''
   let latestRetained = ''
 
   it('retains incremental checkpoints whose _metadata references exactly files that exist, with their sizes', async () => {
@@ -129,11 +135,82 @@ describe('a real Flink cluster', { skip }, () => {
     for (const l of lines) assert.equal(l.count, Math.floor(l.n / KEYS) + 1, `n=${l.n}`)
   })
 
+  it('checkpoints verify, then prune --keep 1 on Flink\'s own directory: the other checkpoints and every shared file the kept one does not reference go, nothing else', { timeout: 240_000 }, async () => {
+    assert.ok(latestRetained, 'the first test retained checkpoints')
+    const env = { TSFLINK_HOME: tmp('tsflink-flink-prune-home-') }
+    const root = cluster.checkpointsDir
+    const jobDir = join(root, firstJob)
+    const timeout = ['-D', `execution.checkpointing.timeout=${TIMEOUT_S}s`]
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli(args, { env })
+    const retained = readdirSync(jobDir).filter((d) => /^chk-\d+$/.test(d) && existsSync(join(jobDir, d, '_metadata'))).map((d) => join(jobDir, d)).sort()
+
+    // verify: every retained checkpoint checks out; a missing shared file is named, exit 1.
+    const ok = await cli(['checkpoints', 'verify', '--dir', root])
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+    for (const d of retained) assert.match(ok.stdout, new RegExp(`^OK +${d} \\(`, 'm'))
+    const oldest = retained.find((d) => !d.endsWith(latestRetained.slice(latestRetained.lastIndexOf('/'))))!
+    const victim = localPath(dumpMetadata(cluster, jar, oldest).files.find((f) => f.shared)!.path)
+    renameSync(victim, `${victim}.away`)
+    const missing = await cli(['checkpoints', 'verify', '--dir', root])
+    renameSync(`${victim}.away`, victim)
+    assert.equal(missing.code, 1)
+    assert.match(missing.stdout, new RegExp(`^FAILED +${oldest}$`, 'm'))
+    assert.ok(missing.stdout.includes(`missing: referenced file file:${victim} is missing`) || missing.stdout.includes(victim), missing.stdout)
+
+    // Within latest completed + timeout the job may still be writing: no shared file goes.
+    const latestCompleted = statSync(join(latestRetained, '_metadata')).mtimeMs
+    if (Date.now() < latestCompleted + TIMEOUT_S * 1000 - 2000) {
+      const early = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+      assert.equal(early.code, 0, early.stderr)
+      assert.doesNotMatch(early.stdout, /\/shared\//, 'a shared file chosen while the job may still run')
+    }
+    await waitFor('latest completed + timeout to pass', async () => (Date.now() > latestCompleted + TIMEOUT_S * 1000 + 1000 ? true : undefined), 60_000)
+
+    // A file newer than latest completed + timeout: something still writes there; no shared file goes.
+    const stray = join(jobDir, 'shared', 'stray-upload')
+    writeFileSync(stray, 'x')
+    const late = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+    assert.equal(late.code, 0, late.stderr)
+    assert.doesNotMatch(late.stdout, /\/shared\//)
+    utimesSync(stray, new Date(latestCompleted - 60_000), new Date(latestCompleted - 60_000))
+    const stale = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '--dry-run', ...timeout])
+    assert.match(stale.stdout, new RegExp(`^Would delete ${stray}$`, 'm'), 'the same file, old: garbage')
+    rmSync(stray)
+
+    // Fail closed: a Flink _metadata of an unknown format version next to it stops every deletion.
+    const fake = join(root, 'ffffffffffffffffffffffffffffffff', 'chk-1')
+    mkdirSync(fake, { recursive: true })
+    const bytes = readFileSync(join(latestRetained, '_metadata'))
+    bytes.writeInt32BE(99, 4)
+    writeFileSync(join(fake, '_metadata'), bytes)
+    const before = filesBelow(root)
+    const refused = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', ...timeout])
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /^Error: Refusing to prune .*version 99.*nothing was deleted/m)
+    assert.deepEqual(filesBelow(root), before, 'nothing deleted')
+    rmSync(join(root, 'ffffffffffffffffffffffffffffffff'), { recursive: true })
+
+    // The prune. Oracle: Flink's own deserializer lists what the kept checkpoint references.
+    const all = filesBelow(root)
+    const kept = new Set([...filesBelow(latestRetained), ...dumpMetadata(cluster, jar, latestRetained).files.map((f) => (f.relative ? join(latestRetained, f.path) : localPath(f.path)))])
+    const pruned = await cli(['checkpoints', 'prune', '--dir', root, '--keep', '1', ...timeout])
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr)
+    assert.deepEqual(filesBelow(root), all.filter((f) => kept.has(f)), 'exactly the kept checkpoint and what it references remain')
+    assert.ok(all.some((f) => f.includes('/shared/') && !kept.has(f)) || retained.length > 1, 'something was there to prune')
+    for (const d of retained.filter((x) => x !== latestRetained)) {
+      assert.equal(existsSync(d), false, `${d} deleted`)
+      assert.match(pruned.stdout, new RegExp(`^Deleted ${d}$`, 'm'))
+    }
+    const again = await cli(['checkpoints', 'verify', latestRetained])
+    assert.equal(again.code, 0, again.stdout + again.stderr)
+  })
+
   it('real Flink restores from the latest retained checkpoint and the counts continue exactly', { timeout: 240_000 }, async () => {
     assert.ok(latestRetained, 'the first test retained a checkpoint')
     const before = outputLines(cluster)
     const maxBefore = before.reduce((m, l) => Math.max(m, l.n), -1)
     const jobId = submit(['-s', `file://${latestRetained}`])
+    secondJob = jobId
     await completed(jobId, 2)
     await waitFor('output after the restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
     await cancel(jobId)
@@ -146,5 +223,50 @@ describe('a real Flink cluster', { skip }, () => {
     const seen = new Set(all.map((l) => l.n))
     const maxAfter = restored.reduce((m, l) => Math.max(m, l.n), -1)
     for (let n = 0; n <= maxAfter; n++) assert.ok(seen.has(n), `record ${n} never counted`)
+  })
+
+  it('after a claim-mode restore chain: prune --keep 1 keeps what the claiming job references, and real Flink restores from its kept checkpoint exactly', { timeout: 360_000 }, async () => {
+    assert.ok(secondJob, 'the restore test ran a second job')
+    const root = cluster.checkpointsDir
+    const newest = (jobId: string): string | undefined => readdirSync(join(root, jobId)).filter((d) => /^chk-\d+$/.test(d) && existsSync(join(root, jobId, d, '_metadata')))
+      .sort((a, b) => Number(b.slice(4)) - Number(a.slice(4))).map((d) => join(root, jobId, d))[0]
+    const from = newest(secondJob)
+    assert.ok(from, 'the second job retained a checkpoint')
+    const before = outputLines(cluster)
+    // Checkpoints only when asked (tsflink checkpoint -m). (Flink 2.2's RocksDB backend re-uploads
+    // the restored state in this job's first checkpoint, so it does not reference the claimed
+    // folder's files; references across job folders are covered on the planner, test/flink-prune.test.ts.)
+    const third = submit(['-s', `file://${from}`, '-cm', 'claim', '-Dexecution.checkpointing.interval=1h'])
+    await waitFor('output after the claim-mode restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
+    const triggered = await runCli(['checkpoint', '-m', cluster.address, third], { env: { TSFLINK_HOME: tmp('tsflink-flink-claim-home-') } })
+    assert.equal(triggered.code, 0, triggered.stdout + triggered.stderr)
+    await cancel(third)
+    assertCountsContinue(before, outputLines(cluster).slice(before.length), KEYS)
+    const kept3 = newest(third)!
+
+    const latestCompleted = statSync(join(kept3, '_metadata')).mtimeMs
+    await waitFor('latest completed + timeout to pass', async () => (Date.now() > latestCompleted + TIMEOUT_S * 1000 + 1000 ? true : undefined), 60_000)
+    // Oracle (Flink's own deserializer): per job folder its newest checkpoint and what it references stay; a folder without one is left alone.
+    const expected = new Set<string>()
+    for (const jobId of readdirSync(root).filter((d) => /^[0-9a-f]{32}$/.test(d))) {
+      const kept = newest(jobId)
+      if (kept === undefined) {
+        for (const f of filesBelow(join(root, jobId))) expected.add(f)
+        continue
+      }
+      for (const f of filesBelow(kept)) expected.add(f)
+      for (const f of dumpMetadata(cluster, jar, kept).files) expected.add(f.relative ? join(kept, f.path) : localPath(f.path))
+    }
+    const all = filesBelow(root)
+    const pruned = await runCli(['checkpoints', 'prune', '--dir', root, '--keep', '1', '-D', `execution.checkpointing.timeout=${TIMEOUT_S}s`], { env: { TSFLINK_HOME: tmp('tsflink-flink-prune-home-') } })
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr)
+    assert.deepEqual(filesBelow(root), all.filter((f) => expected.has(f)), 'exactly the newest checkpoint of each job and what it references remain')
+    assert.ok(all.length > filesBelow(root).length, 'something was pruned')
+
+    const before4 = outputLines(cluster)
+    const fourth = submit(['-s', `file://${kept3}`])
+    await waitFor('output after the restore from the pruned chain', async () => (outputLines(cluster).length > before4.length + 200 ? true : undefined))
+    await cancel(fourth)
+    assertCountsContinue(before4, outputLines(cluster).slice(before4.length), KEYS)
   })
 })

@@ -83,7 +83,7 @@ export interface FlinkCluster {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const server = createServer()
     server.once('error', fail)
@@ -236,4 +236,97 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
     await new Promise((r) => setTimeout(r, 200))
   }
   return cluster
+}
+
+/** Polls `f` every 250 ms until it returns something other than undefined. */
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await f()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/** The lines the test job (test/flink-job CounterJob) printed on the TaskManager so far: n, key, count. */
+export function counterLines(cluster: FlinkCluster): { n: number; key: number; count: number }[] {
+  return cluster.taskManagerOut().split('\n').flatMap((l) => {
+    const m = /n=(\d+) key=(\d+) count=(\d+)/.exec(l)
+    return m ? [{ n: Number(m[1]), key: Number(m[2]), count: Number(m[3]) }] : []
+  })
+}
+
+/**
+ * Checks the lines a job restored from a snapshot printed (`restored`, after `before` of the jobs
+ * before it): every count is exact (record n is the n / keys + 1-th of its key), the source
+ * resumed where the snapshot left it (not at 0, not past what was printed before), and no record
+ * was skipped. Returns the first n after the restore.
+ */
+export function assertCountsContinue(before: { n: number }[], restored: { n: number; key: number; count: number }[], keys: number): number {
+  if (restored.length === 0) throw new Error('the restored job printed nothing')
+  for (const l of restored) {
+    if (l.count !== Math.floor(l.n / keys) + 1) throw new Error(`after the restore: n=${l.n} key=${l.key} count=${l.count}, expected ${Math.floor(l.n / keys) + 1}`)
+  }
+  const maxBefore = before.reduce((m, l) => Math.max(m, l.n), -1)
+  const first = restored[0]!.n
+  if (!(first > 0 && first <= maxBefore + 1)) throw new Error(`resumed at ${first} (before: up to ${maxBefore})`)
+  restored.forEach((l, i) => {
+    if (l.n !== first + i) throw new Error(`record ${first + i} skipped or reordered after the restore (got ${l.n})`)
+  })
+  return first
+}
+
+/** What Flink's own deserializer finds in a `_metadata` (test/flink-job MetadataDump): the test oracle for what a checkpoint references. */
+export interface FlinkMetadataDump {
+  checkpointId: number
+  files: { path: string; relative: boolean; shared: boolean; size?: number; minSize?: number }[]
+}
+
+/** Runs MetadataDump (built into the test job's jar) on the checkpoint or savepoint directory `dir`. */
+export function dumpMetadata(cluster: FlinkCluster, jar: string, dir: string): FlinkMetadataDump {
+  const r = spawnSync('java', ['-cp', `${jar}:${join(cluster.home, 'lib')}/*`, 'tsflink.testjob.MetadataDump', dir], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`MetadataDump ${dir} failed: ${r.stderr}`)
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as FlinkMetadataDump
+}
+
+/** Every file below `dir` (recursively), as absolute paths, sorted. */
+export function filesBelow(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name)
+    return e.isDirectory() ? filesBelow(p) : [p]
+  }).sort()
+}
+
+/**
+ * Flink's own CLI (`bin/flink` of the installed distribution) with a configuration of its own and
+ * no cluster: for driving other REST endpoints (tsflink's) with `-m host:port`. REST retries are
+ * off, so a refused request fails at once. `extraConfig`: more config.yaml keys.
+ */
+export function flinkClient(extraConfig: Record<string, string> = {}): { home: string; run(args: string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string }; cleanup(): void } {
+  const { home, missing } = flinkHome()
+  if (!home) throw new Error(`no Flink CLI: missing ${missing}`)
+  const dir = mkdtempSync(join(tmpdir(), 'tsflink-flink-cli-'))
+  const confDir = join(dir, 'conf')
+  mkdirSync(confDir)
+  mkdirSync(join(dir, 'log'))
+  const config: Record<string, string> = {
+    'env.java.opts.all': `${defaultJavaOpts(home)} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC`,
+    'rest.retry.max-attempts': '0',
+    'rest.retry.delay': '100',
+    ...extraConfig,
+  }
+  writeFileSync(join(confDir, 'config.yaml'), Object.entries(config).map(([k, v]) => `${k}: ${yamlScalar(v)}\n`).join(''))
+  for (const f of ['log4j-cli.properties', 'logback.xml']) if (existsSync(join(home, 'conf', f))) copyFileSync(join(home, 'conf', f), join(confDir, f))
+  const env: NodeJS.ProcessEnv = { ...process.env, FLINK_HOME: home, FLINK_CONF_DIR: confDir, FLINK_LOG_DIR: join(dir, 'log') }
+  delete env['FLINK_ENV_JAVA_OPTS']
+  return {
+    home,
+    run(args, timeoutMs = 120_000) {
+      const r = spawnSync(join(home, 'bin', 'flink'), args, { env, encoding: 'utf8', timeout: timeoutMs })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    },
+    cleanup() { rmSync(dir, { recursive: true, force: true }) },
+  }
 }

@@ -110,11 +110,11 @@ function toListed(e: SnapshotEntry, latestOfJob: Map<string, number>, running: S
 }
 
 /** JobIDs whose folder holds a live lease, or that the local registry lists. */
-function runningJobsOf(inv: Inventory): Set<string> {
+function runningJobsOf(inv: Inventory, config: Configuration): Set<string> {
   const registry = registryRunningJobs()
   const now = Date.now()
   const out = new Set(registry)
-  for (const j of inv.jobs) if (isRunning(j, { now, runningJobs: registry })) out.add(j.jobId)
+  for (const j of inv.jobs) if (isRunning(j, { now, runningJobs: registry, ...checkpointTimeout(config) })) out.add(j.jobId)
   return out
 }
 
@@ -126,7 +126,7 @@ export async function listCheckpoints(root: string, config: Configuration, opts:
     if (e.status !== 'valid' || e.type !== 'checkpoint' || e.jobId === undefined) continue
     latest.set(e.jobId, Math.max(latest.get(e.jobId) ?? -1, e.checkpointId ?? -1))
   }
-  const running = runningJobsOf(inv)
+  const running = runningJobsOf(inv, config)
   return entries.map((e) => toListed(e, latest, running))
 }
 
@@ -196,9 +196,16 @@ export interface PruneRequest {
   onProgress?: (p: PruneProgress) => void
 }
 
+/** For Flink's job folders (prune-plan.ts rule 9): the configured execution.checkpointing.timeout, if any. */
+function checkpointTimeout(config: Configuration): { checkpointTimeoutMs?: number } {
+  const ms = config.getDuration('execution.checkpointing.timeout')
+  return ms === undefined ? {} : { checkpointTimeoutMs: ms }
+}
+
 export function pruneCheckpoints(root: string, config: Configuration, opts: PruneRequest): Promise<PruneResult> {
   return prune(root, storageFor(root, config), {
     keep: opts.keep, olderThanMs: opts.olderThanMs, includeSavepoints: opts.includeSavepoints, now: Date.now(), runningJobs: registryRunningJobs(),
+    ...checkpointTimeout(config),
   }, { dryRun: opts.dryRun, ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
 }
 

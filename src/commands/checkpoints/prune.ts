@@ -58,6 +58,7 @@ ${EXIT_CODES_HELP}`
       progress.stop()
     }
     const { plan, deleted, failed, bytesFreed } = result
+    if (plan.refused !== undefined) throw new TsflinkError(`Refusing to prune ${root}: ${plan.refused}`)
     const verb = flags['dry-run'] ? 'Would delete' : 'Deleted'
     for (const p of deleted) this.say(`${verb} ${p}`)
     for (const n of plan.notes) process.stderr.write(`Note: ${n.path}: ${n.reason}\n`)

@@ -7,9 +7,15 @@
  *
  * Folders are recognised by what they hold, never by their name alone:
  * - a job folder is a folder named by a JobID that holds a `_lease` naming that job, or a
- *   `chk-<n>/_metadata` that reads and names that job;
+ *   `chk-<n>/_metadata` that reads and names that job, or (Apache Flink's own directories) a
+ *   `chk-<n>/_metadata` in Flink's binary format that reads as checkpoint n;
  * - a savepoint directory is a `savepoint-*` folder holding a `_metadata` or an `_in_progress`.
  * Anything else is listed for the user to see but is not ours to delete.
+ *
+ * Flink's `_metadata` (flink-metadata.ts) is read to the files it references: relative ones, and
+ * `file:` and `s3://` (`s3a://`, `s3p://`) URIs as locations of this storage. A Flink `_metadata`
+ * that cannot be read with certainty (unknown version or handle, or a reference to another file
+ * system) makes its entry unreadable, which stops prune from deleting anything (prune-plan.ts).
  *
  * For prune, a job folder given as the root is read together with the job folders next to it
  * (read only): a job restored in claim mode references the files of the job it was restored from.
@@ -20,10 +26,11 @@
 import { readdir } from 'node:fs/promises'
 import { StateError, describeError } from '../errors.js'
 import { isJobId } from '../ids.js'
-import { basename, isRemote, join, METADATA_FILE, parent, parseCheckpointDirName, relativeTo } from '../storage/paths.js'
+import { basename, isRemote, join, METADATA_FILE, normalizeLocation, parent, parseCheckpointDirName, relativeTo } from '../storage/paths.js'
 import { FsStorage } from '../storage/fs-storage.js'
 import type { Storage, StoredObject } from '../storage/storage.js'
 import { JOB_LEASE_FILE, SAVEPOINT_LEASE_FILE, parseLease, type ParsedLease } from './lease.js'
+import { FlinkMetadataError, isFlinkMetadata, parseFlinkMetadata, referencedFiles } from './flink-metadata.js'
 import { checksumOf, parseMetadata, type CheckpointMetadata } from './metadata.js'
 
 export type EntryStatus = 'valid' | 'incomplete' | 'corrupt'
@@ -72,6 +79,8 @@ export interface SnapshotEntry {
   recognized: boolean
   /** Savepoints: the `_in_progress` lease of a savepoint being written, when present. */
   inProgress: LeaseEvidence | undefined
+  /** Whose `_metadata` it is: tsflink's (JSON) or Apache Flink's (binary); undefined without a readable one. */
+  format?: 'tsflink' | 'flink' | undefined
 }
 
 export interface JobFolder {
@@ -82,6 +91,12 @@ export interface JobFolder {
   lease: LeaseEvidence | undefined
   /** Files in shared/ and taskowned/. */
   sharedFiles: { path: string; mtimeMs: number; size: number }[]
+  /** Recognised by an Apache Flink `_metadata` (Flink writes no lease: see prune-plan.ts for when its job counts as running). */
+  flink?: boolean
+  /** The newest modification time of any file in the folder (its checkpoint directories included). */
+  newestFileMs?: number
+  /** Flink job folders: when its latest valid checkpoint completed (its `_metadata` was written). */
+  latestCompletedMs?: number | undefined
 }
 
 export interface Inventory {
@@ -206,17 +221,31 @@ export async function checkFiles(
   path: string, meta: CheckpointMetadata, storage: Storage,
   opts: { known?: ReadonlyMap<string, number>; deep?: boolean; checksums?: Checksums } = {},
 ): Promise<FileProblem[]> {
+  return checkReferences(meta.files.map((f) => ({ ...f, location: join(path, f.path) })), storage, opts)
+}
+
+/** A referenced file: as `_metadata` names it, where it is, its recorded size (or, for a segment of a merged file, the least size). */
+interface Reference { path: string; location: string; size?: number; minSize?: number; checksum?: string }
+
+async function checkReferences(
+  refs: Reference[], storage: Storage,
+  opts: { known?: ReadonlyMap<string, number>; deep?: boolean; checksums?: Checksums } = {},
+): Promise<FileProblem[]> {
   const checksums = opts.checksums ?? newChecksums()
   const problems: FileProblem[] = []
-  await mapLimit(meta.files, 8, async (f) => {
-    const location = join(path, f.path)
+  await mapLimit(refs, 8, async (f) => {
+    const location = f.location
     const size = opts.known?.get(location) ?? (await storage.stat(location).catch(() => undefined))?.size
     if (size === undefined) {
       problems.push({ file: f.path, location, kind: 'missing', problem: `referenced file ${f.path} is missing` })
       return
     }
-    if (size !== f.size) {
+    if (f.size !== undefined && size !== f.size) {
       problems.push({ file: f.path, location, kind: 'size', problem: `${f.path} has ${size} bytes, _metadata says ${f.size}` })
+      return
+    }
+    if (f.minSize !== undefined && size < f.minSize) {
+      problems.push({ file: f.path, location, kind: 'size', problem: `${f.path} has ${size} bytes, _metadata references bytes up to ${f.minSize}` })
       return
     }
     if (opts.deep !== true || f.checksum === undefined) return
@@ -226,8 +255,57 @@ export async function checkFiles(
     if (actual === undefined) problems.push({ file: f.path, location, kind: 'missing', problem: `referenced file ${f.path} cannot be read` })
     else if (actual !== f.checksum) problems.push({ file: f.path, location, kind: 'checksum', problem: `${f.path} fails its checksum (${actual}, _metadata says ${f.checksum})` })
   })
-  const order = new Map(meta.files.map((f, i) => [f.path, i]))
+  const order = new Map(refs.map((f, i) => [f.path, i]))
   return problems.sort((a, b) => order.get(a.file)! - order.get(b.file)!)
+}
+
+/**
+ * Where a file a Flink `_metadata` references lies, as a location of this storage: relative paths
+ * from the checkpoint directory; `file:` URIs as local paths; `s3a://` and `s3p://` as `s3://`.
+ * Another file system (hdfs://, …) throws: tsflink cannot check it, so nothing may be decided.
+ */
+function flinkLocation(dir: string, ref: { path: string; relative: boolean }): string {
+  if (ref.relative) return join(dir, ref.path)
+  const p = ref.path
+  if (/^file:/i.test(p)) return normalizeLocation(p)
+  const s3 = /^s3[ap]?:\/\/(.*)$/i.exec(p)
+  if (s3 !== null) return `s3://${s3[1]!}`
+  if (!isRemote(p) && p.startsWith('/')) return normalizeLocation(p)
+  throw new FlinkMetadataError('malformed', `references ${p}, on a file system tsflink does not read (local paths and s3:// only)`)
+}
+
+/**
+ * Apache Flink's `_metadata` read into the shape the inventory works with: the checkpoint id, the
+ * kind, the completion time (the file's modification time; Flink records none) and every
+ * referenced file. `jobId` is the folder's when the checkpoint id matches `chk-<n>`, which is what
+ * recognises a Flink job folder; Flink's `_metadata` does not name its job.
+ */
+function fromFlink(path: string, data: Buffer, d: DirSpec, mtimeMs: number): { meta: CheckpointMetadata; refs: Reference[] } {
+  const flink = parseFlinkMetadata(data, join(path, METADATA_FILE))
+  const refs = referencedFiles(flink).map((r) => ({
+    path: r.path, location: flinkLocation(path, r),
+    ...(r.size === undefined ? {} : { size: r.size }), ...(r.minSize === undefined ? {} : { minSize: r.minSize }),
+  }))
+  const props = flink.properties
+  const type = props?.type ?? (basename(path).startsWith('savepoint-') ? 'savepoint' : 'checkpoint')
+  const named = d.jobId !== undefined && parseCheckpointDirName(basename(path)) === flink.checkpointId
+  const meta: CheckpointMetadata = {
+    jobId: (named ? d.jobId : '') as CheckpointMetadata['jobId'],
+    jobName: '',
+    checkpointId: flink.checkpointId as CheckpointMetadata['checkpointId'],
+    timestamp: mtimeMs,
+    completedAt: new Date(mtimeMs).toISOString(),
+    kind: {
+      type,
+      incremental: props?.sharingFilesStrategy === 'FORWARD_BACKWARD' || refs.length > 0 && referencedFiles(flink).some((r) => r.shared),
+      format: props?.formatType === 'NATIVE' ? 'native' : 'canonical',
+    },
+    backend: 'rocksdb',
+    program: null,
+    operators: [],
+    files: refs.map((r) => ({ path: r.path, size: r.size ?? r.minSize ?? 0 })),
+  }
+  return { meta, refs }
 }
 
 /** Reads one checkpoint or savepoint directory, given the objects inside it and the sizes of all objects listed. */
@@ -237,6 +315,7 @@ async function inspect(path: string, d: DirSpec, storage: Storage, known: Readon
     references: [], fileProblems: [], sizeBytes: d.own.reduce((n, f) => n + f.size, 0), ownFiles: d.own.map((f) => f.location), ownBytes: d.own.reduce((n, f) => n + f.size, 0),
     mtimeMs: d.own.reduce((m, f) => Math.max(m, f.mtimeMs), 0),
     checkpointId: d.type === 'checkpoint' ? parseCheckpointDirName(basename(path)) : undefined, recognized: false, inProgress: undefined,
+    format: undefined,
   }
   const metaPath = join(path, METADATA_FILE)
   const unreadable = (problem: string): SnapshotEntry => ({ ...base, status: 'corrupt', problem, unreadable: true })
@@ -251,20 +330,28 @@ async function inspect(path: string, d: DirSpec, storage: Storage, known: Readon
     return unreadable(`_metadata cannot be read: ${describeIoError(err)}`)
   }
   let meta: CheckpointMetadata
+  let refs: Reference[]
+  const format = isFlinkMetadata(data) ? 'flink' : 'tsflink'
   try {
-    meta = parseMetadata(data, metaPath)
+    if (format === 'flink') {
+      const mtimeMs = d.own.find((f) => f.location === metaPath)?.mtimeMs ?? (await storage.stat(metaPath))?.mtimeMs ?? Date.now()
+      ;({ meta, refs } = fromFlink(path, data, d, mtimeMs))
+    } else {
+      meta = parseMetadata(data, metaPath)
+      refs = meta.files.map((f) => ({ ...f, location: join(path, f.path) }))
+    }
   } catch (err) {
-    return unreadable(describeError(err))
+    return { ...unreadable(err instanceof FlinkMetadataError ? `${metaPath}: ${err.message}` : describeError(err)), format }
   }
-  const references = meta.files.map((f) => join(path, f.path))
-  const problems = await checkFiles(path, meta, storage, { known, deep, checksums })
+  const references = refs.map((f) => f.location)
+  const problems = await checkReferences(refs, storage, { known, deep, checksums })
   const withMeta: SnapshotEntry = {
-    ...base, metadata: meta, references, checkpointId: meta.checkpointId, jobId: d.jobId ?? meta.jobId, type: meta.kind.type, fileProblems: problems,
+    ...base, metadata: meta, references, checkpointId: meta.checkpointId, jobId: d.jobId ?? (meta.jobId === '' ? undefined : meta.jobId), type: meta.kind.type, fileProblems: problems, format,
   }
   if (problems.length > 0) {
     return { ...withMeta, status: problems.some((p) => p.kind === 'missing') ? 'incomplete' : 'corrupt', problem: problems[0]!.problem }
   }
-  return { ...withMeta, status: 'valid', problem: undefined, sizeBytes: meta.files.reduce((n, f) => n + f.size, 0) }
+  return { ...withMeta, status: 'valid', problem: undefined, sizeBytes: refs.reduce((n, f) => n + (f.size ?? f.minSize ?? 0), 0) }
 }
 
 /** Lists `root`, turning errors into one line that names the place. */
@@ -362,7 +449,13 @@ export async function scanRoot(root: string, storage: Storage, opts: ScanOptions
       : j.lease === undefined ? undefined : await readLease(j.lease, storage, j.jobId)
     const namedByLease = lease?.parsed.ok === true
     const namedByMetadata = entries.some((e) => e.jobPath === j.path && e.metadata?.jobId === j.jobId)
-    return { jobId: j.jobId, path: j.path, recognized: namedByLease || namedByMetadata, lease, sharedFiles: j.sharedFiles }
+    const flink = entries.some((e) => e.jobPath === j.path && e.format === 'flink' && e.metadata?.jobId === j.jobId)
+    const newestFileMs = Math.max(0, ...j.sharedFiles.map((f) => f.mtimeMs), ...entries.filter((e) => e.jobPath === j.path).map((e) => e.mtimeMs))
+    const completed = entries.filter((e) => e.jobPath === j.path && e.format === 'flink' && e.status === 'valid' && e.type === 'checkpoint').map((e) => e.metadata!.timestamp)
+    return {
+      jobId: j.jobId, path: j.path, recognized: namedByLease || namedByMetadata, lease, sharedFiles: j.sharedFiles, flink, newestFileMs,
+      ...(completed.length > 0 ? { latestCompletedMs: Math.max(...completed) } : {}),
+    }
   })
   const recognized = new Set(folders.filter((f) => f.recognized).map((f) => f.path))
   for (const e of entries) if (e.jobPath !== undefined) e.recognized = recognized.has(e.jobPath)

@@ -26,6 +26,16 @@
  *    no checkpoint of a running job references anything in that job's folder (a job restored in
  *    claim mode uploads nothing there, but reuses what is there). A running job may be uploading
  *    files that no `_metadata` names yet, so nothing in its own shared/ or taskowned/ is deleted.
+ * 9. Apache Flink's own job folders (recognised by Flink's `_metadata`; Flink writes no lease): a
+ *    Flink job counts as running until its latest completed checkpoint is older than the checkpoint
+ *    timeout (`checkpointTimeoutMs`, Flink's execution.checkpointing.timeout), and for as long as
+ *    any file in its folder is newer than that (something still writes there). A checkpoint
+ *    started after the latest completed one has then either completed or expired, so what it left
+ *    is garbage; files newer than latest completed + timeout are never deleted.
+ * 10. Fail closed on Flink's format: a Flink `_metadata` below the root (or next to a job folder
+ *    given as the root) that cannot be read with certainty (unknown version or handle type), or
+ *    a Flink checkpoint that references a file outside the folders read (another spelling of the
+ *    path, a link, another root), means nothing at all is deleted (`refused` says why).
  */
 import { join, normalizeLocation } from '../storage/paths.js'
 import type { Inventory, JobFolder, SnapshotEntry } from './inventory.js'
@@ -39,7 +49,12 @@ export interface PrunePolicy {
   now: number
   /** Jobs the local registry lists as running: protected as if they held a live lease. */
   runningJobs: ReadonlySet<string>
+  /** Flink job folders (rule 9): the checkpoint timeout of their jobs; Flink's default, 10 min, when unset. */
+  checkpointTimeoutMs?: number | undefined
 }
+
+/** Flink's default execution.checkpointing.timeout. */
+export const FLINK_CHECKPOINT_TIMEOUT_MS = 10 * 60_000
 
 export interface PrunePlan {
   deleteDirs: SnapshotEntry[]
@@ -49,6 +64,8 @@ export interface PrunePlan {
   /** Things left alone that a user may want to look at, with the reason. */
   notes: { path: string; reason: string }[]
   bytesFreed: number
+  /** Why nothing at all may be deleted (rule 10); then deleteDirs and deleteFiles are empty. */
+  refused?: string
 }
 
 /** Strictly below `root` (`/x/ck2` is not inside `/x/ck`). */
@@ -59,8 +76,29 @@ function completedAt(e: SnapshotEntry): number {
 }
 
 /** Whether the job of a folder is running (rule 2). */
-export function isRunning(j: JobFolder, policy: Pick<PrunePolicy, 'now' | 'runningJobs'>): boolean {
-  return (j.lease !== undefined && isLeaseLive(j.lease.parsed, policy.now)) || policy.runningJobs.has(j.jobId)
+export function isRunning(j: JobFolder, policy: Pick<PrunePolicy, 'now' | 'runningJobs' | 'checkpointTimeoutMs'>): boolean {
+  return (j.lease !== undefined && isLeaseLive(j.lease.parsed, policy.now)) || policy.runningJobs.has(j.jobId) || (j.flink === true && flinkMayRun(j, policy))
+}
+
+/** Rule 9: whether a Flink job may still be running (or have a checkpoint in flight). */
+function flinkMayRun(j: JobFolder, policy: Pick<PrunePolicy, 'now' | 'checkpointTimeoutMs'>): boolean {
+  if (j.latestCompletedMs === undefined) return true
+  const quietFrom = j.latestCompletedMs + (policy.checkpointTimeoutMs ?? FLINK_CHECKPOINT_TIMEOUT_MS)
+  return policy.now <= quietFrom || (j.newestFileMs ?? 0) > quietFrom
+}
+
+/** Rule 10: why no deletion is safe below this inventory, if one is not. */
+function refusal(inv: Inventory, folders: ReadonlyMap<string, JobFolder>): string | undefined {
+  const broken = inv.entries.find((e) => e.format === 'flink' && e.unreadable)
+  if (broken !== undefined) return `${String(broken.problem)}; nothing was deleted`
+  for (const e of inv.entries) {
+    if (e.format !== 'flink') continue
+    const outside = e.references.find((r) => !inside(e.path, r) && !inside(inv.root, r) && folderOf(r, folders) === undefined)
+    if (outside !== undefined) {
+      return `${e.path} references ${outside}, outside the folders read: tsflink cannot tell whether it is a file here under another name; nothing was deleted (prune the root that holds both)`
+    }
+  }
+  return undefined
 }
 
 /** The job folder (among `folders`) a location lies in, if any: its prefixes are tried, longest first. */
@@ -81,6 +119,10 @@ export function planPrune(inv: Inventory, policy: PrunePolicy): PrunePlan {
   const root = inv.root
 
   const folders = new Map(inv.jobs.map((j) => [j.path, j]))
+  const refused = refusal(inv, folders)
+  if (refused !== undefined) {
+    return { deleteDirs: [], deleteFiles: [], keep: inv.entries.filter((e) => inside(root, e.path) || e.path === root), notes: [], bytesFreed: 0, refused }
+  }
   // Keyed by job folder; entries outside any job folder look up `undefined`, which is never there.
   const running = new Set<string | undefined>()
   const named = new Set<string>()

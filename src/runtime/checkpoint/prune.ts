@@ -130,6 +130,7 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
   try {
     const inv = await scanRoot(root, storage, { context: true })
     const plan = planPrune(inv, policy)
+    if (plan.refused !== undefined) return { plan, deleted: [], failed: [], bytesFreed: 0 }
     if (dryRun) return { plan, deleted: [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)], failed: [], bytesFreed: plan.bytesFreed }
     const local = !isRemote(root)
     const deleted: string[] = []

@@ -36,6 +36,30 @@ export interface RestClientOptions {
 
 export const UNAUTHORIZED_HINT = "Run the command as the user who started the job: its registry entry ($TSFLINK_HOME/jobs/<jobId>.json) holds the job's secret, which tsflink sends by itself, also with -m host:port. Clients that cannot send it (Flink's CLI) use mutual TLS (security.ssl.rest.*). See 'Security' in the README."
 
+/**
+ * The one line worth printing of an error a Flink job manager returns: its first line without the
+ * Java class name in front (`org.apache.flink...RestHandlerException: Job could not be found.`).
+ */
+export function restErrorLine(error: string): string {
+  let line = (error.split('\n')[0] ?? '').trim()
+  for (let prev = ''; prev !== line;) {
+    prev = line
+    line = line.replace(/^(?:(?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Throwable)|Error): /, '')
+  }
+  return line
+}
+
+/**
+ * The message of a Flink job manager's `errors` array: its first entry, or, when that is Flink's
+ * bare "Internal server error.", the exception the second entry carries
+ * (`<Exception on server side:\n…`), e.g. a job jar's missing entry class.
+ */
+export function restErrorMessage(errors: string[]): string {
+  const first = restErrorLine(errors[0] ?? '')
+  const server = /<Exception on server side:\s*\n([^\n]+)/.exec(errors[1] ?? '')
+  return /^Internal server error\.?$/.test(first) && server !== null ? restErrorLine(server[1]!) || first : first
+}
+
 export class RestClient {
   readonly base: string
   private readonly host: string
@@ -80,10 +104,10 @@ export class RestClient {
     s.once('error', (e) => done(e))
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
+  private async call(method: string, path: string, body?: unknown, raw?: { data: Buffer; contentType: string }): Promise<unknown> {
+    const payload = raw !== undefined ? raw.data : body === undefined ? undefined : JSON.stringify(body)
     const headers: Record<string, string> = { accept: 'application/json' }
-    if (payload !== undefined) headers['content-type'] = 'application/json'
+    if (payload !== undefined) headers['content-type'] = raw?.contentType ?? 'application/json'
     if (this.options.secret !== undefined) headers.authorization = `Bearer ${this.options.secret}`
     let status: number
     let text: string
@@ -131,8 +155,8 @@ export class RestClient {
     }
     if (status < 200 || status >= 300) {
       const errors = (json as { errors?: unknown[] }).errors
-      const msg = Array.isArray(errors) && errors.length > 0 ? String(errors[0]).split('\n')[0] : `HTTP ${status}`
-      throw new RestError(msg ?? `HTTP ${status}`)
+      const msg = Array.isArray(errors) && errors.length > 0 ? restErrorMessage(errors.map(String)) : ''
+      throw new RestError(msg === '' ? `HTTP ${status}` : msg)
     }
     return json
   }
@@ -151,6 +175,32 @@ export class RestClient {
     await this.call('PATCH', `/jobs/${jobId}?mode=cancel`)
   }
 
+  /**
+   * Uploads a job jar (`POST /jars/upload`, multipart/form-data with the field `jarfile`, as
+   * Flink's web UI does); the jar id the job manager gave it.
+   */
+  async uploadJar(fileName: string, data: Buffer): Promise<string> {
+    const boundary = `----tsflink${Date.now().toString(16)}${Math.random().toString(16).slice(2)}`
+    const safeName = fileName.replace(/["\r\n\\]/g, '_')
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="jarfile"; filename="${safeName}"\r\nContent-Type: application/x-java-archive\r\n\r\n`)
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+    const r = (await this.call('POST', '/jars/upload', undefined, { data: Buffer.concat([head, data, tail]), contentType: `multipart/form-data; boundary=${boundary}` })) as { filename?: unknown; status?: unknown }
+    if (typeof r.filename !== 'string' || r.status !== 'success') throw new RestError(`The job manager at ${this.base} did not accept the jar (status ${String(r.status)})`)
+    return r.filename.slice(r.filename.lastIndexOf('/') + 1)
+  }
+
+  /** Runs an uploaded jar (`POST /jars/:jarid/run`): the JobID. */
+  async runJar(jarId: string, body: Record<string, unknown>): Promise<string> {
+    const r = (await this.call('POST', `/jars/${encodeURIComponent(jarId)}/run`, body)) as { jobid?: unknown }
+    if (typeof r.jobid !== 'string') throw new RestError(`The job manager at ${this.base} answered the run of ${jarId} without a JobID`)
+    return r.jobid
+  }
+
+  /** Deletes an uploaded jar (`DELETE /jars/:jarid`). */
+  async deleteJar(jarId: string): Promise<void> {
+    await this.call('DELETE', `/jars/${encodeURIComponent(jarId)}`)
+  }
+
   /** Any GET, for tools and tests (e.g. /jobs/:id/exceptions). */
   async get(path: string): Promise<unknown> {
     return this.call('GET', path)
@@ -163,8 +213,7 @@ export class RestClient {
         const op = r.operation ?? {}
         const cause = (op['failure-cause'] ?? op.failureCause) as { 'stack-trace'?: string } | undefined
         if (cause !== undefined) {
-          const first = (cause['stack-trace'] ?? 'unknown cause').split('\n')[0]!.replace(/^[\w.$]+: /, '')
-          throw new RestError(first)
+          throw new RestError(restErrorLine(cause['stack-trace'] ?? 'unknown cause') || 'unknown cause')
         }
         return op
       }

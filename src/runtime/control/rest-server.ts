@@ -269,6 +269,8 @@ export class JobRestServer {
       'end-time': end,
       duration: (m.endTime ?? now) - m.startTime,
       tasks,
+      // Flink 2.x's JobDetails requires it (its CLI's `list` fails without): operators not yet running; tsflink starts all at once.
+      'pending-operators': 0,
     }
   }
 

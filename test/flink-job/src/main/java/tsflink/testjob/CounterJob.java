@@ -21,7 +21,7 @@ import java.util.Map;
  * printed line satisfies count == n / keys + 1, across any number of restores.
  *
  * <p>Arguments: --count N (default unbounded), --rate R per second (default 200), --keys K
- * (default 10), --parallelism P (default 1), --slow-ms M (sleep per record in the counter, to
+ * (default 10), --parallelism P (default: the submission's, e.g. flink run -p), --slow-ms M (sleep per record in the counter, to
  * build backpressure for unaligned checkpoints). Checkpointing is configured with `flink run -D`.
  */
 public class CounterJob {
@@ -32,11 +32,12 @@ public class CounterJob {
         long count = Long.parseLong(a.getOrDefault("count", String.valueOf(Long.MAX_VALUE)));
         double rate = Double.parseDouble(a.getOrDefault("rate", "200"));
         long keys = Long.parseLong(a.getOrDefault("keys", "10"));
-        int parallelism = Integer.parseInt(a.getOrDefault("parallelism", "1"));
+
         long slowMs = Long.parseLong(a.getOrDefault("slow-ms", "0"));
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.setParallelism(parallelism);
+        // Without --parallelism the submission's (flink run -p, or parallelism.default) applies.
+        if (a.containsKey("parallelism")) env.setParallelism(Integer.parseInt(a.get("parallelism")));
 
         DataGeneratorSource<Long> source =
                 new DataGeneratorSource<>(n -> n, count, RateLimiterStrategy.perSecond(rate), Types.LONG);
