@@ -36,10 +36,10 @@ async function executeFrom(env: StreamExecutionEnvironment, from: string): Promi
   return { master, result: master.run() }
 }
 
-// Three retained: the checkpoint a test picks to restore is not deleted by the next ones before the cancel.
+// Many retained: the checkpoint a test picks to restore is not deleted by the ones completing before the cancel takes effect.
 const localEnv = (cp = join(tmp(), 'cp')): StreamExecutionEnvironment =>
   StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', cp).set('execution.checkpointing.externalized-checkpoint-retention', 'RETAIN_ON_CANCELLATION')
-    .set('execution.checkpointing.num-retained', '3'))
+    .set('execution.checkpointing.num-retained', '1000'))
 
 describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
   let kafka: KafkaBroker
