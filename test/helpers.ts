@@ -100,6 +100,21 @@ export async function untilRunning(jobId: string, env: NodeJS.ProcessEnv, timeou
 }
 
 /**
+ * Kills a detached job's process when the test ends, whatever happened (a failed assertion leaves
+ * a detached job running, and the test's TSFLINK_HOME may already be gone by then).
+ */
+export function killWhenDone(t: { after: (fn: () => void) => void }, home: string, jobId: string): void {
+  const { pid } = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { pid: number }
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  })
+}
+
+/**
  * A seeded pseudo-random generator (mulberry32): numbers in [0, 1). The same seed gives the
  * same sequence, so a failing run can be replayed from its seed.
  */

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
-import { CLI, ROOT, committedLines, expectedCounts, runCli, sleep, tmp } from './helpers.js'
+import { CLI, ROOT, committedLines, expectedCounts, killWhenDone, runCli, sleep, tmp } from './helpers.js'
 
 const SLOTS = join(ROOT, 'test', 'jobs', 'slots.ts')
 
@@ -42,7 +42,7 @@ describe('task slots in worker threads', () => {
     assert.deepEqual(r.out.trim().split('\n').map((l) => l.replace(/^\d+> /, '')).sort(), ['10 slot', '2 slot', '4 slot', '6 slot', '8 slot'])
   })
 
-  it('a savepoint asked while the slots still load the program waits until the job runs', async () => {
+  it('a savepoint asked while the slots still load the program waits until the job runs', async (t) => {
     const dir = tmp()
     const job = join(dir, 'slow-start.ts')
     // Loading in a slot takes 1.5 s longer than on the main thread: the job is CREATED meanwhile.
@@ -59,6 +59,7 @@ describe('task slots in worker threads', () => {
     const run = await runCli(['run', '-d', job], { env })
     assert.equal(run.code, 0, run.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!
+    killWhenDone(t, dir, jobId)
     const listed = await runCli(['list'], { env })
     assert.match(listed.stdout, new RegExp(`${jobId} : slow start \\((CREATED|INITIALIZING)\\)`), 'the job is still starting')
     const sp = await runCli(['savepoint', jobId, join(dir, 'sp')], { env })

@@ -13,7 +13,7 @@ import { Configuration } from '../../src/runtime/config/configuration.js'
 import { parseLease, serializeLease, type Lease } from '../../src/runtime/checkpoint/lease.js'
 import { serializeMetadata as serializeCurrent, type CheckpointMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { S3Storage, s3SettingsFrom } from '../../src/runtime/storage/s3-storage.js'
-import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts, untilRunning } from '../helpers.js'
+import { CLI, ROOT, committedLines, runCli, sleep, tmp, expectedCounts, killWhenDone, untilRunning } from '../helpers.js'
 import { S3_SECRET_KEY, startS3, type S3Server } from '../servers/s3.js'
 
 /** The fixtures here list files without content checksums, as `_metadata` format version 1 does (still read). */
@@ -157,13 +157,14 @@ describe('checkpoints and savepoints on S3', () => {
     assert.equal(JSON.parse((await storage.read(`${root}/.tsflink-prune.lock`)).toString()).host, 'another-host')
   })
 
-  it('an unreachable S3 fails checkpoints: tolerated, the job runs on; not tolerated, it fails; the secret is never printed', async () => {
+  it('an unreachable S3 fails checkpoints: tolerated, the job runs on; not tolerated, it fails; the secret is never printed', async (t) => {
     const home = tmp()
     const down = ['-D', 's3.endpoint=http://127.0.0.1:9', '-D', 's3.access-key=AKIDEXAMPLE', '-D', `s3.secret-key=${S3_SECRET_KEY}-very-secret`,
       '-D', 'execution.checkpointing.interval=50ms', '-D', 'execution.checkpointing.dir=s3://nowhere/cp', '-D', 'execution.checkpointing.timeout=2s']
     const started = await runCli(['run', '-d', ...down, '-D', 'execution.checkpointing.tolerable-failed-checkpoints=1000', COUNTER, join(home, 'out'), '100000000', '2000'], { env: { TSFLINK_HOME: home } })
     assert.equal(started.code, 0, started.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
+    killWhenDone(t, home, jobId)
     await untilRunning(jobId, { TSFLINK_HOME: home })
     const entry = JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string; secret: string }
     type Stats = { counts: { completed: number; failed: number } }
