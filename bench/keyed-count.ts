@@ -24,7 +24,8 @@ class Count extends KeyedProcessFunction<number, number, number> {
   }
 }
 
-function baseline(records: number, keys: number): number {
+/** The hand-written keyed count every keyed-count figure is a ratio of (ms). */
+export function baseline(records: number, keys: number): number {
   const start = performance.now()
   const counts = new Map<number, number>()
   let sink = 0

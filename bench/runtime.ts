@@ -19,6 +19,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { JobRestServer } from '../src/runtime/control/rest-server.js'
 import { fmt, launch, median, percentile, sleep, spread } from './launch.js'
+import { baseline } from './keyed-count.js'
 
 const JOBS = resolve(import.meta.dirname, 'jobs')
 
@@ -53,25 +54,11 @@ export async function slotsBench(runs = 3): Promise<void> {
   console.log(`  -p 2, 2 slots     ${spread(p2, ' ms')}   speed-up ${fmt(median(p1) / median(p2))}x (target >= 1.6x)`)
 }
 
-function handLoop(records: number, keys: number): number {
-  const start = performance.now()
-  const counts = new Map<number, number>()
-  let sink = 0
-  for (let i = 0; i < records; i++) {
-    const k = i % keys
-    const c = (counts.get(k) ?? 0) + 1
-    counts.set(k, c)
-    sink += c
-  }
-  if (sink === -1) console.log(sink)
-  return performance.now() - start
-}
-
 export async function keyedCountBench(runs = 3): Promise<void> {
   const records = 10_000_000
   const keys = 100_000
   console.log(`keyed count: ${records.toLocaleString()} records, ${keys.toLocaleString()} keys, p=1 in a task slot`)
-  handLoop(records / 10, keys)
+  baseline(records / 10, keys)
   await runToEnd('keyed-count.ts', [String(records / 10), String(keys)], {})
   const base: number[] = []
   const off: number[] = []
@@ -79,7 +66,7 @@ export async function keyedCountBench(runs = 3): Promise<void> {
   const dir = scratch()
   try {
     for (let i = 0; i < runs; i++) {
-      base.push(handLoop(records, keys))
+      base.push(baseline(records, keys))
       off.push(await runToEnd('keyed-count.ts', [String(records), String(keys)], {}))
       on.push(await runToEnd('keyed-count.ts', [String(records), String(keys)], { 'execution.checkpointing.interval': '1s', 'execution.checkpointing.dir': join(dir, 'cp') }))
     }
