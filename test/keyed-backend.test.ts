@@ -9,11 +9,12 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor } from '../src/runtime/core/state.js'
+import { ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor, type ValueState } from '../src/runtime/core/state.js'
 import type { KeyedStateHandle } from '../src/runtime/checkpoint/metadata.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import type { KeyedRestore } from '../src/runtime/checkpoint/state-assignment.js'
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
+import { SectionEncoder } from '../src/runtime/state/encoder-pool.js'
 import { keyGroupForKey, keyGroupRangeForSubtask, type KeyGroupRange } from '../src/runtime/core/key-groups.js'
 import type { KeyedStateBackend } from '../src/runtime/state/keyed-backend.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
@@ -200,7 +201,10 @@ describe('keyed backends: the state objects against a model', () => {
   const reduce = (a: number, b: number): number => (a * 31 + b) % 1_000_003
   const RED = new ReducingStateDescriptor<number>('sum', reduce)
 
-  interface Model { v: Map<number, number>; l: Map<number, number[]>; m: Map<number, Map<string, number>>; r: Map<number, number> }
+  /** Every third key is a string (with a non-ASCII letter), the others numbers. */
+  const keyOf = (k: number): string | number => (k % 3 === 0 ? `k${k}-ü` : k)
+
+  interface Model { v: Map<number, number | string>; l: Map<number, number[]>; m: Map<number, Map<string, number>>; r: Map<number, number> }
   const copyModel = (x: Model): Model => ({
     v: new Map(x.v), l: new Map([...x.l].map(([k, a]) => [k, [...a]])), m: new Map([...x.m].map(([k, a]) => [k, new Map(a)])), r: new Map(x.r),
   })
@@ -208,8 +212,8 @@ describe('keyed backends: the state objects against a model', () => {
   /** Every state of every key equals the model. */
   function assertState(bs: KeyedStateBackend[], model: Model, keys: number, what: string): void {
     for (let k = 0; k < keys; k++) {
-      const b = owner(bs, k)
-      b.currentKey = k
+      const b = owner(bs, keyOf(k))
+      b.currentKey = keyOf(k)
       assert.equal(b.getState(VAL).value(), model.v.get(k) ?? null, `${what}: value of ${k}`)
       assert.deepEqual(b.getListState(LIST).get(), model.l.get(k) ?? [], `${what}: list of ${k}`)
       const mm = b.getMapState(MAP)
@@ -222,7 +226,8 @@ describe('keyed backends: the state objects against a model', () => {
     }
   }
 
-  for (const kind of BACKENDS) {
+  // 'hashmap, encoder thread': every snapshot's numeric entries are encoded on the encoder thread.
+  for (const kind of [...BACKENDS, 'hashmap, encoder thread'] as const) {
     it(`${kind}: random operations agree with the model; every snapshot restores into both backends at p=1..3`, async () => {
       const seed0 = Number(process.env.TSFLINK_SEED ?? 4242)
       let seed = seed0
@@ -234,7 +239,10 @@ describe('keyed backends: the state objects against a model', () => {
       }
       const KEYS = 150
       const root = tmp()
-      const b = kind === 'hashmap' ? new HeapKeyedStateBackend(ALL, MAXP) : new LsmKeyedStateBackend(ALL, MAXP, join(root, 'work'), { memtableEntries: 300, targetFileBytes: 4096 })
+      const encoder = new SectionEncoder(0)
+      const b = kind === 'hashmap' ? new HeapKeyedStateBackend(ALL, MAXP)
+        : kind === 'lsm' ? new LsmKeyedStateBackend(ALL, MAXP, join(root, 'work'), { memtableEntries: 300, targetFileBytes: 4096 })
+          : new HeapKeyedStateBackend(ALL, MAXP, { encoder })
       const model: Model = { v: new Map(), l: new Map(), m: new Map(), r: new Map() }
       const snaps: { restore: KeyedRestore[]; model: Model }[] = []
       const persists: Promise<void>[] = []
@@ -242,12 +250,12 @@ describe('keyed backends: the state objects against a model', () => {
       const ctx = `seed ${seed0}`
       for (let step = 1; step <= 6000; step++) {
         const k = rnd(KEYS)
-        b.currentKey = k
+        b.currentKey = keyOf(k)
         const v = b.getState(VAL)
         const l = b.getListState(LIST)
         const m = b.getMapState(MAP)
         const r = b.getReducingState(RED)
-        switch (rnd(14)) {
+        switch (rnd(15)) {
           case 0: v.update(step); model.v.set(k, step); break
           case 1: v.update(rnd(2) === 0 ? null : undefined); model.v.delete(k); break
           case 2: v.clear(); model.v.delete(k); break
@@ -292,6 +300,12 @@ describe('keyed backends: the state objects against a model', () => {
             break
           }
           case 12: r.clear(); model.r.delete(k); break
+          case 13: {
+            // A value that is not a number, in a state that mostly holds numbers.
+            ;(v as unknown as ValueState<string>).update(`s${step}`)
+            model.v.set(k, `s${step}`)
+            break
+          }
           default: {
             // Reads return copies: changing them changes nothing.
             l.get().push(99)
@@ -330,6 +344,7 @@ describe('keyed backends: the state objects against a model', () => {
         }
       }
       b.dispose()
+      await encoder.close()
     })
   }
 

@@ -14,6 +14,7 @@ import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { RestorePlan } from '../checkpoint/state-assignment.js'
 import { ProgramError } from '../errors.js'
 import type { JobGraph } from '../graph/job-graph.js'
+import { workerEntry } from '../core/worker-entry.js'
 import { graphFingerprint } from './fingerprint.js'
 import { HEARTBEAT_INTERVAL_MS, errorFrom, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js'
 import type { AttemptEvents, TaskRuntime } from './task-runtime.js'
@@ -63,15 +64,6 @@ export class WorkerTaskRuntime implements TaskRuntime {
     this.slotsUsed = Math.max(1, Math.min(spec.slots, maxP))
   }
 
-  /** The worker's entry: the compiled module, or (running from TypeScript sources) a bootstrap that registers tsx first. */
-  private entry(): { entry: URL | string; evaluate: boolean } {
-    const main = this.spec.workerMain
-    if (!main.pathname.endsWith('.ts')) return { entry: main, evaluate: false }
-    const ts = main.href
-    const tsx = import.meta.resolve('tsx/esm/api')
-    return { entry: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}) })`, evaluate: true }
-  }
-
   private async startWorkers(): Promise<void> {
     await this.terminateAll()
     this.broken = false
@@ -84,7 +76,7 @@ export class WorkerTaskRuntime implements TaskRuntime {
         peers[j]![i] = mc.port2
       }
     }
-    const { entry, evaluate } = this.entry()
+    const { entry, evaluate } = workerEntry(this.spec.workerMain)
     const expected = graphFingerprint(this.spec.graph)
     const ready = this.waitAll((_s, m) => m.t === 'ready', new Set([...Array(n).keys()]), READY_TIMEOUT_MS, 'load the program')
     for (let i = 0; i < n; i++) {

@@ -26,6 +26,7 @@ import { checkpointId, type JobId } from '../ids.js'
 import type { Storage } from '../storage/storage.js'
 import { LocalTaskRuntime, type AttemptEvents, type TaskRuntime } from '../cluster/task-runtime.js'
 import { WorkerTaskRuntime } from '../cluster/worker-runtime.js'
+import { siblingModule } from '../core/worker-entry.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
@@ -331,7 +332,7 @@ function createRuntime(spec: JobSpec): TaskRuntime {
     cancellationTimeoutMs: spec.cancellationTimeoutMs,
     heapMb: x.heapMb,
     heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
-    workerMain: new URL(new URL(import.meta.url).pathname.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url),
+    workerMain: siblingModule('./worker-main', import.meta.url),
     init: {
       jobId: spec.jobId, program: x.program, executionIndex: x.executionIndex, config: x.config, parallelism: x.parallelism,
       printTo: x.printTo, checkpoint: cp, backend: spec.backend, localStateDir: spec.localStateDir,
