@@ -16,6 +16,16 @@ export interface EncodedSections {
   keyGroups: [number, number, number][]
 }
 
+/**
+ * An array whose elements are tagged values, so that pushing a fraction does not turn every later
+ * integer into a double (v8 writes a Smi as a 1-5 byte varint, a double in 9 bytes).
+ */
+function taggedArray(): unknown[] {
+  const a: unknown[] = ['']
+  a.pop()
+  return a
+}
+
 interface Section {
   s: Record<string, unknown[]>
   t: unknown[]
@@ -35,11 +45,21 @@ export function encodeImages(images: readonly NumericImage[], other?: EncodedSec
       if (kg !== lastGroup) {
         let states = byGroup.get(kg)
         if (states === undefined) byGroup.set(kg, (states = {}))
-        flat = states[name] ??= []
+        flat = states[name] ??= taggedArray()
         lastGroup = kg
       }
-      const k = t === NUMBER_KEY ? key[i]! : arena.toString('utf8', key[i]!, key[i]! + keyLength[i]!)
-      flat.push(k, value[i]!)
+      // Integral numbers are pushed as int32 (Smis) in a branch of their own: through a helper
+      // returning int32-or-double, optimized code would box them as doubles. -0 stays a double.
+      if (t === NUMBER_KEY) {
+        const x = key[i]!
+        const n = x | 0
+        if (n === x && (n !== 0 || 1 / x > 0)) flat.push(n)
+        else flat.push(x)
+      } else flat.push(arena.toString('utf8', key[i]!, key[i]! + keyLength[i]!))
+      const x = value[i]!
+      const n = x | 0
+      if (n === x && (n !== 0 || 1 / x > 0)) flat.push(n)
+      else flat.push(x)
     }
   }
   const others = new Map<number, Uint8Array>()
