@@ -5,39 +5,78 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { keyGroupForKey } from '../src/runtime/core/key-groups.js'
-import { FREE, NUMBER_KEY, NumericColumns, STRING_KEY, columnKey, type NumericImage } from '../src/runtime/state/numeric-columns.js'
+import { CHUNK, FREE, NUMBER_KEY, NumericColumns, STRING_KEY, columnKey, type NumericImage } from '../src/runtime/state/numeric-columns.js'
 
 /** Decodes an image from its layout (independent of the encoder): key → [value, keyGroup]. */
 function decode(im: NumericImage): Map<string | number, [number, number]> {
   const out = new Map<string | number, [number, number]>()
-  const arena = Buffer.from(im.arena.buffer, im.arena.byteOffset, im.arena.byteLength)
   for (let i = 0; i < im.count; i++) {
-    if (im.tag[i] === FREE) continue
-    const k = im.tag[i] === NUMBER_KEY ? im.key[i]! : arena.toString('utf8', im.key[i]!, im.key[i]! + im.keyLength[i]!)
-    assert.ok(im.tag[i] === NUMBER_KEY || im.tag[i] === STRING_KEY)
+    const c = im.chunks[Math.floor(i / CHUNK)]!
+    const j = i % CHUNK
+    if (c.tag[j] === FREE) continue
+    assert.ok(c.tag[j] === NUMBER_KEY || c.tag[j] === STRING_KEY)
+    let k: string | number = c.key[j]!
+    if (c.tag[j] === STRING_KEY) {
+      // The key's place: segment * 2^32 + offset.
+      const seg = im.arena[Math.floor(k / 2 ** 32)]!
+      const off = k % 2 ** 32
+      k = Buffer.from(seg.buffer, seg.byteOffset + off, c.keyLength[j]!).toString('utf8')
+    }
     assert.equal(out.has(k), false, `key ${String(k)} is in two slots`)
-    out.set(k, [im.value[i]!, im.keyGroup[i]!])
+    out.set(k, [c.value[j]!, c.keyGroup[j]!])
   }
   return out
 }
 
+/** An image's entries, read now; the image is released. */
+function take(c: NumericColumns): Map<string | number, [number, number]> {
+  const { image, release } = c.image('s')
+  try {
+    return decode(image)
+  } finally {
+    release()
+  }
+}
+
 describe('NumericColumns', () => {
-  it('holds number and string keys; an image is a copy that later writes do not reach', () => {
+  it('holds number and string keys; later writes do not reach an image until it is released', () => {
     const c = new NumericColumns(128)
     const keys = [0, -1, 1.5, 2 ** 40, 'a', 'ключ', '😀 key', '']
     keys.forEach((k, i) => c.insert(k, i * 10))
-    const im = c.image('s')
+    const { image: im, release } = c.image('s')
     c.setAt(c.slotOf('a')!, 999)
     c.remove(0)
     c.insert('new', 1)
     const seen = decode(im)
+    release()
     assert.equal(seen.size, keys.length)
     keys.forEach((k, i) => assert.deepEqual(seen.get(k), [i * 10, keyGroupForKey(k, 128)], `key ${String(k)}`))
-    const now = decode(c.image('s'))
+    const now = take(c)
     assert.equal(now.get('a')![0], 999)
     assert.equal(now.has(0), false)
     assert.equal(now.get('new')![0], 1)
     assert.equal(c.size, keys.length)
+  })
+
+  it('copies a chunk only while an image pins it: after release() writes go in place', () => {
+    const c = new NumericColumns(128)
+    for (let i = 0; i < 3 * CHUNK; i++) c.insert(i, 0)
+    const first = c.image('s')
+    c.setAt(c.slotOf(5)!, 1) // chunk 0 is copied: the image keeps 0
+    assert.equal(decode(first.image).get(5)![0], 0)
+    first.release()
+    const second = c.image('s')
+    second.release()
+    c.setAt(c.slotOf(CHUNK + 7)!, 2) // chunk 1 is no longer pinned: written where the image reads
+    assert.equal(decode(second.image).get(CHUNK + 7)![0], 2)
+    const third = c.image('s')
+    c.insert(3 * CHUNK, 9) // a new slot past the image's count: the image does not see it
+    c.setAt(c.slotOf(2 * CHUNK + 1)!, 3)
+    const seen = decode(third.image)
+    third.release()
+    assert.equal(seen.size, 3 * CHUNK)
+    assert.equal(seen.get(2 * CHUNK + 1)![0], 0)
+    assert.equal(take(c).get(2 * CHUNK + 1)![0], 3)
   })
 
   it('reuses freed slots and stays equal to a Map through random inserts, updates and removes', () => {
@@ -60,11 +99,12 @@ describe('NumericColumns', () => {
         model.set(k, step)
       }
       if (step % 20_000 === 0) {
-        const seen = decode(c.image('s'))
+        const seen = take(c)
         assert.deepEqual(new Map([...seen].map(([key, [v]]) => [key, v])), model, `step ${step}`)
       }
     }
-    const im = c.image('s')
+    const { image: im, release } = c.image('s')
+    release()
     // Freed slots are reused: never more slots than keys ever alive at once.
     assert.ok(im.count <= 5000, `${im.count} slots for at most 5000 keys`)
     assert.deepEqual(new Map([...decode(im)].map(([key, [v, kg]]) => (assert.equal(kg, keyGroupForKey(key, 4096)), [key, v]))), model)
@@ -74,11 +114,12 @@ describe('NumericColumns', () => {
     const c = new NumericColumns(128)
     const long = (i: number): string => `${i}:${'y'.repeat(1000)}`
     for (let i = 0; i < 3000; i++) c.insert(long(i), i)
-    const before = c.image('s').arena.length
+    const bytes = (im: NumericImage): number => im.arena.reduce((n, seg) => n + seg.length, 0)
+    const before = bytes(c.image('s').image)
     for (let i = 0; i < 2900; i++) c.remove(long(i))
-    const after = c.image('s')
-    // Compaction waits for 1 MB of garbage, so up to that much may stay.
-    assert.ok(after.arena.length < 100 * 1006 + (1 << 20), `arena ${after.arena.length} bytes after removing 2900 of 3000 keys (was ${before})`)
+    const { image: after } = c.image('s')
+    // Compaction waits for 1 MB of garbage, and segments are allocated ahead, so up to 2 MB stay.
+    assert.ok(before > 3_000_000 && bytes(after) < 2 << 20, `arena ${bytes(after)} bytes after removing 2900 of 3000 keys (was ${before})`)
     assert.deepEqual([...decode(after)].map(([k, [v]]) => [k, v]).sort((a, b) => Number(a[1]) - Number(b[1])), Array.from({ length: 100 }, (_, j) => [long(2900 + j), 2900 + j]))
   })
 

@@ -37,7 +37,7 @@ describe('section encoder', () => {
     const a = columns('a', 5000, (i) => i)
     const b = columns('b', 3000, (i) => `key ${i} ü`)
     b.remove('key 7 ü')
-    const e = encodeImages([a.image('a'), b.image('b')])!
+    const e = encodeImages([a.image('a').image, b.image('b').image])!
     const secs = sections(e)
     const groups = secs.map(([kg]) => kg)
     assert.deepEqual(groups, [...new Set(groups)].sort((x, y) => x - y), 'unique, ascending key groups')
@@ -61,14 +61,14 @@ describe('section encoder', () => {
   it('writes integral numbers as small integers and keeps -0, fractions and NaN', () => {
     const c = new NumericColumns(MAXP)
     for (let i = 0; i < 1000; i++) c.insert(i, i)
-    const small = encodeImages([c.image('v')])!
+    const small = encodeImages([c.image('v').image])!
     // A key and a value of up to 1000 take at most 3 bytes each as a v8 varint; as doubles, 9 each.
     assert.ok(small.data.length < 1000 * 6 + 128 * 40, `${small.data.length} bytes for 1000 small entries`)
     const d = new NumericColumns(MAXP)
     d.insert(-0, -0)
     d.insert(0.5, Number.NaN)
     d.insert(2 ** 53, -1.25)
-    const flat = sections(encodeImages([d.image('v')])!).flatMap(([, s]) => s.s.v!)
+    const flat = sections(encodeImages([d.image('v').image])!).flatMap(([, s]) => s.s.v!)
     const pairs = new Map<unknown, unknown>()
     for (let i = 0; i < flat.length; i += 2) pairs.set(flat[i], flat[i + 1])
     assert.ok(Object.is(pairs.get(0), -0), '-0 stays -0')
@@ -81,7 +81,7 @@ describe('section encoder', () => {
     const c = columns('count', 200, (i) => i)
     const timers: TimerEntry[] = [[0, 100, 3], [1, 5, 'x']]
     const other = (await serializeSections([['count', 'only-object', 1], ['list', 3, [1, 2]]], timers, MAXP))!
-    const e = encodeImages([c.image('count')], other)!
+    const e = encodeImages([c.image('count').image], other)!
     const secs = new Map(sections(e))
     assert.equal(secs.size, e.keyGroups.length)
     const kg3 = secs.get(keyGroupForKey(3, MAXP))!
@@ -104,8 +104,8 @@ describe('section encoder', () => {
     try {
       const c = columns('v', 50_000, (i) => (i % 2 === 0 ? i : `s${i}`))
       const other = (await serializeSections([['l', 1, ['x']]], [[0, 1, 2]], MAXP))!
-      const inline = encodeImages([c.image('v')], { data: other.data.slice(), keyGroups: other.keyGroups })!
-      const threaded = (await enc.encode([c.image('v')], other))!
+      const inline = encodeImages([c.image('v').image], { data: other.data.slice(), keyGroups: other.keyGroups })!
+      const threaded = (await enc.encode([c.image('v').image], other))!
       assert.deepEqual(threaded.keyGroups.map(([kg]) => kg), inline.keyGroups.map(([kg]) => kg))
       assert.deepEqual(sections(threaded), sections(inline))
     } finally {
@@ -116,10 +116,10 @@ describe('section encoder', () => {
   it('fails the requests in flight when closed, and starts a new thread for the next one', async () => {
     const enc = new SectionEncoder(0)
     const c = columns('v', 200_000, (i) => i)
-    const failed = assert.rejects(enc.encode([c.image('v')]), /closed/)
+    const failed = assert.rejects(enc.encode([c.image('v').image]), /closed/)
     await enc.close()
     await failed
-    const again = await enc.encode([c.image('v')])
+    const again = await enc.encode([c.image('v').image])
     assert.equal(sections(again!).reduce((n, [, s]) => n + s.s.v!.length / 2, 0), 200_000)
     await enc.close()
   })
@@ -134,7 +134,7 @@ describe('section encoder', () => {
       import { NumericColumns } from ${JSON.stringify(cols)}
       const c = new NumericColumns(128)
       for (let i = 0; i < 1000; i++) c.insert(i, i)
-      const r = await new SectionEncoder(0).encode([c.image('v')])
+      const r = await new SectionEncoder(0).encode([c.image('v').image])
       console.log('encoded', r.keyGroups.length)
     `)
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000, cwd: process.cwd() })

@@ -27,7 +27,8 @@ export class SectionEncoder {
 
   /**
    * Encodes `images` merged with `other` (sections the task serialized itself: they are
-   * transferred, so the caller must not use `other.data` afterwards).
+   * transferred, so the caller must not use `other.data` afterwards). The images are read in place
+   * (shared memory): release them only once the returned promise has settled.
    */
   encode(images: NumericImage[], other?: EncodedSections): Promise<EncodedSections | undefined> {
     let slots = 0
@@ -39,8 +40,8 @@ export class SectionEncoder {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       if (this.pending.size === 1) worker.ref()
+      // The images are shared memory (posted, not copied); the task's own sections are moved.
       const transfer: ArrayBuffer[] = []
-      for (const im of images) for (const a of [im.tag, im.keyGroup, im.key, im.keyLength, im.value, im.arena]) transfer.push(a.buffer as ArrayBuffer)
       if (other !== undefined && other.data.byteOffset === 0 && other.data.byteLength === other.data.buffer.byteLength) transfer.push(other.data.buffer as ArrayBuffer)
       worker.postMessage({ id, images, other }, transfer)
     })

@@ -1,8 +1,8 @@
 /**
  * The hashmap state backend: keyed state on the heap. Each state is a HeapTable: entries whose
- * value is a number (and whose key is a number or a string) live in NumericColumns (typed arrays),
- * every other entry in a StateTable (copy-on-write layers). The synchronous part of a snapshot
- * copies the numeric columns (a memcpy, ~20 bytes per key) and pins the StateTables' layers (O(1)).
+ * value is a number (and whose key is a number or a string) live in NumericColumns (typed arrays
+ * in shared memory, copy-on-write by chunk), every other entry in a StateTable (copy-on-write
+ * layers). The synchronous part of a snapshot pins both (O(chunks + layers), no copy).
  * The asynchronous part serializes the other entries and the timers on the task's thread in short
  * slices, then the snapshot encoder thread (encoder-pool.ts) encodes the numeric images, merges
  * them into those sections (one section per key group) and hands back the file's bytes, in the
@@ -21,7 +21,7 @@ import type { Storage } from '../storage/storage.js'
 import type { StateKey } from '../core/key-groups.js'
 import { sharedEncoder, type SectionEncoder } from './encoder-pool.js'
 import { KeyedStateBackend, serializeSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry } from './keyed-backend.js'
-import { NumericColumns, columnKey, type NumericImage } from './numeric-columns.js'
+import { NumericColumns, columnKey } from './numeric-columns.js'
 import { StateTable, type TableSnapshot } from './state-table.js'
 
 /** One keyed state: numeric entries in columns, the others in a copy-on-write StateTable. */
@@ -109,7 +109,7 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
   }
 
   snapshot(timers: TimerEntry[], _barrier: CheckpointBarrier): KeyedSnapshotJob {
-    const images: NumericImage[] = []
+    const images: ReturnType<NumericColumns['image']>[] = []
     const views: [string, TableSnapshot<unknown>][] = []
     for (const [name, t] of this.tables) {
       if (t.numbers.size > 0) images.push(t.numbers.image(name))
@@ -123,7 +123,7 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
         }
         try {
           const other = await serializeSections(entries(), timers, maxParallelism)
-          const encoded = await encoder.encode(images, other)
+          const encoded = await encoder.encode(images.map((x) => x.image), other)
           if (encoded === undefined) return { handle: undefined, files: [] }
           const { data, keyGroups } = encoded
           const file = ctx.fileName('keyed')
@@ -132,6 +132,7 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
           return { handle, files: [ref] }
         } finally {
           for (const [, v] of views) v.release()
+          for (const x of images) x.release()
         }
       },
     }

@@ -7,7 +7,8 @@
  * Pure. Tests: test/section-encoder.test.ts.
  */
 import { deserialize, serialize } from 'node:v8'
-import { NUMBER_KEY, STRING_KEY, type NumericImage } from './numeric-columns.js'
+import { UPPER_BOUND_MAX_PARALLELISM } from '../core/key-groups.js'
+import { CHUNK, CHUNK_BITS, FREE, NUMBER_KEY, arenaBuffers, keyString, type NumericImage } from './numeric-columns.js'
 
 export interface EncodedSections {
   /** The sections, back to back, in their own ArrayBuffer (transferable). */
@@ -31,59 +32,84 @@ interface Section {
   t: unknown[]
 }
 
-export function encodeImages(images: readonly NumericImage[], other?: EncodedSections): EncodedSections | undefined {
-  const byGroup = new Map<number, Record<string, unknown[]>>()
-  for (const im of images) {
-    const arena = Buffer.from(im.arena.buffer, im.arena.byteOffset, im.arena.byteLength)
-    const { tag, key, keyLength, keyGroup, value, name } = im
-    let lastGroup = -1
-    let flat: unknown[] = []
-    for (let i = 0; i < im.count; i++) {
-      const t = tag[i]
-      if (t !== NUMBER_KEY && t !== STRING_KEY) continue
-      const kg = keyGroup[i]!
-      if (kg !== lastGroup) {
-        let states = byGroup.get(kg)
-        if (states === undefined) byGroup.set(kg, (states = {}))
-        flat = states[name] ??= taggedArray()
-        lastGroup = kg
-      }
-      // Integral numbers are pushed as int32 (Smis) in a branch of their own: through a helper
-      // returning int32-or-double, optimized code would box them as doubles. -0 stays a double.
-      if (t === NUMBER_KEY) {
-        const x = key[i]!
-        const n = x | 0
-        if (n === x && (n !== 0 || 1 / x > 0)) flat.push(n)
-        else flat.push(x)
-      } else flat.push(arena.toString('utf8', key[i]!, key[i]! + keyLength[i]!))
-      const x = value[i]!
+/** An image's live slots ordered by key group (a counting sort): slots of group g are order[start[g]..start[g+1]). */
+interface Grouped {
+  image: NumericImage
+  segments: Buffer[]
+  order: Int32Array
+  start: Uint32Array
+}
+
+function group(image: NumericImage): Grouped {
+  const start = new Uint32Array(UPPER_BOUND_MAX_PARALLELISM + 1)
+  let live = 0
+  for (let i = 0; i < image.count; i++) {
+    const c = image.chunks[i >>> CHUNK_BITS]!
+    const j = i & (CHUNK - 1)
+    if (c.tag[j] === FREE) continue
+    start[c.keyGroup[j]! + 1]!++
+    live++
+  }
+  for (let g = 1; g < start.length; g++) start[g]! += start[g - 1]!
+  const next = start.slice()
+  const order = new Int32Array(live)
+  for (let i = 0; i < image.count; i++) {
+    const c = image.chunks[i >>> CHUNK_BITS]!
+    const j = i & (CHUNK - 1)
+    if (c.tag[j] === FREE) continue
+    order[next[c.keyGroup[j]!]!++] = i
+  }
+  return { image, segments: arenaBuffers(image.arena), order, start }
+}
+
+/** The flat [k0, v0, k1, v1, …] of one image's slots in key group `g`. */
+function flatOf({ image, segments, order, start }: Grouped, g: number): unknown[] {
+  const flat = taggedArray()
+  for (let o = start[g]!; o < start[g + 1]!; o++) {
+    const i = order[o]!
+    const c = image.chunks[i >>> CHUNK_BITS]!
+    const j = i & (CHUNK - 1)
+    // Integral numbers are pushed as int32 (Smis) in a branch of their own: through a helper
+    // returning int32-or-double, optimized code would box them as doubles. -0 stays a double.
+    if (c.tag[j] === NUMBER_KEY) {
+      const x = c.key[j]!
       const n = x | 0
       if (n === x && (n !== 0 || 1 / x > 0)) flat.push(n)
       else flat.push(x)
-    }
+    } else flat.push(keyString(segments, c.key[j]!, c.keyLength[j]!))
+    const x = c.value[j]!
+    const n = x | 0
+    if (n === x && (n !== 0 || 1 / x > 0)) flat.push(n)
+    else flat.push(x)
   }
+  return flat
+}
+
+export function encodeImages(images: readonly NumericImage[], other?: EncodedSections): EncodedSections | undefined {
+  const grouped = images.map(group)
   const others = new Map<number, Uint8Array>()
   if (other !== undefined) for (const [kg, off, len] of other.keyGroups) others.set(kg, other.data.subarray(off, off + len))
-  if (byGroup.size === 0 && others.size === 0) return undefined
-  const groups = [...new Set([...byGroup.keys(), ...others.keys()])].sort((a, b) => a - b)
+  const groups = new Set(others.keys())
+  for (const g of grouped) {
+    for (let kg = 0; kg < UPPER_BOUND_MAX_PARALLELISM; kg++) if (g.start[kg + 1]! > g.start[kg]!) groups.add(kg)
+  }
+  if (groups.size === 0) return undefined
   const parts: Uint8Array[] = []
   const keyGroups: [number, number, number][] = []
   let offset = 0
-  for (const kg of groups) {
-    const numeric = byGroup.get(kg)
+  for (const kg of [...groups].sort((a, b) => a - b)) {
     const task = others.get(kg)
-    let buf: Uint8Array
-    if (task === undefined) buf = serialize({ s: numeric, t: [] })
-    else if (numeric === undefined) buf = task
-    else {
-      const section = deserialize(task) as Section
-      for (const [name, flat] of Object.entries(numeric)) {
-        const there = section.s[name]
-        if (there === undefined) section.s[name] = flat
-        else for (const x of flat) there.push(x)
-      }
-      buf = serialize(section)
+    const section: Section = task === undefined ? { s: {}, t: [] } : (deserialize(task) as Section)
+    let numeric = false
+    for (const g of grouped) {
+      if (g.start[kg + 1]! === g.start[kg]!) continue
+      numeric = true
+      const flat = flatOf(g, kg)
+      const there = section.s[g.image.name]
+      if (there === undefined) section.s[g.image.name] = flat
+      else for (const x of flat) there.push(x)
     }
+    const buf = numeric || task === undefined ? serialize(section) : task
     parts.push(buf)
     keyGroups.push([kg, offset, buf.length])
     offset += buf.length
