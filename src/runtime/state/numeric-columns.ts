@@ -60,6 +60,8 @@ export interface NumericImage {
   arena: Uint8Array[]
 }
 
+const NONE: unique symbol = Symbol('none')
+
 /** ES2024's String.prototype.isWellFormed (Node 20 has it; the configured lib does not declare it). */
 type WellFormed = string & { isWellFormed(): boolean }
 
@@ -91,6 +93,9 @@ function newChunk(capacity: number, from?: ColumnChunk): LiveChunk {
 
 export class NumericColumns {
   private readonly index = new Map<StateKey, number>()
+  /** The key slotOf() found last and its slot (`lastKey` is a symbol when none). */
+  private lastKey: StateKey | symbol = NONE
+  private lastSlot = -1
   private free: number[] = []
   private count = 0
   private chunks: LiveChunk[] = []
@@ -107,9 +112,18 @@ export class NumericColumns {
     return this.index.size
   }
 
-  /** The slot of `key`, or undefined. */
+  /**
+   * The slot of `key`, or undefined. The last key found is remembered: a state access is usually a
+   * read and a write of the same key (value() then update()), and the second lookup is then free.
+   */
   slotOf(key: StateKey): number | undefined {
-    return this.index.get(key)
+    if (key === this.lastKey) return this.lastSlot
+    const slot = this.index.get(key)
+    if (slot !== undefined) {
+      this.lastKey = key
+      this.lastSlot = slot
+    }
+    return slot
   }
 
   valueAt(slot: number): number {
@@ -144,12 +158,15 @@ export class NumericColumns {
     c.keyGroup[i] = keyGroupForKey(key, this.maxParallelism)
     c.value[i] = v
     this.index.set(key, slot)
+    this.lastKey = key
+    this.lastSlot = slot
   }
 
   remove(key: StateKey): boolean {
     const slot = this.index.get(key)
     if (slot === undefined) return false
     this.index.delete(key)
+    if (slot === this.lastSlot) this.lastKey = NONE
     let c = this.chunks[slot >>> CHUNK_BITS]!
     if (c.pins !== 0) c = this.unshare(slot >>> CHUNK_BITS)
     const i = slot & MASK
