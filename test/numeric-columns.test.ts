@@ -58,6 +58,18 @@ describe('NumericColumns', () => {
     assert.equal(c.size, keys.length)
   })
 
+  it('forgets a removed key at once, also the one it found last', () => {
+    const c = new NumericColumns(128)
+    c.insert('a', 1)
+    assert.equal(c.valueAt(c.slotOf('a')!), 1)
+    assert.equal(c.remove('a'), true)
+    assert.equal(c.slotOf('a'), undefined)
+    c.insert('b', 2) // takes the freed slot
+    assert.equal(c.slotOf('a'), undefined)
+    assert.equal(c.valueAt(c.slotOf('b')!), 2)
+    assert.equal(c.remove('a'), false)
+  })
+
   it('copies a chunk only while an image pins it: after release() writes go in place', () => {
     const c = new NumericColumns(128)
     for (let i = 0; i < 3 * CHUNK; i++) c.insert(i, 0)
