@@ -63,8 +63,10 @@ describe('NumericColumns', () => {
     c.insert('a', 1)
     assert.equal(c.valueAt(c.slotOf('a')!), 1)
     assert.equal(c.remove('a'), true)
-    assert.equal(c.slotOf('a'), undefined)
     c.insert('b', 2) // takes the freed slot
+    c.slotOf('b')
+    assert.equal(c.remove('b'), true)
+    assert.equal(c.slotOf('b'), undefined, 'a key removed right after it was found')
     assert.equal(c.slotOf('a'), undefined)
     assert.equal(c.valueAt(c.slotOf('b')!), 2)
     assert.equal(c.remove('a'), false)
