@@ -9,7 +9,8 @@
  * the chunks themselves (O(chunks), no copy); a write to a pinned chunk first replaces it with a
  * copy (copy-on-write, as Flink's copy-on-write state map does per entry), so the image keeps the
  * state at snapshot time while processing goes on. `release()` of the image unpins: chunks
- * written after that are written in place again. Keys are numbers or well-formed strings
+ * written after that are written in place again, and the replaced chunks become the memory of the
+ * next copies, so steady checkpointing allocates nothing and holds at most one copy of the table. Keys are numbers or well-formed strings
  * (strings are stored once, UTF-8, in append-only arena segments when the key is first seen);
  * each slot also holds its key group, computed once at insert, so the encoder never hashes.
  *
@@ -47,7 +48,12 @@ export interface ColumnChunk {
 }
 
 interface LiveChunk extends ColumnChunk {
+  /** Images that still read this chunk. */
   pins: number
+  /** Replaced by a copy while pinned: once unpinned, its memory is reused for the next copy. */
+  retired: boolean
+  /** The whole chunk, for copying it in one go. */
+  bytes: Uint8Array
 }
 
 /** A state's numeric entries at snapshot time; it can be posted to another thread (shared memory). */
@@ -80,15 +86,23 @@ function newChunk(capacity: number, from?: ColumnChunk): LiveChunk {
     keyGroup: new Uint16Array(buf, capacity * 20, capacity),
     tag: new Uint8Array(buf, capacity * 22, capacity),
     pins: 0,
+    retired: false,
+    bytes: new Uint8Array(buf),
   }
-  if (from !== undefined) {
-    c.key.set(from.key)
-    c.value.set(from.value)
-    c.keyLength.set(from.keyLength)
-    c.keyGroup.set(from.keyGroup)
-    c.tag.set(from.tag)
-  }
+  if (from !== undefined) copyChunk(from, c)
   return c
+}
+
+function copyChunk(from: ColumnChunk, to: LiveChunk): void {
+  if (from.tag.length === to.tag.length) {
+    to.bytes.set(new Uint8Array(from.key.buffer, 0, to.bytes.length))
+    return
+  }
+  to.key.set(from.key)
+  to.value.set(from.value)
+  to.keyLength.set(from.keyLength)
+  to.keyGroup.set(from.keyGroup)
+  to.tag.set(from.tag)
 }
 
 export class NumericColumns {
@@ -99,6 +113,8 @@ export class NumericColumns {
   private free: number[] = []
   private count = 0
   private chunks: LiveChunk[] = []
+  /** Full-size chunks no image reads any more, kept for the next copy-on-write. */
+  private spare: LiveChunk[] = []
   private segments: Buffer[] = []
   /** Bytes used in the last segment. */
   private segmentUsed = 0
@@ -188,12 +204,17 @@ export class NumericColumns {
     for (const c of used) c.pins++
     const image: NumericImage = { name, count: this.count, chunks: used, arena: this.segments.slice() }
     let released = false
+    const spare = this.spare
     return {
       image,
       release(): void {
         if (released) return
         released = true
-        for (const c of used) c.pins--
+        for (const c of used) {
+          if (--c.pins !== 0 || !c.retired) continue
+          c.retired = false
+          spare.push(c)
+        }
       },
     }
   }
@@ -201,7 +222,14 @@ export class NumericColumns {
   /** Replaces pinned chunk `n` with an unpinned copy; the pinned one stays with its images. */
   private unshare(n: number): LiveChunk {
     const old = this.chunks[n]!
-    const c = newChunk(old.tag.length, old)
+    let c: LiveChunk
+    const reuse = old.tag.length === CHUNK ? this.spare.pop() : undefined
+    if (reuse === undefined) c = newChunk(old.tag.length, old)
+    else {
+      copyChunk(old, reuse)
+      c = reuse
+    }
+    old.retired = true
     this.chunks[n] = c
     return c
   }
