@@ -58,6 +58,26 @@ describe('NumericColumns', () => {
     assert.equal(c.size, keys.length)
   })
 
+  it('reuses the memory of a chunk it replaced once no image reads it, and never before', () => {
+    const c = new NumericColumns(128)
+    for (let i = 0; i < 2 * CHUNK; i++) c.insert(i, 0)
+    const a = c.image('s')
+    const b = c.image('s')
+    c.setAt(c.slotOf(1)!, 1) // chunk 0 copied; a and b read the old one
+    a.release()
+    const d = c.image('s')
+    c.setAt(c.slotOf(1)!, 2) // copied again: b still reads the first chunk, so it is not reused
+    assert.equal(decode(b.image).get(1)![0], 0)
+    b.release()
+    d.release()
+    const e = c.image('s')
+    c.setAt(c.slotOf(1)!, 3) // copied into a chunk no image reads any more, which is then written
+    assert.ok([b, d].some((x) => decode(x.image).get(1)![0] === 3), 'a released image\'s chunk became the live one')
+    assert.equal(decode(e.image).get(1)![0], 2)
+    e.release()
+    assert.equal(take(c).get(1)![0], 3)
+  })
+
   it('forgets a removed key at once, also the one it found last', () => {
     const c = new NumericColumns(128)
     c.insert('a', 1)
