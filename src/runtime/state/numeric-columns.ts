@@ -5,16 +5,19 @@
  * of keyed state in practice) take this path; any other value lives in a StateTable
  * (heap-keyed-backend.ts decides per entry).
  *
- * The columns are cut into chunks of CHUNK slots (a small table has one smaller chunk). `image()` pins every chunk in use and hands out
- * the chunks themselves (O(chunks), no copy); a write to a pinned chunk first replaces it with a
+ * The columns are cut into chunks of CHUNK slots (a small table has one smaller chunk), each in two
+ * parts: keys (with tags and key groups) and values. `image()` pins every chunk in use and hands
+ * out the parts themselves (O(chunks), no copy); a write to a pinned part first replaces it with a
  * copy (copy-on-write, as Flink's copy-on-write state map does per entry), so the image keeps the
- * state at snapshot time while processing goes on. `release()` of the image unpins: chunks
- * written after that are written in place again, and the replaced chunks become the memory of the
- * next copies, so steady checkpointing allocates nothing and holds at most one copy of the table. Keys are numbers or well-formed strings
- * (strings are stored once, UTF-8, in append-only arena segments when the key is first seen);
- * each slot also holds its key group, computed once at insert, so the encoder never hashes.
+ * state at snapshot time while processing goes on. `release()` of the image unpins: parts written
+ * after that are written in place again, and the replaced parts become the memory of the next
+ * copies, so steady checkpointing allocates nothing and holds at most one copy of the table.
  *
- * Architecture Invariant: a pinned chunk and a written arena byte are never changed; a freed slot
+ * Keys are numbers or well-formed strings (strings are stored once, UTF-8, in append-only arena
+ * segments when the key is first seen); each slot also holds its key group, computed once at
+ * insert, so the encoder never hashes.
+ *
+ * Architecture Invariant: a pinned part and a written arena byte are never changed; a freed slot
  * is tagged FREE, so an image never encodes a key deleted before it was taken.
  * Pure. Tests: test/numeric-columns.test.ts, test/section-encoder.test.ts.
  */
@@ -24,17 +27,15 @@ export const FREE = 0
 export const NUMBER_KEY = 1
 export const STRING_KEY = 2
 
-/** Slots per chunk: 64 Ki slots, 1.5 MB. */
+/** Slots per chunk: 64 Ki slots; keys 960 KB (key 8, key length 4, key group 2, tag 1 byte per slot), values 512 KB. */
 export const CHUNK_BITS = 16
 export const CHUNK = 1 << CHUNK_BITS
 const MASK = CHUNK - 1
-/** Bytes per slot: tag 1, key group 2, key length 4, key 8, value 8 (aligned: 8-byte arrays first). */
-const SLOT_BYTES = 23
 const SEGMENT = 1 << 20
 /** A string key's place: segment * 2^32 + offset, exact in a double. */
 const SEGMENT_SHIFT = 2 ** 32
 
-/** One chunk's columns, views over one SharedArrayBuffer. */
+/** One chunk's columns as an image reads them. */
 export interface ColumnChunk {
   /** Per slot: FREE, NUMBER_KEY or STRING_KEY. */
   tag: Uint8Array
@@ -47,13 +48,63 @@ export interface ColumnChunk {
   value: Float64Array
 }
 
-interface LiveChunk extends ColumnChunk {
-  /** Images that still read this chunk. */
+/** Half of a live chunk in one SharedArrayBuffer: its keys (with tags and key groups), or its values. */
+interface Part {
+  /** The whole part, for copying it in one go. */
+  bytes: Uint8Array
+  /** Images that still read this part. */
   pins: number
   /** Replaced by a copy while pinned: once unpinned, its memory is reused for the next copy. */
   retired: boolean
-  /** The whole chunk, for copying it in one go. */
-  bytes: Uint8Array
+}
+
+interface KeysPart extends Part {
+  tag: Uint8Array
+  keyGroup: Uint16Array
+  key: Float64Array
+  keyLength: Uint32Array
+}
+
+interface ValuesPart extends Part {
+  value: Float64Array
+}
+
+/**
+ * A live chunk: its keys and its values are copied on write separately, so that updating values
+ * (the steady state of a keyed count) copies 8 bytes per slot, not 23.
+ */
+interface LiveChunk {
+  k: KeysPart
+  v: ValuesPart
+}
+
+function newKeys(capacity: number): KeysPart {
+  const buf = new SharedArrayBuffer(capacity * 15) // 8-byte keys first, so every view is aligned
+  return {
+    bytes: new Uint8Array(buf), pins: 0, retired: false,
+    key: new Float64Array(buf, 0, capacity),
+    keyLength: new Uint32Array(buf, capacity * 8, capacity),
+    keyGroup: new Uint16Array(buf, capacity * 12, capacity),
+    tag: new Uint8Array(buf, capacity * 14, capacity),
+  }
+}
+
+function newValues(capacity: number): ValuesPart {
+  const buf = new SharedArrayBuffer(capacity * 8)
+  return { bytes: new Uint8Array(buf), pins: 0, retired: false, value: new Float64Array(buf) }
+}
+
+/** A chunk of `capacity` slots with `from`'s slots (a smaller chunk's when growing). */
+function grownChunk(capacity: number, from?: LiveChunk): LiveChunk {
+  const c = { k: newKeys(capacity), v: newValues(capacity) }
+  if (from !== undefined) {
+    c.k.key.set(from.k.key)
+    c.k.keyLength.set(from.k.keyLength)
+    c.k.keyGroup.set(from.k.keyGroup)
+    c.k.tag.set(from.k.tag)
+    c.v.value.set(from.v.value)
+  }
+  return c
 }
 
 /** A state's numeric entries at snapshot time; it can be posted to another thread (shared memory). */
@@ -76,35 +127,6 @@ export function columnKey(key: StateKey): boolean {
   return typeof key === 'number' || (typeof key === 'string' && (key as WellFormed).isWellFormed())
 }
 
-/** A chunk of `capacity` slots (CHUNK, or less for a small table's only chunk), with `from`'s slots. */
-function newChunk(capacity: number, from?: ColumnChunk): LiveChunk {
-  const buf = new SharedArrayBuffer(capacity * SLOT_BYTES)
-  const c: LiveChunk = {
-    key: new Float64Array(buf, 0, capacity),
-    value: new Float64Array(buf, capacity * 8, capacity),
-    keyLength: new Uint32Array(buf, capacity * 16, capacity),
-    keyGroup: new Uint16Array(buf, capacity * 20, capacity),
-    tag: new Uint8Array(buf, capacity * 22, capacity),
-    pins: 0,
-    retired: false,
-    bytes: new Uint8Array(buf),
-  }
-  if (from !== undefined) copyChunk(from, c)
-  return c
-}
-
-function copyChunk(from: ColumnChunk, to: LiveChunk): void {
-  if (from.tag.length === to.tag.length) {
-    to.bytes.set(new Uint8Array(from.key.buffer, 0, to.bytes.length))
-    return
-  }
-  to.key.set(from.key)
-  to.value.set(from.value)
-  to.keyLength.set(from.keyLength)
-  to.keyGroup.set(from.keyGroup)
-  to.tag.set(from.tag)
-}
-
 export class NumericColumns {
   private readonly index = new Map<StateKey, number>()
   /** The key slotOf() found last and its slot (`lastKey` is a symbol when none). */
@@ -113,8 +135,9 @@ export class NumericColumns {
   private free: number[] = []
   private count = 0
   private chunks: LiveChunk[] = []
-  /** Full-size chunks no image reads any more, kept for the next copy-on-write. */
-  private spare: LiveChunk[] = []
+  /** Full-size parts no image reads any more, kept for the next copies-on-write. */
+  private spareKeys: KeysPart[] = []
+  private spareValues: ValuesPart[] = []
   private segments: Buffer[] = []
   /** Bytes used in the last segment. */
   private segmentUsed = 0
@@ -143,13 +166,13 @@ export class NumericColumns {
   }
 
   valueAt(slot: number): number {
-    return this.chunks[slot >>> CHUNK_BITS]!.value[slot & MASK]!
+    return this.chunks[slot >>> CHUNK_BITS]!.v.value[slot & MASK]!
   }
 
   setAt(slot: number, v: number): void {
-    let c = this.chunks[slot >>> CHUNK_BITS]!
-    if (c.pins !== 0) c = this.unshare(slot >>> CHUNK_BITS)
-    c.value[slot & MASK] = v
+    let values = this.chunks[slot >>> CHUNK_BITS]!.v
+    if (values.pins !== 0) values = this.unshareValues(slot >>> CHUNK_BITS)
+    values.value[slot & MASK] = v
   }
 
   /** Adds a key that is not present yet (columnKey(key) must hold). */
@@ -159,20 +182,20 @@ export class NumericColumns {
       this.makeRoom()
       slot = this.count++
     }
-    let c = this.chunks[slot >>> CHUNK_BITS]!
-    if (c.pins !== 0) c = this.unshare(slot >>> CHUNK_BITS)
+    const n = slot >>> CHUNK_BITS
+    const k = this.chunks[n]!.k.pins === 0 ? this.chunks[n]!.k : this.unshareKeys(n)
     const i = slot & MASK
     if (typeof key === 'number') {
-      c.tag[i] = NUMBER_KEY
-      c.key[i] = key
+      k.tag[i] = NUMBER_KEY
+      k.key[i] = key
     } else {
-      const [at, n] = this.append(key as string)
-      c.tag[i] = STRING_KEY
-      c.key[i] = at
-      c.keyLength[i] = n
+      const [at, length] = this.append(key as string)
+      k.tag[i] = STRING_KEY
+      k.key[i] = at
+      k.keyLength[i] = length
     }
-    c.keyGroup[i] = keyGroupForKey(key, this.maxParallelism)
-    c.value[i] = v
+    k.keyGroup[i] = keyGroupForKey(key, this.maxParallelism)
+    this.setAt(slot, v)
     this.index.set(key, slot)
     this.lastKey = key
     this.lastSlot = slot
@@ -183,11 +206,11 @@ export class NumericColumns {
     if (slot === undefined) return false
     this.index.delete(key)
     if (slot === this.lastSlot) this.lastKey = NONE
-    let c = this.chunks[slot >>> CHUNK_BITS]!
-    if (c.pins !== 0) c = this.unshare(slot >>> CHUNK_BITS)
+    const n = slot >>> CHUNK_BITS
+    const k = this.chunks[n]!.k.pins === 0 ? this.chunks[n]!.k : this.unshareKeys(n)
     const i = slot & MASK
-    if (c.tag[i] === STRING_KEY) this.arenaGarbage += c.keyLength[i]!
-    c.tag[i] = FREE
+    if (k.tag[i] === STRING_KEY) this.arenaGarbage += k.keyLength[i]!
+    k.tag[i] = FREE
     this.free.push(slot)
     if (this.arenaGarbage > SEGMENT && this.arenaGarbage > this.arenaBytes / 2) this.compactArena()
     return true
@@ -201,45 +224,64 @@ export class NumericColumns {
   /** Pins the chunks in use and returns them as a snapshot; call release() once it has been read. */
   image(name: string): { image: NumericImage; release(): void } {
     const used = this.chunks.slice(0, Math.ceil(this.count / CHUNK))
-    for (const c of used) c.pins++
-    const image: NumericImage = { name, count: this.count, chunks: used, arena: this.segments.slice() }
+    const chunks: ColumnChunk[] = []
+    for (const { k, v } of used) {
+      k.pins++
+      v.pins++
+      chunks.push({ tag: k.tag, keyGroup: k.keyGroup, key: k.key, keyLength: k.keyLength, value: v.value })
+    }
+    const image: NumericImage = { name, count: this.count, chunks, arena: this.segments.slice() }
     let released = false
-    const spare = this.spare
+    const { spareKeys, spareValues } = this
     return {
       image,
       release(): void {
         if (released) return
         released = true
-        for (const c of used) {
-          if (--c.pins !== 0 || !c.retired) continue
-          c.retired = false
-          spare.push(c)
+        for (const { k, v } of used) {
+          if (--k.pins === 0 && k.retired) {
+            k.retired = false
+            spareKeys.push(k)
+          }
+          if (--v.pins === 0 && v.retired) {
+            v.retired = false
+            spareValues.push(v)
+          }
         }
       },
     }
   }
 
-  /** Replaces pinned chunk `n` with an unpinned copy; the pinned one stays with its images. */
-  private unshare(n: number): LiveChunk {
-    const old = this.chunks[n]!
-    let c: LiveChunk
-    const reuse = old.tag.length === CHUNK ? this.spare.pop() : undefined
-    if (reuse === undefined) c = newChunk(old.tag.length, old)
-    else {
-      copyChunk(old, reuse)
-      c = reuse
-    }
+  /** Replaces chunk `n`'s pinned keys with an unpinned copy; the pinned part stays with its images. */
+  private unshareKeys(n: number): KeysPart {
+    const c = this.chunks[n]!
+    const old = c.k
+    const cap = old.tag.length
+    const k = (cap === CHUNK ? this.spareKeys.pop() : undefined) ?? newKeys(cap)
+    k.bytes.set(old.bytes)
     old.retired = true
-    this.chunks[n] = c
-    return c
+    this.chunks[n] = { k, v: c.v }
+    return k
+  }
+
+  /** Replaces chunk `n`'s pinned values with an unpinned copy. */
+  private unshareValues(n: number): ValuesPart {
+    const c = this.chunks[n]!
+    const old = c.v
+    const cap = old.value.length
+    const v = (cap === CHUNK ? this.spareValues.pop() : undefined) ?? newValues(cap)
+    v.bytes.set(old.bytes)
+    old.retired = true
+    this.chunks[n] = { k: c.k, v }
+    return v
   }
 
   /** Makes slot `count` exist: a small table's one chunk doubles up to CHUNK slots, then chunks are added. */
   private makeRoom(): void {
     const last = this.chunks[this.chunks.length - 1]
-    if (last === undefined) this.chunks.push(newChunk(256))
-    else if (this.chunks.length === 1 && last.tag.length < CHUNK && this.count === last.tag.length) this.chunks[0] = newChunk(last.tag.length * 2, last)
-    else if (this.count === this.chunks.length * CHUNK) this.chunks.push(newChunk(CHUNK))
+    if (last === undefined) this.chunks.push(grownChunk(256))
+    else if (this.chunks.length === 1 && last.k.tag.length < CHUNK && this.count === last.k.tag.length) this.chunks[0] = grownChunk(last.k.tag.length * 2, last)
+    else if (this.count === this.chunks.length * CHUNK) this.chunks.push(grownChunk(CHUNK))
   }
 
   /** Writes a string key into the arena; returns its place and byte length. */
@@ -262,21 +304,19 @@ export class NumericColumns {
 
   /** Rewrites the live string keys into new segments (old ones stay with the images holding them). */
   private compactArena(): void {
-    const old = this.segments
+    const old = arenaBuffers(this.segments)
     this.segments = []
     this.segmentUsed = 0
     this.arenaBytes = 0
     this.arenaGarbage = 0
     for (let slot = 0; slot < this.count; slot++) {
-      let c = this.chunks[slot >>> CHUNK_BITS]!
+      const n = slot >>> CHUNK_BITS
       const i = slot & MASK
-      if (c.tag[i] !== STRING_KEY) continue
-      const at = c.key[i]!
-      const seg = old[Math.floor(at / SEGMENT_SHIFT)]!
-      const off = at % SEGMENT_SHIFT
-      const [next] = this.append(seg.toString('utf8', off, off + c.keyLength[i]!))
-      if (c.pins !== 0) c = this.unshare(slot >>> CHUNK_BITS)
-      c.key[i] = next
+      let k = this.chunks[n]!.k
+      if (k.tag[i] !== STRING_KEY) continue
+      const [next] = this.append(keyString(old, k.key[i]!, k.keyLength[i]!))
+      if (k.pins !== 0) k = this.unshareKeys(n)
+      k.key[i] = next
     }
   }
 }
