@@ -163,6 +163,23 @@ describe('NumericColumns', () => {
     assert.deepEqual([...decode(after)].map(([k, [v]]) => [k, v]).sort((a, b) => Number(a[1]) - Number(b[1])), Array.from({ length: 100 }, (_, j) => [long(2900 + j), 2900 + j]))
   })
 
+  it('a compaction leaves the keys of an image it did not touch readable (copy-on-write of other chunks)', () => {
+    const c = new NumericColumns(128)
+    const key = (i: number): string => (i < CHUNK ? `${i}:${'z'.repeat(100)}` : `short ${i}`)
+    const n = CHUNK + 2000
+    for (let i = 0; i < n; i++) c.insert(key(i), i)
+    const early = c.image('s')
+    // Removing from the first chunk only: the second chunk's keys move in the compaction.
+    for (let i = 0; i < CHUNK; i++) c.remove(key(i))
+    const old = decode(early.image)
+    early.release()
+    assert.equal(old.size, n)
+    for (let i = CHUNK; i < n; i++) assert.equal(old.get(key(i))?.[0], i, key(i))
+    const now = take(c)
+    assert.equal(now.size, 2000)
+    for (let i = CHUNK; i < n; i++) assert.equal(now.get(key(i))?.[0], i, key(i))
+  })
+
   it('takes numbers and well-formed strings as keys, nothing else', () => {
     assert.equal(columnKey(1), true)
     assert.equal(columnKey('ok'), true)
