@@ -1,0 +1,84 @@
+/**
+ * HeapTable (the hashmap backend's table of one state): numeric entries live in the columns, all
+ * others in the copy-on-write StateTable, a key in exactly one of them as its value changes type,
+ * and a snapshot of the backend sees each key as it was, wherever it lived.
+ */
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ValueStateDescriptor } from '../src/runtime/core/state.js'
+import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
+import { HeapKeyedStateBackend, HeapTable } from '../src/runtime/state/heap-keyed-backend.js'
+import { SectionEncoder } from '../src/runtime/state/encoder-pool.js'
+import { FsStorage } from '../src/runtime/storage/fs-storage.js'
+import { tmp } from './helpers.js'
+
+const ALL = { start: 0, end: 127 }
+
+describe('HeapTable', () => {
+  it('keeps numbers with number or string keys in the columns, everything else in the StateTable', () => {
+    const t = new HeapTable(128)
+    t.put(1, 10)
+    t.put('one', 11)
+    t.put(true, 12) // a boolean key: not a column key
+    t.put(5n, 13)
+    t.put('\uD800', 14) // a lone surrogate would not survive UTF-8
+    t.put('list', [1, 2])
+    assert.equal(t.numbers.size, 2)
+    assert.deepEqual(new Map(t.entries()), new Map<unknown, unknown>([[1, 10], ['one', 11], [true, 12], [5n, 13], ['\uD800', 14], ['list', [1, 2]]]))
+    assert.equal(t.get(true), 12)
+    assert.equal(t.get('\uD800'), 14)
+  })
+
+  it('moves a key between the stores as its value changes type, never leaving a copy behind', () => {
+    const t = new HeapTable(128)
+    t.put('k', 1)
+    t.put('k', { n: 2 })
+    assert.equal(t.numbers.size, 0)
+    assert.deepEqual(t.get('k'), { n: 2 })
+    t.put('k', 3)
+    assert.equal(t.get('k'), 3)
+    t.remove('k')
+    assert.equal(t.get('k'), undefined, 'removed from both stores')
+    assert.deepEqual([...t.entries()], [])
+    t.put('k', 'text')
+    t.remove('k')
+    assert.equal(t.get('k'), undefined)
+  })
+
+  for (const inline of [true, false]) {
+    it(`a snapshot sees every key as it was when taken (${inline ? 'encoded inline' : 'on the encoder thread'})`, async () => {
+      const encoder = new SectionEncoder(inline ? Number.MAX_SAFE_INTEGER : 0)
+      const root = tmp()
+      const b = new HeapKeyedStateBackend(ALL, 128, { encoder })
+      const s = b.getState(new ValueStateDescriptor<unknown>('v'))
+      const before = new Map<string | number, unknown>()
+      for (let i = 0; i < 3000; i++) {
+        const k = i % 2 === 0 ? i : `key-${i}`
+        const v = i % 5 === 0 ? { obj: i } : i
+        b.currentKey = k
+        s.update(v)
+        before.set(k, v)
+      }
+      const barrier = { id: 1, timestamp: 1, type: 'checkpoint', format: 'native', location: join(root, 'chk-1'), incremental: false } as unknown as CheckpointBarrier
+      const job = b.snapshot([], barrier)
+      // After the synchronous part: every key changes type or value, some go away.
+      for (const k of before.keys()) {
+        b.currentKey = k
+        const v = s.value()
+        if (typeof k === 'number' && k % 3 === 0) s.clear()
+        else s.update(typeof v === 'number' ? { was: v } : 7)
+      }
+      const fs = new FsStorage()
+      const r = await job.persist({ location: barrier.location, storage: fs, fileName: (x) => `${x}-1` })
+      const restored = new HeapKeyedStateBackend(ALL, 128, { encoder })
+      await restored.restore([{ checkpointDir: barrier.location, location: join(barrier.location, `keyed-1`), handle: r.handle! }], () => fs)
+      const rs = restored.getState(new ValueStateDescriptor<unknown>('v'))
+      for (const [k, v] of before) {
+        restored.currentKey = k
+        assert.deepEqual(rs.value(), v, `key ${String(k)}`)
+      }
+      await encoder.close()
+    })
+  }
+})
