@@ -91,6 +91,8 @@ interface KafkaSourceConfig<T> {
   starting: Initializer
   bounded: Initializer | undefined
   deserialize: (r: KafkaRecord) => T
+  /** Set when only the value is deserialized: the reader then builds no KafkaRecord per record. */
+  deserializeValue: ((value: Buffer | null) => T) | undefined
   discoveryIntervalMs: number
   rateLimiter: RateLimiterStrategy
   /** Longest time a fetch waits for data (Kafka's fetch.max.wait.ms). */
@@ -143,12 +145,14 @@ export class KafkaSourceBuilder<T> {
   setValueOnlyDeserializer<R>(fn: (value: Buffer | null) => R): KafkaSourceBuilder<R> {
     const next = this as unknown as KafkaSourceBuilder<R>
     next.c.deserialize = (r) => fn(r.value)
+    next.c.deserializeValue = fn
     return next
   }
 
   setDeserializer<R>(fn: (record: KafkaRecord) => R): KafkaSourceBuilder<R> {
     const next = this as unknown as KafkaSourceBuilder<R>
     next.c.deserialize = fn
+    next.c.deserializeValue = undefined
     return next
   }
 
@@ -185,7 +189,8 @@ export class KafkaSourceBuilder<T> {
       clientId: c.clientId ?? 'tsflink',
       starting: c.starting ?? OffsetsInitializer.earliest(),
       bounded: c.bounded,
-      deserialize: c.deserialize ?? ((r: KafkaRecord) => (r.value === null ? null : r.value.toString('utf8')) as T),
+      deserialize: c.deserialize ?? ((r: KafkaRecord) => utf8(r.value) as T),
+      deserializeValue: c.deserialize === undefined ? (utf8 as (v: Buffer | null) => T) : c.deserializeValue,
       discoveryIntervalMs: c.discoveryIntervalMs ?? 5000,
       rateLimiter: c.rateLimiter ?? RateLimiterStrategy.noOp(),
       fetchMaxWaitMs: c.fetchMaxWaitMs ?? 500,
@@ -193,6 +198,8 @@ export class KafkaSourceBuilder<T> {
     })
   }
 }
+
+const utf8 = (value: Buffer | null): string | null => (value === null ? null : value.toString('utf8'))
 
 /** `host:port,host:port` or a list, as Kafka clients take bootstrap servers. */
 export function parseBrokers(servers: string | string[]): string[] {
@@ -249,10 +256,15 @@ export class KafkaSource<T> implements Source<T, KafkaSplit> {
   }
 }
 
+/**
+ * What the consumer handed over, in order: a fetched batch of one partition as kafkajs decoded it
+ * (records from `next` on are still to emit; offsets increase, maybe with gaps), or a move of the
+ * position over offsets that carry no record.
+ */
 type Buffered =
-  | { key: string; message: KafkaMessage; topic: string; partition: number; advanceTo?: undefined }
+  | { key: string; messages: KafkaMessage[]; next: number; topic: string; partition: number; advanceTo?: undefined }
   /** The consumer moved past `advanceTo - 1` (e.g. over transaction markers, which carry no record). */
-  | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
+  | { key: string; advanceTo: string; messages?: undefined; next?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
 /** Restarts in a row of a consumer that crashed on retriable errors, before the reader fails. */
@@ -269,6 +281,8 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private consumer: Consumer | undefined
   private buffer: Buffered[] = []
   private head = 0
+  /** Records in the buffer not yet emitted or skipped. */
+  private buffered = 0
   private waiting: (() => void) | undefined
   private space: (() => void) | undefined
   private failure: unknown
@@ -449,10 +463,12 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
         this.consumerRestarts = 0
-        const key = splitKey(batch.topic, batch.partition)
-        for (const message of batch.messages) this.buffer.push({ key, message, topic: batch.topic, partition: batch.partition })
+        if (batch.messages.length > 0) {
+          this.buffer.push({ key: splitKey(batch.topic, batch.partition), messages: batch.messages, next: 0, topic: batch.topic, partition: batch.partition })
+          this.buffered += batch.messages.length
+        }
         this.wake()
-        while (this.buffer.length - this.head > BUFFER_LIMIT && isRunning() && !this.closed) {
+        while (this.buffered > BUFFER_LIMIT && isRunning() && !this.closed) {
           await new Promise<void>((r) => {
             this.space = r
             setTimeout(r, 1000).unref()
@@ -481,26 +497,52 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     w?.()
   }
 
+  /**
+   * Emits up to `max` buffered records. A batch whose records all lie between the split's position
+   * and its stop is emitted without a per-record check, and the position moves once per batch; a
+   * batch that straddles either (a seek not yet applied, the bounded end) is checked record by record.
+   */
   pollNext(output: ReaderOutput<T>, max: number): InputStatus {
     if (this.failure !== undefined) throw this.failure
     let n = 0
-    const deserialize = this.config.deserialize
-    const allowed = this.limiter.take(Math.min(max, this.buffer.length - this.head))
-    while (n < allowed && this.head < this.buffer.length) {
-      const b = this.buffer[this.head++]!
+    const allowed = this.limiter.take(Math.min(max, this.buffered))
+    // Moves of the position are taken even when no record may go (they emit nothing, and may be
+    // all that is left before the end of bounded input).
+    while (this.head < this.buffer.length) {
+      const b = this.buffer[this.head]!
       const split = this.splits.get(b.key)
-      if (split === undefined) continue
+      if (b.advanceTo === undefined && n >= allowed) break
       if (b.advanceTo !== undefined) {
-        if (BigInt(b.advanceTo) > BigInt(split.offset!)) split.offset = split.stop !== null && BigInt(b.advanceTo) > BigInt(split.stop) ? split.stop : b.advanceTo
+        this.head++
+        if (split !== undefined && BigInt(b.advanceTo) > BigInt(split.offset!)) split.offset = split.stop !== null && BigInt(b.advanceTo) > BigInt(split.stop) ? split.stop : b.advanceTo
         continue
       }
-      const offset = BigInt(b.message.offset)
-      if (offset < BigInt(split.offset!)) continue // before the position (a seek not yet applied)
-      if (split.stop !== null && offset >= BigInt(split.stop)) continue
-      split.offset = (offset + 1n).toString()
-      const m = b.message
-      output.collect(deserialize({ topic: b.topic, partition: b.partition, offset: m.offset, timestamp: Number(m.timestamp), key: m.key, value: m.value, headers: m.headers ?? {} }), Number(m.timestamp))
-      n++
+      const messages = b.messages
+      let i = b.next
+      if (split === undefined) {
+        this.buffered -= messages.length - i
+        this.head++
+        continue
+      }
+      const end = Math.min(messages.length, i + allowed - n)
+      const last = BigInt(messages[end - 1]!.offset)
+      if (BigInt(messages[i]!.offset) >= BigInt(split.offset!) && (split.stop === null || last < BigInt(split.stop))) {
+        for (; i < end; i++) this.emit(output, b.topic, b.partition, messages[i]!)
+        split.offset = (last + 1n).toString()
+        n += end - b.next
+      } else {
+        for (; i < messages.length && n < allowed; i++) {
+          const offset = BigInt(messages[i]!.offset)
+          if (offset < BigInt(split.offset!)) continue // before the position (a seek not yet applied)
+          if (split.stop !== null && offset >= BigInt(split.stop)) continue
+          split.offset = (offset + 1n).toString()
+          this.emit(output, b.topic, b.partition, messages[i]!)
+          n++
+        }
+      }
+      this.buffered -= i - b.next
+      b.next = i
+      if (i === messages.length) this.head++
     }
     if (this.head >= this.buffer.length) {
       this.buffer = []
@@ -509,7 +551,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       this.buffer = this.buffer.slice(this.head)
       this.head = 0
     }
-    if (this.buffer.length - this.head <= BUFFER_LIMIT) {
+    if (this.buffered <= BUFFER_LIMIT) {
       const s = this.space
       this.space = undefined
       s?.()
@@ -518,6 +560,17 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     if (this.config.bounded !== undefined && this.unfinished().length === 0) return 'END_OF_INPUT'
     if (this.head < this.buffer.length) return this.limiter.limited ? 'NOTHING_AVAILABLE' : 'MORE_AVAILABLE'
     return 'NOTHING_AVAILABLE'
+  }
+
+  private emit(output: ReaderOutput<T>, topic: string, partition: number, m: KafkaMessage): void {
+    const timestamp = Number(m.timestamp)
+    const valueOnly = this.config.deserializeValue
+    output.collect(
+      valueOnly !== undefined
+        ? valueOnly(m.value)
+        : this.config.deserialize({ topic, partition, offset: m.offset, timestamp, key: m.key, value: m.value, headers: m.headers ?? {} }),
+      timestamp,
+    )
   }
 
   isAvailable(): Promise<void> {
