@@ -353,39 +353,52 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     }
   }
 
-  private offsetsFor(topic: string, init: Initializer): Promise<Map<number, string>> {
-    return this.withAdmin((admin) => this.offsetsWith(admin, topic, init))
+  private offsetsFor(topic: string, init: Initializer, stop = false): Promise<Map<number, string>> {
+    return this.withAdmin((admin) => this.offsetsWith(admin, topic, init, stop))
   }
 
-  private async offsetsWith(admin: Admin, topic: string, init: Initializer): Promise<Map<number, string>> {
-    const out = new Map<number, string>()
-    const ends = await admin.fetchTopicOffsets(topic)
-    if (init.kind === 'earliest' || init.kind === 'latest') {
-      for (const e of ends) out.set(e.partition, init.kind === 'earliest' ? e.low : e.high)
-    } else if (init.kind === 'timestamp') {
-      for (const e of await admin.fetchTopicOffsetsByTimestamp(topic, init.timestamp)) out.set(e.partition, e.offset)
-    } else {
-      const given = new Map<number, string>()
-      if (init.kind === 'specific') {
-        for (const e of ends) {
-          const o = init.offsets.get(splitKey(topic, e.partition))
-          if (o !== undefined) given.set(e.partition, o)
-        }
-      } else {
-        if (this.config.groupId === undefined) throw new Error('KafkaSource: committedOffsets() needs setGroupId')
-        for (const t of await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })) {
-          for (const p of t.partitions) if (BigInt(p.offset) >= 0n) given.set(p.partition, p.offset)
-        }
+  /**
+   * The offsets `init` names in each partition of `topic`, as Flink's KafkaSource resolves them
+   * through a consumer of the source's isolation level: the end of a partition ("latest", and
+   * where a timestamp finds nothing) is the high watermark for read_uncommitted and the last
+   * stable offset for read_committed (records of a transaction still open are read once it
+   * commits, not skipped). A committed or given offset to start from is in range anywhere in the
+   * log; a given offset to stop at (`stop`) is taken as it is, also beyond the end (as Flink's
+   * SpecifiedOffsetsInitializer does): reading stops there once the records up to it arrived.
+   */
+  private async offsetsWith(admin: Admin, topic: string, init: Initializer, stop: boolean): Promise<Map<number, string>> {
+    const list = (at: number, readCommitted = this.config.readCommitted): Promise<Map<number, string>> => this.adminClient.listOffsets(topic, at, readCommitted)
+    const [EARLIEST, LATEST] = [-2, -1]
+    if (init.kind === 'earliest') return list(EARLIEST)
+    if (init.kind === 'latest') return list(LATEST)
+    if (init.kind === 'timestamp') {
+      const found = await list(init.timestamp)
+      const ends = await list(LATEST)
+      return new Map([...found].map(([p, o]) => [p, BigInt(o) >= 0n ? o : ends.get(p)!]))
+    }
+    const [low, high, end] = await Promise.all([list(EARLIEST), list(LATEST, false), list(LATEST)])
+    const given = new Map<number, string>()
+    if (init.kind === 'specific') {
+      for (const p of low.keys()) {
+        const o = init.offsets.get(splitKey(topic, p))
+        if (o !== undefined) given.set(p, o)
       }
-      for (const e of ends) {
-        const o = given.get(e.partition)
-        if (o !== undefined && BigInt(o) >= BigInt(e.low) && BigInt(o) <= BigInt(e.high)) out.set(e.partition, o)
-        else if (init.reset === 'earliest') out.set(e.partition, e.low)
-        else if (init.reset === 'latest') out.set(e.partition, e.high)
-        else {
-          const what = o === undefined ? (init.kind === 'committed' ? 'no committed offset' : 'no offset given') : `offset ${o} is out of range [${e.low}, ${e.high}]`
-          throw new Error(`KafkaSource: ${topic}-${e.partition} has ${what} and the reset strategy is NONE`)
-        }
+    } else {
+      if (this.config.groupId === undefined) throw new Error('KafkaSource: committedOffsets() needs setGroupId')
+      for (const t of await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })) {
+        for (const p of t.partitions) if (BigInt(p.offset) >= 0n) given.set(p.partition, p.offset)
+      }
+    }
+    const out = new Map<number, string>()
+    for (const [p, l] of low) {
+      const o = given.get(p)
+      const h = high.get(p)!
+      if (o !== undefined && (init.kind === 'specific' && stop || BigInt(o) >= BigInt(l) && BigInt(o) <= BigInt(h))) out.set(p, o)
+      else if (init.reset === 'earliest') out.set(p, l)
+      else if (init.reset === 'latest') out.set(p, end.get(p)!)
+      else {
+        const what = o === undefined ? (init.kind === 'committed' ? 'no committed offset' : 'no offset given') : `offset ${o} is out of range [${l}, ${h}]`
+        throw new Error(`KafkaSource: ${topic}-${p} has ${what} and the reset strategy is NONE`)
       }
     }
     return out
@@ -394,7 +407,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private async resolveOffsets(splits: KafkaSplit[]): Promise<void> {
     for (const topic of new Set(splits.filter((s) => s.offset === null || (this.config.bounded !== undefined && s.stop === null)).map((s) => s.topic))) {
       const start = await this.offsetsFor(topic, this.config.starting)
-      const stop = this.config.bounded === undefined ? undefined : await this.offsetsFor(topic, this.config.bounded)
+      const stop = this.config.bounded === undefined ? undefined : await this.offsetsFor(topic, this.config.bounded, true)
       for (const s of splits) {
         if (s.topic !== topic) continue
         if (s.offset === null) s.offset = start.get(s.partition) ?? '0'
