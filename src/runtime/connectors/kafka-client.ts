@@ -104,7 +104,10 @@ export class KafkaClient {
   close(): void {
     this.closed = true
     for (const c of this.clusters.values()) void c.cluster.disconnect().catch(() => {})
-    for (const s of this.sockets) s.destroy()
+    // With an error: kafkajs listens for a socket's 'error' and 'end' only, not 'close'. A socket
+    // destroyed without one stays "connected" to kafkajs, whose request queue then keeps a 100 ms
+    // interval running for good: the process never exits on its own.
+    for (const s of this.sockets) s.destroy(new Error('Kafka client closed'))
     this.sockets.clear()
   }
 }
