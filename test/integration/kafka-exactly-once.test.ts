@@ -1,7 +1,9 @@
 /**
  * Kafka to Kafka exactly-once, end to end on a real Apache Kafka broker: kill -9 and restore with
  * rescaling through the real CLI, and a broker that goes away while a job runs (in this process). The oracle
- * is a plain kafkajs read_committed consumer and the counts a failure-free run must produce.
+ * is a plain kafkajs read_committed consumer and the counts a failure-free run must produce. A job
+ * that rode out the outage, and a closed Kafka client, must leave no timer or socket holding the
+ * event loop (what would keep a finished job's process alive).
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'

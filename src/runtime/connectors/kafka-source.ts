@@ -14,6 +14,11 @@
  * assigner that hands it exactly its partitions, then seeks each to its position. Offsets are
  * committed to the configured group id only after a checkpoint completes, for monitoring; they
  * are never read back for recovery (only for a fresh start with `committedOffsets()`).
+ *
+ * Hot path: the consumer's fetch loop hands each decoded batch over whole (the buffer holds at most
+ * BUFFER_LIMIT records, then the fetch loop waits); the task's bounded steps emit from it, a batch
+ * inside a partition's range without per-record offset checks. Start and stop offsets are listed at
+ * the source's isolation level (the end is the high watermark or the last stable offset).
  * Tests: test/integration/kafka-source.test.ts, test/integration/kafka.test.ts.
  */
 import { randomBytes } from 'node:crypto'
