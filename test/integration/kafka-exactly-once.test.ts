@@ -1,7 +1,9 @@
 /**
  * Kafka to Kafka exactly-once, end to end on a real Apache Kafka broker: kill -9 and restore with
  * rescaling through the real CLI, and a broker that goes away while a job runs (in this process). The oracle
- * is a plain kafkajs read_committed consumer and the counts a failure-free run must produce.
+ * is a plain kafkajs read_committed consumer and the counts a failure-free run must produce. A job
+ * that rode out the outage, and a closed Kafka client, must leave no timer or socket holding the
+ * event loop (what would keep a finished job's process alive).
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -12,7 +14,8 @@ import {
   StreamExecutionEnvironment, ValueStateDescriptor, WatermarkStrategy, type Collector, type KeyedProcessContext, type ValueState,
 } from '../../src/index.js'
 import { CLI, ROOT, expectedCounts, sleep, tmp } from '../helpers.js'
-import { kafkaSkip, startKafka, type KafkaBroker } from '../servers/kafka.js'
+import { kafkaSkip, startKafka, trackHandles, type KafkaBroker } from '../servers/kafka.js'
+import { KafkaClient } from '../../src/runtime/connectors/kafka-client.js'
 import { latestCheckpoint, produce, readTopic, runCliWithin, waitFor, within } from '../servers/kafka-client.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'kafka-exactly-once.ts')
@@ -111,6 +114,9 @@ describe('Kafka exactly-once end to end (real broker, real CLI)', { skip: kafkaS
       .process(new CountPerKey()).uid('count')
       .sinkTo(KafkaSink.builder<string>().setBootstrapServers(kafka.brokers).setRecordSerializer({ topic: output, key: (s) => s.split(':')[0]!, value: (s) => s })
         .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE).setTransactionalIdPrefix('outage-test').build()).uid('kafka-sink')
+    // What the job creates (its Kafka clients' sockets, kafkajs's timers) must be gone once it
+    // ended: a leftover would keep a finished job's process (the CLI's, a test file's) alive.
+    const handles = trackHandles()
     const { master, result } = await env.executeAsync('outage')
     try {
       await waitFor('a checkpoint before the outage', 30_000, () => latestCheckpoint(cp) !== undefined)
@@ -123,7 +129,34 @@ describe('Kafka exactly-once end to end (real broker, real CLI)', { skip: kafkaS
       master.cancel()
       await within(20_000, 'the cancelled job ending', result.catch(() => {})).catch(() => {})
       throw e
+    } finally {
+      handles.stop()
     }
+    await waitFor('the job\'s sockets and timers gone', 15_000, () => handles.leftover().length === 0).catch(() => {})
+    assert.deepEqual(handles.leftover(), [], 'nothing the job created holds the event loop 15 s after it ended')
     assert.deepEqual((await readTopic(kafka.brokers, output)).sort(), expectedCounts(values))
+  })
+
+  it('a closed Kafka client leaves no socket or timer behind, also of clients it never disconnected', async () => {
+    const topic = 'closed-client'
+    await kafka.createTopic(topic, 2)
+    const handles = trackHandles()
+    const client = new KafkaClient(kafka.brokers, 'closed-client-test')
+    try {
+      // Connected and used, never disconnected: close() alone must end them.
+      const admin = client.kafka.admin()
+      await within(30_000, 'the admin connecting', admin.connect())
+      await within(30_000, 'the offsets', admin.fetchTopicOffsets(topic))
+      const producer = client.kafka.producer({ allowAutoTopicCreation: false })
+      await within(30_000, 'the producer connecting', producer.connect())
+      await within(30_000, 'a send', producer.send({ topic, messages: [{ value: 'x' }] }))
+      await within(30_000, 'the offsets at an isolation level', client.listOffsets(topic, -1, false))
+      assert.ok(handles.leftover().length > 0, 'the connected clients hold sockets and timers (or this test sees nothing)')
+    } finally {
+      client.close()
+      handles.stop()
+    }
+    await waitFor('the closed client\'s sockets and timers gone', 10_000, () => handles.leftover().length === 0).catch(() => {})
+    assert.deepEqual(handles.leftover(), [], 'nothing of the closed client holds the event loop 10 s after close()')
   })
 })

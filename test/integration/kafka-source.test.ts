@@ -10,6 +10,8 @@ import { Kafka, logLevel } from 'kafkajs'
 import {
   Configuration, KafkaSource, OffsetResetStrategy, RestartStrategies, OffsetsInitializer, StreamExecutionEnvironment, WatermarkStrategy, type KafkaRecord,
 } from '../../src/index.js'
+import type { KafkaSplit } from '../../src/runtime/connectors/kafka-source.js'
+import type { SourceReader } from '../../src/runtime/connectors/source.js'
 import { readRestorePoint } from '../../src/runtime/checkpoint/restore-point.js'
 import { JobMaster } from '../../src/runtime/job/job-master.js'
 import { systemClock } from '../../src/runtime/clock.js'
@@ -90,6 +92,62 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
     assert.deepEqual(await read(topic, OffsetsInitializer.earliest(), OffsetsInitializer.offsets([{ topic, partition: 0, offset: 2 }, { topic, partition: 1, offset: 1 }])), ['0', '1', '100'])
   })
 
+  it('latest() with a transaction open: the high watermark for read_uncommitted, the last stable offset for read_committed (start and bounded end)', async () => {
+    const topic = 'latest-open-transaction'
+    await kafka.createTopic(topic, 1)
+    await produce(kafka.brokers, topic, ['c0', 'c1', 'c2', 'c3', 'c4'], 0) // offsets 0-4
+    const producer = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING })
+      .producer({ transactionalId: 'latest-open', idempotent: true, maxInFlightRequests: 1, transactionTimeout: 300_000 })
+    await producer.connect()
+    const tx = await producer.transaction()
+    try {
+      await tx.send({ topic, messages: [{ value: 'u0', partition: 0 }, { value: 'u1', partition: 0 }, { value: 'u2', partition: 0 }] }) // offsets 5-7, open
+      // The high watermark is 8, the last stable offset 5 (the first offset of the open transaction).
+      const readWith = async (isolation: string, start: Init, stop: Init): Promise<string[]> => {
+        const seen: string[] = []
+        const env = localEnv()
+        env.fromSource(KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setProperty('isolation.level', isolation).setStartingOffsets(start).setBounded(stop).build(),
+          WatermarkStrategy.noWatermarks(), 'k').addSink((v: string) => void seen.push(v))
+        await executeWithin(env, `${isolation} bounded`, 30_000)
+        return seen
+      }
+      // Bounded at latest(): read_uncommitted reads the open transaction's records; read_committed ends before them (it cannot read past the LSO).
+      assert.deepEqual(await readWith('read_uncommitted', OffsetsInitializer.earliest(), OffsetsInitializer.latest()), ['c0', 'c1', 'c2', 'c3', 'c4', 'u0', 'u1', 'u2'])
+      assert.deepEqual(await readWith('read_committed', OffsetsInitializer.earliest(), OffsetsInitializer.latest()), ['c0', 'c1', 'c2', 'c3', 'c4'])
+      // Starting at latest(), bounded before offset 9: read_uncommitted starts after the open
+      // transaction's records, read_committed at its first record (read once it commits).
+      const readers = new Map<string, SourceReader<string, KafkaSplit>>()
+      try {
+        for (const isolation of ['read_uncommitted', 'read_committed']) {
+          const source = KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setProperty('isolation.level', isolation)
+            .setStartingOffsets(OffsetsInitializer.latest()).setBounded(OffsetsInitializer.offsets([{ topic, partition: 0, offset: 9 }])).build()
+          const reader = source.createReader({ subtask: 0, parallelism: 1, attempt: 0, clock: systemClock })
+          readers.set(isolation, reader)
+          reader.addSplits(await within(30_000, 'the splits', source.createSplits()))
+          await within(30_000, 'the reader starting', reader.start!())
+        }
+        assert.deepEqual(readers.get('read_uncommitted')!.snapshotState(1).map((s) => s.offset), ['8'], 'read_uncommitted starts at the high watermark')
+        assert.deepEqual(readers.get('read_committed')!.snapshotState(1).map((s) => s.offset), ['5'], 'read_committed starts at the last stable offset')
+        await produce(kafka.brokers, topic, ['late'], 0) // offset 8
+        await tx.commit() // its marker at offset 9
+        const seen = new Map<string, string[]>()
+        for (const [isolation, reader] of readers) {
+          const values: string[] = []
+          seen.set(isolation, values)
+          const output = { collect: (v: string) => void values.push(v) }
+          await waitFor(`${isolation}: the end of the bounded input`, 30_000, () => reader.pollNext(output, 100) === 'END_OF_INPUT')
+        }
+        assert.deepEqual(seen.get('read_uncommitted'), ['late'])
+        assert.deepEqual(seen.get('read_committed'), ['u0', 'u1', 'u2', 'late'])
+      } finally {
+        for (const r of readers.values()) await within(20_000, 'a reader closing', Promise.resolve(r.close?.()))
+      }
+    } finally {
+      await tx.abort().catch(() => {}) // only if an assertion failed before the commit
+      await producer.disconnect()
+    }
+  })
+
   it('commits the group offsets after each checkpoint (visible to admin.fetchOffsets), never before', async () => {
     const topic = 'group-commits'
     await kafka.createTopic(topic, 3)
@@ -115,6 +173,35 @@ describe('Kafka source (real broker)', { skip: kafkaSkip() }, () => {
       assert.deepEqual(got, ends, 'after the checkpoint: every partition at its end')
     } finally {
       await cancel(job)
+    }
+  })
+
+  it('a consumer replaced while records are buffered (a partition discovered) re-fetches them: each is emitted once', async () => {
+    const topic = 'replaced-consumer'
+    await kafka.createTopic(topic, 1)
+    const values = Array.from({ length: 500 }, (_, i) => String(i))
+    await produce(kafka.brokers, topic, values, 0)
+    const source = KafkaSource.builder().setBootstrapServers(kafka.brokers).setTopics(topic).setProperty('partition.discovery.interval.ms', '100').build()
+    const reader = source.createReader({ subtask: 0, parallelism: 1, attempt: 0, clock: systemClock })
+    reader.addSplits(await within(30_000, 'the splits', source.createSplits()))
+    const seen: string[] = []
+    const output = { collect: (v: string) => void seen.push(v) }
+    try {
+      await within(30_000, 'the reader starting', reader.start!())
+      // Nothing is polled: the first consumer's records stay buffered. The new partition makes the
+      // reader replace its consumer, which starts again at the position (offset 0 of partition 0).
+      await sleep(1500)
+      await kafka.addPartitions(topic, 2)
+      await produce(kafka.brokers, topic, ['new'], 1)
+      // Before any poll: both consumers' records are buffered, partition 0's twice (the reader's
+      // count of buffered records; read from outside only to know the case is set up).
+      const buffered = (): number => (reader as unknown as { buffered: number }).buffered
+      await waitFor('the replacement consumer re-fetching partition 0 and reading the new one', 30_000, () => buffered() >= 2 * values.length + 1)
+      while (reader.pollNext(output, 1000) === 'MORE_AVAILABLE');
+      assert.ok(seen.includes('new'), 'the new partition is read')
+      assert.deepEqual(seen.filter((v) => v !== 'new'), values, 'partition 0 once, in order')
+    } finally {
+      await within(20_000, 'the reader closing', Promise.resolve(reader.close?.()))
     }
   })
 

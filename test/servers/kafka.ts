@@ -14,6 +14,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writ
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createHook } from 'node:async_hooks'
 import { createInterface } from 'node:readline'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
 
@@ -249,5 +250,37 @@ async function ready(brokers: string[]): Promise<void> {
       await admin.disconnect().catch(() => {})
     }
     await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * Watches the timers and TCP sockets this process creates from now until `stop()`; `leftover()`
+ * names those still alive and holding the event loop (ref'd), with where each was created: what
+ * would keep a process that has nothing else to do from exiting.
+ */
+export function trackHandles(): { stop(): void; leftover(): string[] } {
+  const live = new Map<number, { resource: { hasRef?: () => boolean }; type: string; stack: string }>()
+  let recording = true
+  const hook = createHook({
+    init(asyncId, type, _trigger, resource) {
+      if (!recording || (type !== 'Timeout' && type !== 'TCPWRAP')) return
+      const stack = (new Error().stack ?? '').split('\n').slice(2).filter((l) => !l.includes('node:internal')).slice(0, 4).join(' <- ')
+      live.set(asyncId, { resource: resource as { hasRef?: () => boolean }, type, stack })
+    },
+    destroy(asyncId) {
+      live.delete(asyncId)
+    },
+  })
+  hook.enable()
+  return {
+    stop: () => void (recording = false),
+    leftover: () => {
+      const out: string[] = []
+      for (const { resource, type, stack } of live.values()) {
+        const ref = typeof resource.hasRef === 'function' ? resource.hasRef() : true
+        if (ref) out.push(`${type} from ${stack.trim()}`)
+      }
+      return out
+    },
   }
 }

@@ -14,6 +14,11 @@
  * assigner that hands it exactly its partitions, then seeks each to its position. Offsets are
  * committed to the configured group id only after a checkpoint completes, for monitoring; they
  * are never read back for recovery (only for a fresh start with `committedOffsets()`).
+ *
+ * Hot path: the consumer's fetch loop hands each decoded batch over whole (the buffer holds at most
+ * BUFFER_LIMIT records, then the fetch loop waits); the task's bounded steps emit from it, a batch
+ * inside a partition's range without per-record offset checks. Start and stop offsets are listed at
+ * the source's isolation level (the end is the high watermark or the last stable offset).
  * Tests: test/integration/kafka-source.test.ts, test/integration/kafka.test.ts.
  */
 import { randomBytes } from 'node:crypto'
@@ -91,6 +96,8 @@ interface KafkaSourceConfig<T> {
   starting: Initializer
   bounded: Initializer | undefined
   deserialize: (r: KafkaRecord) => T
+  /** Set when only the value is deserialized: the reader then builds no KafkaRecord per record. */
+  deserializeValue: ((value: Buffer | null) => T) | undefined
   discoveryIntervalMs: number
   rateLimiter: RateLimiterStrategy
   /** Longest time a fetch waits for data (Kafka's fetch.max.wait.ms). */
@@ -143,12 +150,14 @@ export class KafkaSourceBuilder<T> {
   setValueOnlyDeserializer<R>(fn: (value: Buffer | null) => R): KafkaSourceBuilder<R> {
     const next = this as unknown as KafkaSourceBuilder<R>
     next.c.deserialize = (r) => fn(r.value)
+    next.c.deserializeValue = fn
     return next
   }
 
   setDeserializer<R>(fn: (record: KafkaRecord) => R): KafkaSourceBuilder<R> {
     const next = this as unknown as KafkaSourceBuilder<R>
     next.c.deserialize = fn
+    next.c.deserializeValue = undefined
     return next
   }
 
@@ -185,7 +194,8 @@ export class KafkaSourceBuilder<T> {
       clientId: c.clientId ?? 'tsflink',
       starting: c.starting ?? OffsetsInitializer.earliest(),
       bounded: c.bounded,
-      deserialize: c.deserialize ?? ((r: KafkaRecord) => (r.value === null ? null : r.value.toString('utf8')) as T),
+      deserialize: c.deserialize ?? ((r: KafkaRecord) => utf8(r.value) as T),
+      deserializeValue: c.deserialize === undefined ? (utf8 as (v: Buffer | null) => T) : c.deserializeValue,
       discoveryIntervalMs: c.discoveryIntervalMs ?? 5000,
       rateLimiter: c.rateLimiter ?? RateLimiterStrategy.noOp(),
       fetchMaxWaitMs: c.fetchMaxWaitMs ?? 500,
@@ -193,6 +203,8 @@ export class KafkaSourceBuilder<T> {
     })
   }
 }
+
+const utf8 = (value: Buffer | null): string | null => (value === null ? null : value.toString('utf8'))
 
 /** `host:port,host:port` or a list, as Kafka clients take bootstrap servers. */
 export function parseBrokers(servers: string | string[]): string[] {
@@ -249,10 +261,15 @@ export class KafkaSource<T> implements Source<T, KafkaSplit> {
   }
 }
 
+/**
+ * What the consumer handed over, in order: a fetched batch of one partition as kafkajs decoded it
+ * (records from `next` on are still to emit; offsets increase, maybe with gaps), or a move of the
+ * position over offsets that carry no record.
+ */
 type Buffered =
-  | { key: string; message: KafkaMessage; topic: string; partition: number; advanceTo?: undefined }
+  | { key: string; messages: KafkaMessage[]; next: number; topic: string; partition: number; advanceTo?: undefined }
   /** The consumer moved past `advanceTo - 1` (e.g. over transaction markers, which carry no record). */
-  | { key: string; advanceTo: string; message?: undefined; topic?: undefined; partition?: undefined }
+  | { key: string; advanceTo: string; messages?: undefined; next?: undefined; topic?: undefined; partition?: undefined }
 
 const BUFFER_LIMIT = 20_000
 /** Restarts in a row of a consumer that crashed on retriable errors, before the reader fails. */
@@ -269,6 +286,8 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private consumer: Consumer | undefined
   private buffer: Buffered[] = []
   private head = 0
+  /** Records in the buffer not yet emitted or skipped. */
+  private buffered = 0
   private waiting: (() => void) | undefined
   private space: (() => void) | undefined
   private failure: unknown
@@ -339,39 +358,52 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     }
   }
 
-  private offsetsFor(topic: string, init: Initializer): Promise<Map<number, string>> {
-    return this.withAdmin((admin) => this.offsetsWith(admin, topic, init))
+  private offsetsFor(topic: string, init: Initializer, stop = false): Promise<Map<number, string>> {
+    return this.withAdmin((admin) => this.offsetsWith(admin, topic, init, stop))
   }
 
-  private async offsetsWith(admin: Admin, topic: string, init: Initializer): Promise<Map<number, string>> {
-    const out = new Map<number, string>()
-    const ends = await admin.fetchTopicOffsets(topic)
-    if (init.kind === 'earliest' || init.kind === 'latest') {
-      for (const e of ends) out.set(e.partition, init.kind === 'earliest' ? e.low : e.high)
-    } else if (init.kind === 'timestamp') {
-      for (const e of await admin.fetchTopicOffsetsByTimestamp(topic, init.timestamp)) out.set(e.partition, e.offset)
-    } else {
-      const given = new Map<number, string>()
-      if (init.kind === 'specific') {
-        for (const e of ends) {
-          const o = init.offsets.get(splitKey(topic, e.partition))
-          if (o !== undefined) given.set(e.partition, o)
-        }
-      } else {
-        if (this.config.groupId === undefined) throw new Error('KafkaSource: committedOffsets() needs setGroupId')
-        for (const t of await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })) {
-          for (const p of t.partitions) if (BigInt(p.offset) >= 0n) given.set(p.partition, p.offset)
-        }
+  /**
+   * The offsets `init` names in each partition of `topic`, as Flink's KafkaSource resolves them
+   * through a consumer of the source's isolation level: the end of a partition ("latest", and
+   * where a timestamp finds nothing) is the high watermark for read_uncommitted and the last
+   * stable offset for read_committed (records of a transaction still open are read once it
+   * commits, not skipped). A committed or given offset to start from is in range anywhere in the
+   * log; a given offset to stop at (`stop`) is taken as it is, also beyond the end (as Flink's
+   * SpecifiedOffsetsInitializer does): reading stops there once the records up to it arrived.
+   */
+  private async offsetsWith(admin: Admin, topic: string, init: Initializer, stop: boolean): Promise<Map<number, string>> {
+    const list = (at: number, readCommitted = this.config.readCommitted): Promise<Map<number, string>> => this.adminClient.listOffsets(topic, at, readCommitted)
+    const [EARLIEST, LATEST] = [-2, -1]
+    if (init.kind === 'earliest') return list(EARLIEST)
+    if (init.kind === 'latest') return list(LATEST)
+    if (init.kind === 'timestamp') {
+      const found = await list(init.timestamp)
+      const ends = await list(LATEST)
+      return new Map([...found].map(([p, o]) => [p, BigInt(o) >= 0n ? o : ends.get(p)!]))
+    }
+    const [low, high, end] = await Promise.all([list(EARLIEST), list(LATEST, false), list(LATEST)])
+    const given = new Map<number, string>()
+    if (init.kind === 'specific') {
+      for (const p of low.keys()) {
+        const o = init.offsets.get(splitKey(topic, p))
+        if (o !== undefined) given.set(p, o)
       }
-      for (const e of ends) {
-        const o = given.get(e.partition)
-        if (o !== undefined && BigInt(o) >= BigInt(e.low) && BigInt(o) <= BigInt(e.high)) out.set(e.partition, o)
-        else if (init.reset === 'earliest') out.set(e.partition, e.low)
-        else if (init.reset === 'latest') out.set(e.partition, e.high)
-        else {
-          const what = o === undefined ? (init.kind === 'committed' ? 'no committed offset' : 'no offset given') : `offset ${o} is out of range [${e.low}, ${e.high}]`
-          throw new Error(`KafkaSource: ${topic}-${e.partition} has ${what} and the reset strategy is NONE`)
-        }
+    } else {
+      if (this.config.groupId === undefined) throw new Error('KafkaSource: committedOffsets() needs setGroupId')
+      for (const t of await admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })) {
+        for (const p of t.partitions) if (BigInt(p.offset) >= 0n) given.set(p.partition, p.offset)
+      }
+    }
+    const out = new Map<number, string>()
+    for (const [p, l] of low) {
+      const o = given.get(p)
+      const h = high.get(p)!
+      if (o !== undefined && (init.kind === 'specific' && stop || BigInt(o) >= BigInt(l) && BigInt(o) <= BigInt(h))) out.set(p, o)
+      else if (init.reset === 'earliest') out.set(p, l)
+      else if (init.reset === 'latest') out.set(p, end.get(p)!)
+      else {
+        const what = o === undefined ? (init.kind === 'committed' ? 'no committed offset' : 'no offset given') : `offset ${o} is out of range [${l}, ${h}]`
+        throw new Error(`KafkaSource: ${topic}-${p} has ${what} and the reset strategy is NONE`)
       }
     }
     return out
@@ -380,7 +412,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
   private async resolveOffsets(splits: KafkaSplit[]): Promise<void> {
     for (const topic of new Set(splits.filter((s) => s.offset === null || (this.config.bounded !== undefined && s.stop === null)).map((s) => s.topic))) {
       const start = await this.offsetsFor(topic, this.config.starting)
-      const stop = this.config.bounded === undefined ? undefined : await this.offsetsFor(topic, this.config.bounded)
+      const stop = this.config.bounded === undefined ? undefined : await this.offsetsFor(topic, this.config.bounded, true)
       for (const s of splits) {
         if (s.topic !== topic) continue
         if (s.offset === null) s.offset = start.get(s.partition) ?? '0'
@@ -449,10 +481,12 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
         this.consumerRestarts = 0
-        const key = splitKey(batch.topic, batch.partition)
-        for (const message of batch.messages) this.buffer.push({ key, message, topic: batch.topic, partition: batch.partition })
+        if (batch.messages.length > 0) {
+          this.buffer.push({ key: splitKey(batch.topic, batch.partition), messages: batch.messages, next: 0, topic: batch.topic, partition: batch.partition })
+          this.buffered += batch.messages.length
+        }
         this.wake()
-        while (this.buffer.length - this.head > BUFFER_LIMIT && isRunning() && !this.closed) {
+        while (this.buffered > BUFFER_LIMIT && isRunning() && !this.closed) {
           await new Promise<void>((r) => {
             this.space = r
             setTimeout(r, 1000).unref()
@@ -481,26 +515,52 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     w?.()
   }
 
+  /**
+   * Emits up to `max` buffered records. A batch whose records all lie between the split's position
+   * and its stop is emitted without a per-record check, and the position moves once per batch; a
+   * batch that straddles either (a seek not yet applied, the bounded end) is checked record by record.
+   */
   pollNext(output: ReaderOutput<T>, max: number): InputStatus {
     if (this.failure !== undefined) throw this.failure
     let n = 0
-    const deserialize = this.config.deserialize
-    const allowed = this.limiter.take(Math.min(max, this.buffer.length - this.head))
-    while (n < allowed && this.head < this.buffer.length) {
-      const b = this.buffer[this.head++]!
+    const allowed = this.limiter.take(Math.min(max, this.buffered))
+    // Moves of the position are taken even when no record may go (they emit nothing, and may be
+    // all that is left before the end of bounded input).
+    while (this.head < this.buffer.length) {
+      const b = this.buffer[this.head]!
       const split = this.splits.get(b.key)
-      if (split === undefined) continue
+      if (b.advanceTo === undefined && n >= allowed) break
       if (b.advanceTo !== undefined) {
-        if (BigInt(b.advanceTo) > BigInt(split.offset!)) split.offset = split.stop !== null && BigInt(b.advanceTo) > BigInt(split.stop) ? split.stop : b.advanceTo
+        this.head++
+        if (split !== undefined && BigInt(b.advanceTo) > BigInt(split.offset!)) split.offset = split.stop !== null && BigInt(b.advanceTo) > BigInt(split.stop) ? split.stop : b.advanceTo
         continue
       }
-      const offset = BigInt(b.message.offset)
-      if (offset < BigInt(split.offset!)) continue // before the position (a seek not yet applied)
-      if (split.stop !== null && offset >= BigInt(split.stop)) continue
-      split.offset = (offset + 1n).toString()
-      const m = b.message
-      output.collect(deserialize({ topic: b.topic, partition: b.partition, offset: m.offset, timestamp: Number(m.timestamp), key: m.key, value: m.value, headers: m.headers ?? {} }), Number(m.timestamp))
-      n++
+      const messages = b.messages
+      let i = b.next
+      if (split === undefined) {
+        this.buffered -= messages.length - i
+        this.head++
+        continue
+      }
+      const end = Math.min(messages.length, i + allowed - n)
+      const last = BigInt(messages[end - 1]!.offset)
+      if (BigInt(messages[i]!.offset) >= BigInt(split.offset!) && (split.stop === null || last < BigInt(split.stop))) {
+        for (; i < end; i++) this.emit(output, b.topic, b.partition, messages[i]!)
+        split.offset = (last + 1n).toString()
+        n += end - b.next
+      } else {
+        for (; i < messages.length && n < allowed; i++) {
+          const offset = BigInt(messages[i]!.offset)
+          if (offset < BigInt(split.offset!)) continue // before the position (a seek not yet applied)
+          if (split.stop !== null && offset >= BigInt(split.stop)) continue
+          split.offset = (offset + 1n).toString()
+          this.emit(output, b.topic, b.partition, messages[i]!)
+          n++
+        }
+      }
+      this.buffered -= i - b.next
+      b.next = i
+      if (i === messages.length) this.head++
     }
     if (this.head >= this.buffer.length) {
       this.buffer = []
@@ -509,7 +569,7 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
       this.buffer = this.buffer.slice(this.head)
       this.head = 0
     }
-    if (this.buffer.length - this.head <= BUFFER_LIMIT) {
+    if (this.buffered <= BUFFER_LIMIT) {
       const s = this.space
       this.space = undefined
       s?.()
@@ -518,6 +578,17 @@ class KafkaReader<T> implements SourceReader<T, KafkaSplit> {
     if (this.config.bounded !== undefined && this.unfinished().length === 0) return 'END_OF_INPUT'
     if (this.head < this.buffer.length) return this.limiter.limited ? 'NOTHING_AVAILABLE' : 'MORE_AVAILABLE'
     return 'NOTHING_AVAILABLE'
+  }
+
+  private emit(output: ReaderOutput<T>, topic: string, partition: number, m: KafkaMessage): void {
+    const timestamp = Number(m.timestamp)
+    const valueOnly = this.config.deserializeValue
+    output.collect(
+      valueOnly !== undefined
+        ? valueOnly(m.value)
+        : this.config.deserialize({ topic, partition, offset: m.offset, timestamp, key: m.key, value: m.value, headers: m.headers ?? {} }),
+      timestamp,
+    )
   }
 
   isAvailable(): Promise<void> {
