@@ -9,10 +9,10 @@
  * Used by test/integration/flink-cluster.test.ts and scripts/flink-fixtures.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -58,6 +58,8 @@ export interface FlinkClusterOptions {
   slots?: number
   /** Extra configuration keys (flat Flink keys); `{dir}` in a value stands for the cluster's temp folder. */
   config?: Record<string, string>
+  /** File system plugins to load (FLINK_PLUGINS_DIR of the cluster's own): 's3' is flink-s3-fs-hadoop (s3flinkPlugin()). */
+  plugins?: 's3'[]
 }
 
 export interface FlinkCluster {
@@ -149,9 +151,16 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
   for (const f of ['log4j-console.properties', 'log4j-cli.properties', 'log4j.properties', 'logback-console.xml', 'logback.xml']) {
     if (existsSync(join(home, 'conf', f))) copyFileSync(join(home, 'conf', f), join(confDir, f))
   }
+  const pluginsDir = join(dir, 'plugins')
+  for (const plugin of options.plugins ?? []) {
+    const jar = s3Plugin()
+    mkdirSync(join(pluginsDir, `${plugin}-fs-hadoop`), { recursive: true })
+    copyFileSync(jar, join(pluginsDir, `${plugin}-fs-hadoop`, basename(jar)))
+  }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     FLINK_HOME: home,
+    ...(options.plugins === undefined ? {} : { FLINK_PLUGINS_DIR: pluginsDir }),
     FLINK_CONF_DIR: confDir,
     FLINK_LOG_DIR: logDir,
     FLINK_PID_DIR: join(dir, 'pid'),
@@ -236,6 +245,29 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
     await new Promise((r) => setTimeout(r, 200))
   }
   return cluster
+}
+
+/**
+ * Flink's S3 file system plugin (flink-s3-fs-hadoop), fetched once from Maven Central with Maven
+ * into .cache/flink-plugins/ (the PyPI distribution has no opt/ jars). Plugins are loaded in
+ * their own class loader, so the plugin of the nearest published release (S3_PLUGIN_VERSION)
+ * serves the test distribution. Throws, naming what failed, when Maven cannot fetch it.
+ */
+export const S3_PLUGIN_VERSION = process.env['TSFLINK_TEST_S3_PLUGIN_VERSION'] ?? '2.2.0'
+export function s3Plugin(version = S3_PLUGIN_VERSION): string {
+  const out = join(ROOT, '.cache', 'flink-plugins', version)
+  const jar = join(out, `flink-s3-fs-hadoop-${version}.jar`)
+  if (existsSync(jar)) return jar
+  const work = `${out}.fetch-${process.pid}`
+  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy', `-Dartifact=org.apache.flink:flink-s3-fs-hadoop:${version}`, `-DoutputDirectory=${work}`], { encoding: 'utf8' })
+  if (r.status !== 0 || !existsSync(join(work, basename(jar)))) {
+    rmSync(work, { recursive: true, force: true })
+    throw new Error(`fetching flink-s3-fs-hadoop ${version} with Maven failed (exit ${r.status}): ${String(r.stdout).slice(-2000)}${String(r.stderr).slice(-2000)}`)
+  }
+  mkdirSync(out, { recursive: true })
+  renameSync(join(work, basename(jar)), jar)
+  rmSync(work, { recursive: true, force: true })
+  return jar
 }
 
 /** Polls `f` every 250 ms until it returns something other than undefined. */
