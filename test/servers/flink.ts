@@ -9,6 +9,7 @@
  * Used by test/integration/flink-cluster.test.ts and scripts/flink-fixtures.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -320,6 +321,29 @@ export function dumpMetadata(cluster: FlinkCluster, jar: string, dir: string): F
   const r = spawnSync('java', ['-cp', `${jar}:${join(cluster.home, 'lib')}/*`, 'tsflink.testjob.MetadataDump', dir], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`MetadataDump ${dir} failed: ${r.stderr}`)
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as FlinkMetadataDump
+}
+
+/**
+ * Flink's own reading of a REST answer (test/flink-probe/RestProbe.java, compiled once with javac
+ * against the distribution's lib/ into .cache/flink-probe/): GETs `url` and parses it with Flink's
+ * message class `messageClass` and its strict JSON mapper. status 0 and what Flink understood
+ * (written back as JSON), or 1 and the error.
+ */
+export function flinkRestProbe(url: string, messageClass: string, bearer?: string): { status: number | null; stdout: string } {
+  const { home, missing } = flinkHome()
+  if (!home) throw new Error(`no Flink: missing ${missing}`)
+  const source = join(ROOT, 'test', 'flink-probe', 'RestProbe.java')
+  const out = join(ROOT, '.cache', 'flink-probe', createHash('sha256').update(readFileSync(source)).update(home).digest('hex').slice(0, 16))
+  if (!existsSync(join(out, 'RestProbe.class'))) {
+    const work = `${out}.build-${process.pid}`
+    mkdirSync(work, { recursive: true })
+    const javac = spawnSync('javac', ['-d', work, '-cp', `${join(home, 'lib')}/*`, source], { encoding: 'utf8' })
+    if (javac.status !== 0) throw new Error(`javac RestProbe.java failed: ${javac.stderr}`)
+    rmSync(out, { recursive: true, force: true })
+    renameSync(work, out)
+  }
+  const r = spawnSync('java', ['-cp', `${join(home, 'lib')}/*:${out}`, 'RestProbe', url, messageClass, ...(bearer === undefined ? [] : [bearer])], { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout.trim() }
 }
 
 /** Every file below `dir` (recursively), as absolute paths, sorted. */

@@ -29,7 +29,7 @@ import { canonicalLocation, checkConfined, LocationRefused, type Requester } fro
 import { serverTlsOptions, type RestTls } from './tls.js'
 import { aggregateState, EXECUTION_STATES, zeroCounts } from '../job/task-states.js'
 import { checkpointSummary } from './checkpoint-stats.js'
-import { jobPlan, vertexRestId } from './job-plan.js'
+import { jobPlan, slotSharingGroupId, unknownIoMetrics, vertexRestId } from './job-plan.js'
 
 type OperationResult = { status: { id: 'IN_PROGRESS' | 'COMPLETED' }; operation?: Record<string, unknown> }
 
@@ -332,6 +332,7 @@ export class JobRestServer {
         verticesPerState[status]++
         return {
           id: vertexRestId(m.spec.graph, v.id),
+          slotSharingGroupId: slotSharingGroupId(m.jobId),
           name: v.name,
           maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
           parallelism: v.parallelism,
@@ -340,6 +341,7 @@ export class JobRestServer {
           'end-time': m.endTime ?? -1,
           duration: (m.endTime ?? now) - m.startTime,
           tasks: counts,
+          metrics: unknownIoMetrics(),
         }
       })
       return this.send(res, 200, {
@@ -529,6 +531,9 @@ export class JobRestServer {
       aligned_checkpoint_timeout: s.alignedTimeoutMs ?? 0,
       checkpoints_after_tasks_finish: true,
       state_changelog_enabled: false,
+      // No changelog backend here: Flink's defaults for its settings (its REST client needs both members).
+      changelog_periodic_materialization_interval: 600_000,
+      changelog_storage: 'memory',
     }
   }
 }
