@@ -6,7 +6,9 @@
  * `stop()` kills both JVMs for sure (SIGTERM, then SIGKILL); a watchdog kills them as well when the
  * test process dies without stopping them. Without Java (or with Flink not installable) the Flink
  * suites skip, naming what is missing; in CI (CI=true) that is a failure instead.
- * Used by test/integration/flink-cluster.test.ts and scripts/flink-fixtures.ts.
+ * `plugins: ['s3']` loads Flink's S3 file system plugin (fetched once with Maven, s3Plugin()).
+ * Used by test/integration/flink-cluster.test.ts, flink-cli.test.ts, flink-client.test.ts,
+ * flink-s3.test.ts and scripts/flink-fixtures.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'

@@ -8,7 +8,9 @@
  * scan is refused, not followed.
  * The lock is `<root>/.tsflink-prune.lock` (for a job folder: in the checkpoints root holding it);
  * a lock whose process (on this host) is gone is taken over.
- * Never imports the CLI, never writes to stdout. Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts.
+ * Other roots given as `alsoRead` are scanned too and only read (their checkpoints' references stay).
+ * Never imports the CLI, never writes to stdout. Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts,
+ * test/integration/flink-cluster.test.ts (alsoRead, with real Flink).
  */
 import { hostname } from 'node:os'
 import { createHash } from 'node:crypto'

@@ -1,8 +1,10 @@
 /**
  * The job's REST API, mirroring Flink's (reference: flink-rest-v1-dispatcher.yml) for the
  * operations the CLI and scripts need: job overview and details, cancel, savepoints (trigger,
- * status, disposal), stop-with-savepoint, checkpoints (trigger, status, statistics, config), the
- * job's failures (exceptions). Field names are Flink's. Asynchronous operations answer with a
+ * status, disposal), stop-with-savepoint, checkpoints (trigger, status, statistics with their
+ * summary, config), the job's plan, the job's failures (exceptions). Values are the job's own:
+ * task counts from each subtask's state (job/task-states.ts), the plan from the job graph
+ * (job-plan.ts), the checkpoint summary from the recorded sizes (checkpoint-stats.ts). Field names are Flink's. Asynchronous operations answer with a
  * trigger id and are polled; their results are kept for `rest.async.store-duration` (5 min).
  *
  * Security (README, "Security"): every request but `GET /config` needs a credential — the job's
@@ -11,7 +13,8 @@
  * opts out. Locations callers name are confined (control/confine.ts); disposal never follows a
  * link swapped in after its check (checkpoint/dispose.ts).
  * The only cross-process module of the runtime. Tests: test/integration/rest.test.ts,
- * test/security.test.ts, test/tls.test.ts.
+ * test/security.test.ts, test/tls.test.ts, test/integration/flink-client.test.ts (Flink's CLI and
+ * REST message classes against it).
  */
 import { randomBytes } from 'node:crypto'
 import type { Stats } from 'node:fs'
