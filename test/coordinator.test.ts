@@ -323,7 +323,9 @@ describe('CheckpointCoordinator: acknowledgements and _metadata', () => {
     })
     const [c] = h.coord.retained()
     assert.deepEqual(c, { id: 1, location: dir, metadata: m })
-    assert.deepEqual(h.coord.history, [{ id: 1, type: 'checkpoint', location: dir, triggeredAt: T0 + 1000, completedAt: T0 + 1005 }])
+    // The sizes the REST statistics report: every referenced byte; a first checkpoint wrote all of them itself.
+    const bytes = m.files.reduce((n, x) => n + x.size, 0)
+    assert.deepEqual(h.coord.history, [{ id: 1, type: 'checkpoint', location: dir, triggeredAt: T0 + 1000, completedAt: T0 + 1005, stateSize: bytes, checkpointedSize: bytes, persistedData: 0 }])
   })
 
   it('acknowledgements of unknown tasks, repeated ones and those after all arrived are ignored', async () => {

@@ -4,7 +4,8 @@
  * `list`, `savepoint`, `stop` and `cancel` work when the job opted out of the REST secret
  * (`rest.authentication: none`, README "Security"), the savepoints Flink's CLI triggered restore
  * in tsflink with exactly-once output, and with the default token authentication Flink's CLI is
- * refused (401) and nothing happens. Skips (naming what is missing) without Java; fails in CI.
+ * refused (401) and nothing happens. Flink's own REST message classes (test/flink-probe/RestProbe.java)
+ * read the job's answers with Flink's strict JSON mapper and see the same values. Skips (naming what is missing) without Java; fails in CI.
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -13,7 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { ROOT, committedLines, expectedCounts, runCli, sleep } from '../helpers.js'
-import { flinkClient, flinkSkipReason, freePort } from '../servers/flink.js'
+import { flinkClient, flinkRestProbe, flinkSkipReason, freePort } from '../servers/flink.js'
 
 const skip = flinkSkipReason()
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')
@@ -86,6 +87,56 @@ describe('Flink\'s own CLI against a tsflink job', { skip }, () => {
     assert.deepEqual([...committedLines(out), ...committedLines(out2)].sort(), expectedCounts(TOTAL))
     assert.ok(committedLines(out).length > 0, 'the first job committed output before the stop')
   })
+
+  it('Flink\'s own REST message classes read what tsflink serves, with its strict mapper, and see the same values', { timeout: 300_000 }, async () => {
+    const { jobId, address } = await start(join(dir, 'out5'), 100, ['-p', '2', '-D', 'rest.authentication=none', '-D', 'state.backend.type=rocksdb', '-D', 'execution.checkpointing.incremental=true'])
+    try {
+      await probeAll(jobId, address)
+    } finally {
+      const cancel = await runCli(['cancel', jobId], { env: env() })
+      assert.equal(cancel.code, 0, cancel.stderr)
+      await gone(jobId)
+    }
+  })
+
+  const probeAll = async (jobId: string, address: string): Promise<void> => {
+    const base = `http://${address}`
+    const ours = async (path: string): Promise<Record<string, unknown>> => (await (await fetch(base + path)).json()) as Record<string, unknown>
+    for (let i = 0; i < 200 && ((await ours(`/jobs/${jobId}/checkpoints`)).counts as { completed: number }).completed < 3; i++) await sleep(100)
+    const messages: [string, string][] = [
+      ['/jobs/overview', 'org.apache.flink.runtime.messages.webmonitor.MultipleJobsDetails'],
+      [`/jobs/${jobId}`, 'org.apache.flink.runtime.rest.messages.job.JobDetailsInfo'],
+      [`/jobs/${jobId}/plan`, 'org.apache.flink.runtime.rest.messages.JobPlanInfo'],
+      [`/jobs/${jobId}/checkpoints`, 'org.apache.flink.runtime.rest.messages.checkpoints.CheckpointingStatistics'],
+      [`/jobs/${jobId}/checkpoints/config`, 'org.apache.flink.runtime.rest.messages.checkpoints.CheckpointConfigInfo'],
+      [`/jobs/${jobId}/exceptions`, 'org.apache.flink.runtime.rest.messages.JobExceptionsInfoWithHistory'],
+    ]
+    const understood = new Map<string, Record<string, unknown>>()
+    for (const [path, cls] of messages) {
+      const r = flinkRestProbe(base + path, cls)
+      assert.equal(r.status, 0, `${path} as ${cls}: ${r.stdout}`)
+      understood.set(path, JSON.parse(r.stdout) as Record<string, unknown>)
+    }
+    // What Flink read is what tsflink meant: the summary, the subtask counts, the plan's edges.
+    const stats = understood.get(`/jobs/${jobId}/checkpoints`)!
+    const summary = stats.summary as Record<string, { min: number; max: number }>
+    const history = stats.history as { state_size: number; checkpointed_size: number }[]
+    const counts = stats.counts as { completed: number }
+    // The summary covers every completed checkpoint, the history the latest 10: compare where they agree.
+    if (counts.completed === history.length) assert.equal(summary.state_size!.max, Math.max(...history.map((h) => h.state_size)))
+    assert.ok(history.length >= 3, JSON.stringify(history))
+    assert.ok(summary.state_size!.max >= Math.max(...history.map((h) => h.state_size)))
+    assert.ok(summary.checkpointed_size!.min <= Math.min(...history.map((h) => h.checkpointed_size)))
+    assert.ok(summary.state_size!.min > 0 && summary.end_to_end_duration!.max >= summary.end_to_end_duration!.min)
+    assert.ok(history.every((h) => h.state_size > 0), 'sizes are real')
+    const details = understood.get(`/jobs/${jobId}`)!
+    const ourDetails = await ours(`/jobs/${jobId}`)
+    assert.deepEqual(details['status-counts'], ourDetails['status-counts'])
+    assert.deepEqual((details.vertices as { tasks: unknown }[]).map((v) => v.tasks), (ourDetails.vertices as { tasks: unknown }[]).map((v) => v.tasks))
+    const plan = (understood.get(`/jobs/${jobId}/plan`)!.plan as { nodes: { id: string; inputs?: { ship_strategy: string }[] }[] })
+    assert.deepEqual(plan.nodes.map((n) => n.id), (ourDetails.vertices as { id: string }[]).map((v) => v.id))
+    assert.ok(plan.nodes.some((n) => n.inputs?.some((i) => i.ship_strategy === 'HASH')), 'the keyBy edge')
+  }
 
   it('cancel works; with the default token authentication Flink\'s CLI is refused (401) and the job keeps running', { timeout: 300_000 }, async () => {
     const open = await start(join(dir, 'out3'), 100, ['-D', 'rest.authentication=none'])

@@ -233,9 +233,9 @@ describe('a real Flink cluster', { skip }, () => {
     const from = newest(secondJob)
     assert.ok(from, 'the second job retained a checkpoint')
     const before = outputLines(cluster)
-    // Checkpoints only when asked (tsflink checkpoint -m). (Flink 2.2's RocksDB backend re-uploads
-    // the restored state in this job's first checkpoint, so it does not reference the claimed
-    // folder's files; references across job folders are covered on the planner, test/flink-prune.test.ts.)
+    // Checkpoints only when asked (tsflink checkpoint -m). (RocksDB's compaction rewrites the
+    // restored files here, so this job's checkpoint re-uploads them; the next test turns compaction
+    // off to get references into the claimed folder.)
     const third = submit(['-s', `file://${from}`, '-cm', 'claim', '-Dexecution.checkpointing.interval=1h'])
     await waitFor('output after the claim-mode restore', async () => (outputLines(cluster).length > before.length + 200 ? true : undefined))
     const triggered = await runCli(['checkpoint', '-m', cluster.address, third], { env: { TSFLINK_HOME: tmp('tsflink-flink-claim-home-') } })
@@ -268,5 +268,78 @@ describe('a real Flink cluster', { skip }, () => {
     await waitFor('output after the restore from the pruned chain', async () => (outputLines(cluster).length > before4.length + 200 ? true : undefined))
     await cancel(fourth)
     assertCountsContinue(before4, outputLines(cluster).slice(before4.length), KEYS)
+  })
+
+  it('a claim-mode restore into another checkpoint directory: prune --also-read keeps the old folder\'s files the new job references, and Flink restores from the new job\'s checkpoint exactly', { timeout: 420_000 }, async () => {
+    // RocksDB without compaction and no inline state: the files a restored job finds in its
+    // database are still there at its next checkpoint, so that checkpoint references them in the
+    // old job's folder (with compaction the restored files are soon rewritten and re-uploaded).
+    const claimConf = ['-Dstate.backend.rocksdb.compaction.style=NONE', '-Dstate.storage.fs.memory-threshold=0', '-Dexecution.checkpointing.interval=1h']
+    const root1 = join(cluster.dir, 'claim-old')
+    const root2 = join(cluster.dir, 'claim-new')
+    const env = { TSFLINK_HOME: tmp('tsflink-flink-claim2-home-') }
+    const checkpoint = async (jobId: string): Promise<void> => {
+      const r = await runCli(['checkpoint', '-m', cluster.address, jobId], { env })
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+    }
+    const chks = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []).filter((d) => /^chk-\d+$/.test(d) && existsSync(join(dir, d, '_metadata')))
+      .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))).map((d) => join(dir, d))
+    const refs = (dir: string): string[] => dumpMetadata(cluster, jar, dir).files.map((f) => (f.relative ? join(dir, f.path) : localPath(f.path)))
+
+    // The old job: three checkpoints in root1, cancelled.
+    const before = outputLines(cluster)
+    const oldJob = submit([...claimConf, `-Dexecution.checkpointing.dir=file://${root1}`])
+    for (let i = 1; i <= 3; i++) {
+      await waitFor('more output', async () => (outputLines(cluster).length > before.length + 200 * i ? true : undefined))
+      await checkpoint(oldJob)
+    }
+    await cancel(oldJob)
+    const oldDir = join(root1, oldJob)
+    const [oldest, older, restoredFrom] = chks(oldDir)
+    assert.ok(oldest !== undefined && older !== undefined && restoredFrom !== undefined, `three checkpoints in ${oldDir}`)
+
+    // The new job: restored from the old one's latest in claim mode, checkpointing into root2. It
+    // owns the claimed checkpoint: its third checkpoint subsumes it (the cluster retains 3), and
+    // Flink deletes it.
+    const before2 = outputLines(cluster)
+    const newJob = submit([...claimConf, '-s', `file://${restoredFrom}`, '-cm', 'claim', `-Dexecution.checkpointing.dir=file://${root2}`])
+    await waitFor('output after the claim-mode restore', async () => (outputLines(cluster).length > before2.length + 200 ? true : undefined))
+    for (let i = 0; i < 3; i++) await checkpoint(newJob)
+    await waitFor('Flink to delete the claimed checkpoint', async () => (existsSync(join(restoredFrom, '_metadata')) ? undefined : true), 60_000)
+    await cancel(newJob)
+    assertCountsContinue(before2, outputLines(cluster).slice(before2.length), KEYS)
+    const newKept = chks(join(root2, newJob)).at(-1)!
+
+    // Oracle (Flink's own deserializer): the new job's checkpoint uses files in the old job's
+    // shared/ that the old job's remaining checkpoint does not.
+    const usedOld = refs(newKept).filter((f) => f.startsWith(`${oldDir}/`))
+    const olderRefs = new Set(refs(older))
+    const onlyNew = usedOld.filter((f) => !olderRefs.has(f))
+    assert.ok(onlyNew.length > 0, `the new job references old files the old job's remaining checkpoint does not: ${usedOld.join(', ')}`)
+
+    const latestCompleted = Math.max(...[older, newKept].map((d) => statSync(join(d, '_metadata')).mtimeMs))
+    await waitFor('latest completed + timeout to pass', async () => (Date.now() > latestCompleted + TIMEOUT_S * 1000 + 1000 ? true : undefined), 60_000)
+    const prune = (extra: string[]): ReturnType<typeof runCli> => runCli(['checkpoints', 'prune', '--dir', root1, '--keep', '1', '-D', `execution.checkpointing.timeout=${TIMEOUT_S}s`, ...extra], { env })
+    // root1 alone cannot see root2: those files would go.
+    const blind = await prune(['--dry-run'])
+    assert.equal(blind.code, 0, blind.stderr)
+    for (const f of onlyNew) assert.match(blind.stdout, new RegExp(`^Would delete ${f}$`, 'm'))
+    // With root2 read too: exactly the old job's kept checkpoint, what it references, and what the new job references stay.
+    const all = filesBelow(root1)
+    const expected = new Set([...filesBelow(older), ...olderRefs, ...usedOld])
+    const pruned = await prune(['--also-read', root2])
+    assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr)
+    assert.deepEqual(filesBelow(root1), all.filter((f) => expected.has(f)), pruned.stdout)
+    assert.equal(existsSync(oldest), false, 'the old job\'s oldest checkpoint went')
+    // Another root that cannot be read: nothing is deleted.
+    const missing = await prune(['--also-read', join(cluster.dir, 'no-such-root')])
+    assert.notEqual(missing.code, 0)
+    assert.match(missing.stderr, /no-such-root/)
+
+    const before3 = outputLines(cluster)
+    const third = submit(['-s', `file://${newKept}`])
+    await waitFor('output after the restore from the pruned chain', async () => (outputLines(cluster).length > before3.length + 200 ? true : undefined))
+    await cancel(third)
+    assertCountsContinue(before3, outputLines(cluster).slice(before3.length), KEYS)
   })
 })

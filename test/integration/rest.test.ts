@@ -7,7 +7,7 @@
  * has a deadline. The client is checked against a fake job manager that answers as the spec says.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -20,6 +20,8 @@ import { RestClient } from '../../src/runtime/control/rest-client.js'
 import { JobRestServer } from '../../src/runtime/control/rest-server.js'
 import type { JobMaster } from '../../src/runtime/job/job-master.js'
 import { storageFor } from '../../src/runtime/storage/resolve.js'
+import { parseMetadata } from '../../src/runtime/checkpoint/metadata.js'
+import { percentile } from '../../src/runtime/control/checkpoint-stats.js'
 import { ROOT, sleep, tmp } from '../helpers.js'
 
 // ---- a validator for the parts of OpenAPI 3.0 Flink's spec uses ----
@@ -34,6 +36,11 @@ const spec = parse(readFileSync(join(ROOT, 'test', 'fixtures', 'flink-rest-v1-di
 spec.components.schemas.SerializedThrowable!.properties = {
   ...spec.components.schemas.SerializedThrowable!.properties, class: { type: 'string' }, 'stack-trace': { type: 'string' },
 }
+// Flink writes a SlotSharingGroupId as its hex string (SlotSharingGroupIDSerializer, as real Flink 2.2
+// answers and its REST client reads); the generated spec describes the Java object instead.
+spec.components.schemas.SlotSharingGroupId = { type: 'string', pattern: '[0-9a-f]{32}' }
+// A plan node's optimizer_properties is raw JSON (Flink 2.2 writes {}, and its REST client reads it as such); the spec says string.
+spec.components.schemas.PlanNode!.properties!.optimizer_properties = { type: 'object' }
 spec.components.schemas.ErrorResponseBody = { type: 'object', required: ['errors'], properties: { errors: { type: 'array', items: { type: 'string' } } } }
 
 function deref(s: Schema): Schema {
@@ -142,9 +149,40 @@ describe('the spec validator can fail', () => {
 interface Stats {
   counts: { restored: number; total: number; in_progress: number; completed: number; failed: number }
   latest: { completed: Record<string, unknown> | null; savepoint: Record<string, unknown> | null; failed: unknown; restored: Record<string, unknown> | null }
+  summary: Record<string, unknown>
   history: Record<string, unknown>[]
 }
 interface Op { status: { id: string }; operation?: Record<string, unknown> }
+
+/** Every ExecutionState at 0 (status-counts and a vertex's tasks list them all, as Flink). */
+const NO_TASKS = { CREATED: 0, SCHEDULED: 0, DEPLOYING: 0, RUNNING: 0, FINISHED: 0, CANCELING: 0, CANCELED: 0, FAILED: 0, RECONCILING: 0, INITIALIZING: 0 }
+
+/**
+ * The summary against the history entries (all completed ones are in it here): min and max are
+ * theirs, avg the integer mean, p50 the median (Commons Math's estimate at position (n+1)/2).
+ */
+function assertSummary(stats: Stats): void {
+  const summary = stats.summary as Record<string, Record<string, number>>
+  assert.equal(stats.history.length, stats.counts.completed, 'every completed checkpoint is in the history')
+  const fields: [string, (h: Record<string, unknown>) => number][] = [
+    ['state_size', (h) => h.state_size as number], ['checkpointed_size', (h) => h.checkpointed_size as number],
+    ['end_to_end_duration', (h) => (h.latest_ack_timestamp as number) - (h.trigger_timestamp as number)],
+    ['persisted_data', (h) => h.persisted_data as number], ['processed_data', () => 0],
+  ]
+  for (const [name, of] of fields) {
+    const values = stats.history.map(of).sort((a, b) => a - b)
+    const s = summary[name]!
+    assert.equal(s.min, values[0], `${name}.min`)
+    assert.equal(s.max, values.at(-1), `${name}.max`)
+    assert.equal(s.avg, Math.floor(values.reduce((a, b) => a + b, 0) / values.length), `${name}.avg`)
+    const mid = (values.length + 1) / 2
+    const median = Number.isInteger(mid) ? values[mid - 1]! : (values[Math.floor(mid) - 1]! + values[Math.floor(mid)]!) / 2
+    assert.equal(s.p50, median, `${name}.p50`)
+    assert.equal(s.p999, values.at(-1), `${name}.p999 of a few: the largest`)
+    assert.equal(s.p90, percentile(values, 90))
+  }
+  assert.deepEqual(summary.alignment_buffered, { min: 0, max: 0, avg: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0 })
+}
 
 describe('tsflink REST server, against Flink\'s spec and the job\'s real state', () => {
   let master: JobMaster
@@ -251,7 +289,25 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     const vertices = d.vertices as Record<string, unknown>[]
     assert.deepEqual(vertices.map((v) => v.parallelism), [2, 2])
     assert.ok(vertices.every((v) => v.status === 'RUNNING' && v['start-time'] === start && v.maxParallelism === 128), JSON.stringify(vertices))
+    // Each vertex's subtasks: both running; status-counts counts vertices per state (as Flink).
+    for (const v of vertices) assert.deepEqual(v.tasks, { ...NO_TASKS, RUNNING: 2 }, JSON.stringify(v))
+    assert.deepEqual(d['status-counts'], { ...NO_TASKS, RUNNING: 2 })
     assert.deepEqual(await get(`/jobs/${master.jobId}/status`, 'JobStatusInfo'), { status: 'RUNNING' })
+
+    // The plan: the source and the keyed sum with its chained sink, joined by a HASH edge (keyBy).
+    const plan = (await get(`/jobs/${master.jobId}/plan`, 'JobPlanInfo')) as { plan: { jid: string; name: string; type: string; nodes: Record<string, unknown>[] } }
+    assert.deepEqual(d.plan, plan.plan, 'the details carry the same plan')
+    assert.equal(plan.plan.jid, master.jobId)
+    assert.equal(plan.plan.name, 'rest test')
+    assert.equal(plan.plan.type, 'STREAMING')
+    const [source, sum] = vertices
+    assert.deepEqual(plan.plan.nodes.map((n) => ({ ...n, description: undefined })), [
+      { id: source!.id, parallelism: 2, operator: '', operator_strategy: '', optimizer_properties: {}, description: undefined },
+      { id: sum!.id, parallelism: 2, operator: '', operator_strategy: '', optimizer_properties: {}, description: undefined, inputs: [{ num: 0, id: source!.id, ship_strategy: 'HASH', exchange: 'pipelined_bounded' }] },
+    ])
+    assert.match(plan.plan.nodes[0]!.description as string, /^[^<]*gen<br\/>$/, 'one operator: its name')
+    const [head, chained] = (sum!.name as string).split(' -> ')
+    assert.equal(plan.plan.nodes[1]!.description, `${head!}<br/>+- ${chained!}<br/>`, 'the chain, head first')
   })
 
   it('GET /jobs/:id/checkpoints/config equals the configured settings', async () => {
@@ -270,6 +326,8 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
       aligned_checkpoint_timeout: 0,
       checkpoints_after_tasks_finish: true,
       state_changelog_enabled: false,
+      changelog_periodic_materialization_interval: 600_000,
+      changelog_storage: 'memory',
     })
   })
 
@@ -302,6 +360,19 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     const times = stats.history.map((h) => h.trigger_timestamp as number)
     assert.deepEqual([...times].sort((a, b) => b - a), times, 'later ids were triggered later')
     assert.deepEqual(stats.latest.completed, stats.history[0])
+    // Sizes, from what each _metadata lists and what is on disk: state_size is every referenced
+    // byte; these checkpoints are full (not incremental), so each wrote all of it itself.
+    for (const h of stats.history) {
+      const meta = parseMetadata(readFileSync(join(h.external_path as string, '_metadata')), 'm')
+      const onDisk = meta.files.reduce((n, f) => n + statSync(join(h.external_path as string, f.path)).size, 0)
+      assert.ok(onDisk > 0)
+      assert.equal(h.state_size, onDisk, `chk-${h.id as number} state_size`)
+      assert.equal(h.checkpointed_size, onDisk, `chk-${h.id as number} checkpointed_size`)
+      assert.equal(h.persisted_data, 0, 'aligned: no in-flight data')
+      assert.equal(h.num_subtasks, 4)
+      assert.equal(h.num_acknowledged_subtasks, 4)
+    }
+    assertSummary(stats)
     assert.equal(stats.latest.savepoint, null)
     assert.equal(stats.latest.failed, null)
     assert.equal(stats.latest.restored, null)
@@ -326,6 +397,7 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     assert.equal(stats.latest.savepoint!.id, 5)
     assert.equal(stats.latest.savepoint!.external_path, savepoints[1]!.location)
     assert.equal(stats.latest.completed!.id, 3, 'latest.completed is the latest checkpoint, not a savepoint')
+    assertSummary(stats)
   })
 
   it('a savepoint that fails completes with Flink\'s failure cause, and the job runs on', async () => {
@@ -401,6 +473,13 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
     assert.equal(stamps.CANCELED, end, 'the status was entered when the job ended')
     assert.ok(stamps.CANCELLING! <= end, JSON.stringify(stamps))
     assert.deepEqual(await get('/jobs'), { jobs: [{ id: master.jobId, status: 'CANCELED' }] })
+    for (const v of d.vertices as Record<string, unknown>[]) {
+      assert.equal(v.status, 'CANCELED')
+      assert.deepEqual(v.tasks, { ...NO_TASKS, CANCELED: 2 })
+    }
+    assert.deepEqual(d['status-counts'], { ...NO_TASKS, CANCELED: 2 })
+    const o = ((await get('/jobs/overview', 'MultipleJobsDetails')) as { jobs: Record<string, unknown>[] }).jobs[0]!
+    assert.deepEqual(o.tasks, { total: 4, created: 0, scheduled: 0, deploying: 0, running: 0, finished: 0, canceling: 0, canceled: 4, failed: 0, reconciling: 0, initializing: 0 })
   })
 
   it('a job restored from the savepoint reports it under latest.restored', async () => {
@@ -426,6 +505,46 @@ describe('tsflink REST server, against Flink\'s spec and the job\'s real state',
       m2.cancel()
       await r2.catch(() => {})
       await s2.stop()
+    }
+  })
+})
+
+describe('task counts come from the subtasks, not from the job\'s status', () => {
+  it('a bounded source that finished while the job runs: its vertex FINISHED, the others RUNNING', async () => {
+    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration().set('execution.checkpointing.dir', join(tmp(), 'cp')))
+    env.setParallelism(1)
+    const short = env.fromSource(new DataGeneratorSource((i) => i, 5, RateLimiterStrategy.perSecond(1000)), WatermarkStrategy.noWatermarks(), 'short').uid('short')
+    const long = env.fromSource(new DataGeneratorSource((i) => i, Infinity, RateLimiterStrategy.perSecond(50)), WatermarkStrategy.noWatermarks(), 'long').uid('long')
+    short.union(long).rebalance().map((v: number) => v).uid('m').addSink(() => {})
+    const { master, result } = await env.executeAsync('partly finished')
+    const server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor })
+    const base = `http://${await server.start()}`
+    const headers = { authorization: `Bearer ${server.secret}` }
+    try {
+      const deadline = Date.now() + 20_000
+      let d: { state: string; vertices: { name: string; status: string; tasks: Record<string, number> }[]; 'status-counts': Record<string, number>; plan: { nodes: { id: string; inputs?: { ship_strategy: string }[] }[] } }
+      for (;;) {
+        d = (await (await fetch(`${base}/jobs/${master.jobId}`, { headers })).json()) as typeof d
+        if (d.vertices.some((v) => v.status === 'FINISHED')) break
+        assert.ok(Date.now() < deadline, JSON.stringify(d.vertices))
+        await sleep(20)
+      }
+      conforms(d, 'JobDetailsInfo')
+      assert.equal(d.state, 'RUNNING')
+      const byName = Object.fromEntries(d.vertices.map((v) => [v.name, v]))
+      assert.deepEqual(byName['short']?.tasks, { ...NO_TASKS, FINISHED: 1 }, JSON.stringify(d.vertices))
+      assert.deepEqual(byName['long']?.tasks, { ...NO_TASKS, RUNNING: 1 })
+      assert.deepEqual(d['status-counts'], { ...NO_TASKS, FINISHED: 1, RUNNING: 2 })
+      const o = ((await (await fetch(`${base}/jobs/overview`, { headers })).json()) as { jobs: { tasks: Record<string, number> }[] }).jobs[0]!
+      assert.equal(o.tasks.finished, 1)
+      assert.equal(o.tasks.running, 2)
+      assert.equal(o.tasks.total, 3)
+      // The map reads both sources over REBALANCE edges (rebalance() after the union).
+      assert.deepEqual(d.plan.nodes.map((n) => (n.inputs ?? []).map((i) => i.ship_strategy)), [[], [], ['REBALANCE', 'REBALANCE']])
+    } finally {
+      master.cancel()
+      await result.catch(() => {})
+      await server.stop()
     }
   })
 })

@@ -6,13 +6,16 @@
  * `stop()` kills both JVMs for sure (SIGTERM, then SIGKILL); a watchdog kills them as well when the
  * test process dies without stopping them. Without Java (or with Flink not installable) the Flink
  * suites skip, naming what is missing; in CI (CI=true) that is a failure instead.
- * Used by test/integration/flink-cluster.test.ts and scripts/flink-fixtures.ts.
+ * `plugins: ['s3']` loads Flink's S3 file system plugin (fetched once with Maven, s3Plugin()).
+ * Used by test/integration/flink-cluster.test.ts, flink-cli.test.ts, flink-client.test.ts,
+ * flink-s3.test.ts and scripts/flink-fixtures.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -58,6 +61,8 @@ export interface FlinkClusterOptions {
   slots?: number
   /** Extra configuration keys (flat Flink keys); `{dir}` in a value stands for the cluster's temp folder. */
   config?: Record<string, string>
+  /** File system plugins to load (FLINK_PLUGINS_DIR of the cluster's own): 's3' is flink-s3-fs-hadoop (s3flinkPlugin()). */
+  plugins?: 's3'[]
 }
 
 export interface FlinkCluster {
@@ -149,9 +154,16 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
   for (const f of ['log4j-console.properties', 'log4j-cli.properties', 'log4j.properties', 'logback-console.xml', 'logback.xml']) {
     if (existsSync(join(home, 'conf', f))) copyFileSync(join(home, 'conf', f), join(confDir, f))
   }
+  const pluginsDir = join(dir, 'plugins')
+  for (const plugin of options.plugins ?? []) {
+    const jar = s3Plugin()
+    mkdirSync(join(pluginsDir, `${plugin}-fs-hadoop`), { recursive: true })
+    copyFileSync(jar, join(pluginsDir, `${plugin}-fs-hadoop`, basename(jar)))
+  }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     FLINK_HOME: home,
+    ...(options.plugins === undefined ? {} : { FLINK_PLUGINS_DIR: pluginsDir }),
     FLINK_CONF_DIR: confDir,
     FLINK_LOG_DIR: logDir,
     FLINK_PID_DIR: join(dir, 'pid'),
@@ -238,6 +250,29 @@ export async function startFlinkCluster(options: FlinkClusterOptions = {}): Prom
   return cluster
 }
 
+/**
+ * Flink's S3 file system plugin (flink-s3-fs-hadoop), fetched once from Maven Central with Maven
+ * into .cache/flink-plugins/ (the PyPI distribution has no opt/ jars). Plugins are loaded in
+ * their own class loader, so the plugin of the nearest published release (S3_PLUGIN_VERSION)
+ * serves the test distribution. Throws, naming what failed, when Maven cannot fetch it.
+ */
+export const S3_PLUGIN_VERSION = process.env['TSFLINK_TEST_S3_PLUGIN_VERSION'] ?? '2.2.0'
+export function s3Plugin(version = S3_PLUGIN_VERSION): string {
+  const out = join(ROOT, '.cache', 'flink-plugins', version)
+  const jar = join(out, `flink-s3-fs-hadoop-${version}.jar`)
+  if (existsSync(jar)) return jar
+  const work = `${out}.fetch-${process.pid}`
+  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy', `-Dartifact=org.apache.flink:flink-s3-fs-hadoop:${version}`, `-DoutputDirectory=${work}`], { encoding: 'utf8' })
+  if (r.status !== 0 || !existsSync(join(work, basename(jar)))) {
+    rmSync(work, { recursive: true, force: true })
+    throw new Error(`fetching flink-s3-fs-hadoop ${version} with Maven failed (exit ${r.status}): ${String(r.stdout).slice(-2000)}${String(r.stderr).slice(-2000)}`)
+  }
+  mkdirSync(out, { recursive: true })
+  renameSync(join(work, basename(jar)), jar)
+  rmSync(work, { recursive: true, force: true })
+  return jar
+}
+
 /** Polls `f` every 250 ms until it returns something other than undefined. */
 export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -288,6 +323,29 @@ export function dumpMetadata(cluster: FlinkCluster, jar: string, dir: string): F
   const r = spawnSync('java', ['-cp', `${jar}:${join(cluster.home, 'lib')}/*`, 'tsflink.testjob.MetadataDump', dir], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`MetadataDump ${dir} failed: ${r.stderr}`)
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as FlinkMetadataDump
+}
+
+/**
+ * Flink's own reading of a REST answer (test/flink-probe/RestProbe.java, compiled once with javac
+ * against the distribution's lib/ into .cache/flink-probe/): GETs `url` and parses it with Flink's
+ * message class `messageClass` and its strict JSON mapper. status 0 and what Flink understood
+ * (written back as JSON), or 1 and the error.
+ */
+export function flinkRestProbe(url: string, messageClass: string, bearer?: string): { status: number | null; stdout: string } {
+  const { home, missing } = flinkHome()
+  if (!home) throw new Error(`no Flink: missing ${missing}`)
+  const source = join(ROOT, 'test', 'flink-probe', 'RestProbe.java')
+  const out = join(ROOT, '.cache', 'flink-probe', createHash('sha256').update(readFileSync(source)).update(home).digest('hex').slice(0, 16))
+  if (!existsSync(join(out, 'RestProbe.class'))) {
+    const work = `${out}.build-${process.pid}`
+    mkdirSync(work, { recursive: true })
+    const javac = spawnSync('javac', ['-d', work, '-cp', `${join(home, 'lib')}/*`, source], { encoding: 'utf8' })
+    if (javac.status !== 0) throw new Error(`javac RestProbe.java failed: ${javac.stderr}`)
+    rmSync(out, { recursive: true, force: true })
+    renameSync(work, out)
+  }
+  const r = spawnSync('java', ['-cp', `${join(home, 'lib')}/*:${out}`, 'RestProbe', url, messageClass, ...(bearer === undefined ? [] : [bearer])], { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout.trim() }
 }
 
 /** Every file below `dir` (recursively), as absolute paths, sorted. */

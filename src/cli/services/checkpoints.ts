@@ -194,6 +194,8 @@ export interface PruneRequest {
   includeSavepoints: boolean
   dryRun: boolean
   onProgress?: (p: PruneProgress) => void
+  /** Other roots whose checkpoints may reference files below the root: read, never pruned. */
+  alsoRead?: string[]
 }
 
 /** For Flink's job folders (prune-plan.ts rule 9): the configured execution.checkpointing.timeout, if any. */
@@ -206,7 +208,13 @@ export function pruneCheckpoints(root: string, config: Configuration, opts: Prun
   return prune(root, storageFor(root, config), {
     keep: opts.keep, olderThanMs: opts.olderThanMs, includeSavepoints: opts.includeSavepoints, now: Date.now(), runningJobs: registryRunningJobs(),
     ...checkpointTimeout(config),
-  }, { dryRun: opts.dryRun, ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }) })
+  }, {
+    dryRun: opts.dryRun, ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
+    alsoRead: (opts.alsoRead ?? []).map((dir) => {
+      const other = resolveTarget({ dir }, config)
+      return { root: other, storage: storageFor(other, config) }
+    }),
+  })
 }
 
 export interface VerifiedCheckpoint {

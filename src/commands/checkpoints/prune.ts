@@ -24,6 +24,7 @@ ${EXIT_CODES_HELP}`
     '<%= config.bin %> checkpoints prune --keep 3',
     '<%= config.bin %> checkpoints prune --dir /data/checkpoints --older-than 7d --dry-run',
     '<%= config.bin %> checkpoints prune 0123456789abcdef0123456789abcdef --keep 1 --json',
+    '<%= config.bin %> checkpoints prune --dir s3://bucket/old-checkpoints --also-read s3://bucket/checkpoints --keep 1',
   ]
 
   static override args = {
@@ -36,6 +37,7 @@ ${EXIT_CODES_HELP}`
     'older-than': Flags.string({ description: 'Delete only checkpoints completed longer ago than this (e.g. 7d, 12 h)' }),
     'include-savepoints': Flags.boolean({ default: false, description: 'Apply the policy to savepoints too (never to one in progress)' }),
     'dry-run': Flags.boolean({ default: false, description: 'Print what would be deleted; delete nothing' }),
+    'also-read': Flags.string({ multiple: true, description: 'Another checkpoints root (or job folder) whose checkpoints may reference files in the one pruned, e.g. of a job restored in claim mode into another checkpoint directory: read, never pruned (repeatable)' }),
   }
 
   async run(): Promise<PruneOutput> {
@@ -52,6 +54,7 @@ ${EXIT_CODES_HELP}`
     try {
       result = await pruneCheckpoints(root, config, {
         keep: flags.keep, olderThanMs, includeSavepoints: flags['include-savepoints'], dryRun: flags['dry-run'],
+        ...(flags['also-read'] === undefined ? {} : { alsoRead: flags['also-read'] }),
         onProgress: (p) => progress.update(`Deleted ${p.dirsDone}/${p.dirsTotal} directories, ${p.filesDone}/${p.filesTotal} shared files; ${formatBytes(p.bytesFreed)} freed`),
       })
     } finally {

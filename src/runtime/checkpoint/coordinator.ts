@@ -29,6 +29,7 @@ import { SAVEPOINT_LEASE_FILE } from './lease.js'
 import { DEFAULT_LEASE_TIMING, LeaseKeeper, type LeaseContent, type LeaseTiming } from './lease-keeper.js'
 import { SharedStateRegistry } from './shared-state-registry.js'
 import type { CompletedCheckpoint, OperatorSubtaskSnapshot } from './snapshot.js'
+import { snapshotSizes, type SnapshotSizes } from './snapshot-sizes.js'
 
 export interface CoordinatorContext {
   readonly clock: Clock
@@ -102,7 +103,7 @@ export class CheckpointCoordinator {
   /** The job's lease and the leases of savepoints in progress. */
   readonly lease: LeaseKeeper
   /** Completed checkpoints and savepoints, in order, for the REST API and tests. */
-  readonly history: { id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number }[] = []
+  readonly history: ({ id: CheckpointId; type: string; location: string; triggeredAt: number; completedAt: number } & SnapshotSizes)[] = []
   readonly failed: { id: CheckpointId; reason: CheckpointFailureReason; message: string }[] = []
 
   constructor(
@@ -349,7 +350,8 @@ export class CheckpointCoordinator {
     this.deleteShared(this.sharedState.ended(barrier.id))
     const completed: CompletedCheckpoint = { id: barrier.id, location: barrier.location, metadata: metadata! }
     this.lastCompletionAt = this.ctx.clock.now()
-    this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt })
+    const sizes = snapshotSizes(metadata!, barrier.location, this.store.latest())
+    this.history.push({ id: barrier.id, type: barrier.type, location: barrier.location, triggeredAt: barrier.timestamp, completedAt: this.lastCompletionAt, ...sizes })
     const isSavepoint = barrier.type === 'savepoint'
     if (!isSavepoint) {
       this.failures.onSuccess()

@@ -8,7 +8,9 @@
  * scan is refused, not followed.
  * The lock is `<root>/.tsflink-prune.lock` (for a job folder: in the checkpoints root holding it);
  * a lock whose process (on this host) is gone is taken over.
- * Never imports the CLI, never writes to stdout. Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts.
+ * Other roots given as `alsoRead` are scanned too and only read (their checkpoints' references stay).
+ * Never imports the CLI, never writes to stdout. Tests: test/prune.test.ts, test/integration/cli-checkpoints.test.ts,
+ * test/integration/flink-cluster.test.ts (alsoRead, with real Flink).
  */
 import { hostname } from 'node:os'
 import { createHash } from 'node:crypto'
@@ -97,6 +99,14 @@ export interface PruneProgress {
 
 export interface PruneOptions {
   dryRun?: boolean
+  /**
+   * Other roots (checkpoint roots or job folders) whose checkpoints may reference files below the
+   * root: e.g. a job restored in claim mode that writes its checkpoints into another checkpoint
+   * directory. They are read, never pruned: what their checkpoints reference stays, a running job
+   * there protects the folders it uses, and an unreadable `_metadata` there stops as one below the
+   * root does.
+   */
+  alsoRead?: readonly { root: string; storage: Storage }[]
   /** Called after the plan is made (all zero done) and after each deletion. */
   onProgress?: (p: PruneProgress) => void
 }
@@ -126,9 +136,10 @@ async function linkOnTheWay(root: string, path: string): Promise<string | undefi
 
 export async function prune(root: string, storage: Storage, policy: PrunePolicy, opts: PruneOptions | boolean = {}): Promise<PruneResult> {
   const { dryRun = false, onProgress } = typeof opts === 'boolean' ? { dryRun: opts } : opts
+  if (typeof opts === 'boolean') opts = { dryRun: opts }
   const release = await acquirePruneLock(lockRootFor(root), storage)
   try {
-    const inv = await scanRoot(root, storage, { context: true })
+    const inv = await withOtherRoots(await scanRoot(root, storage, { context: true }), opts)
     const plan = planPrune(inv, policy)
     if (plan.refused !== undefined) return { plan, deleted: [], failed: [], bytesFreed: 0 }
     if (dryRun) return { plan, deleted: [...plan.deleteDirs.map((e) => e.path), ...plan.deleteFiles.map((f) => f.path)], failed: [], bytesFreed: plan.bytesFreed }
@@ -169,6 +180,24 @@ export async function prune(root: string, storage: Storage, policy: PrunePolicy,
   } finally {
     await release()
   }
+}
+
+/**
+ * The inventory of the root with what the other roots hold added (read only: everything of theirs
+ * lies outside the root, and prune-plan.ts deletes only inside it). An entry or job folder read
+ * twice (a root inside another) is taken once, from the root's own scan.
+ */
+async function withOtherRoots(inv: Inventory, opts: PruneOptions): Promise<Inventory> {
+  const others = opts.alsoRead ?? []
+  if (others.length === 0) return inv
+  const scans = await mapLimit(others, 4, (o) => scanRoot(o.root, o.storage, { context: true }))
+  const entries = new Map(inv.entries.map((e) => [e.path, e]))
+  const jobs = new Map(inv.jobs.map((j) => [j.path, j]))
+  for (const scan of scans) {
+    for (const e of scan.entries) if (!entries.has(e.path)) entries.set(e.path, e)
+    for (const j of scan.jobs) if (!jobs.has(j.path)) jobs.set(j.path, j)
+  }
+  return { root: inv.root, entries: [...entries.values()], jobs: [...jobs.values()].sort((a, b) => a.path.localeCompare(b.path)) }
 }
 
 /**

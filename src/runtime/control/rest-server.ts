@@ -1,8 +1,10 @@
 /**
  * The job's REST API, mirroring Flink's (reference: flink-rest-v1-dispatcher.yml) for the
  * operations the CLI and scripts need: job overview and details, cancel, savepoints (trigger,
- * status, disposal), stop-with-savepoint, checkpoints (trigger, status, statistics, config), the
- * job's failures (exceptions). Field names are Flink's. Asynchronous operations answer with a
+ * status, disposal), stop-with-savepoint, checkpoints (trigger, status, statistics with their
+ * summary, config), the job's plan, the job's failures (exceptions). Values are the job's own:
+ * task counts from each subtask's state (job/task-states.ts), the plan from the job graph
+ * (job-plan.ts), the checkpoint summary from the recorded sizes (checkpoint-stats.ts). Field names are Flink's. Asynchronous operations answer with a
  * trigger id and are polled; their results are kept for `rest.async.store-duration` (5 min).
  *
  * Security (README, "Security"): every request but `GET /config` needs a credential — the job's
@@ -11,7 +13,8 @@
  * opts out. Locations callers name are confined (control/confine.ts); disposal never follows a
  * link swapped in after its check (checkpoint/dispose.ts).
  * The only cross-process module of the runtime. Tests: test/integration/rest.test.ts,
- * test/security.test.ts, test/tls.test.ts.
+ * test/security.test.ts, test/tls.test.ts, test/integration/flink-client.test.ts (Flink's CLI and
+ * REST message classes against it).
  */
 import { randomBytes } from 'node:crypto'
 import type { Stats } from 'node:fs'
@@ -27,6 +30,9 @@ import type { Storage } from '../storage/storage.js'
 import { hasBearer, loopbackPeerUid, newSecret } from './auth.js'
 import { canonicalLocation, checkConfined, LocationRefused, type Requester } from './confine.js'
 import { serverTlsOptions, type RestTls } from './tls.js'
+import { aggregateState, EXECUTION_STATES, zeroCounts } from '../job/task-states.js'
+import { checkpointSummary } from './checkpoint-stats.js'
+import { jobPlan, slotSharingGroupId, unknownIoMetrics, vertexRestId } from './job-plan.js'
 
 type OperationResult = { status: { id: 'IN_PROGRESS' | 'COMPLETED' }; operation?: Record<string, unknown> }
 
@@ -254,13 +260,13 @@ export class JobRestServer {
   private jobDetails(now: number): Record<string, unknown> {
     const m = this.master
     const end = m.endTime ?? -1
-    const tasks = { total: 0, created: 0, scheduled: 0, deploying: 0, running: 0, finished: 0, canceling: 0, canceled: 0, failed: 0, reconciling: 0, initializing: 0 }
-    for (const v of m.spec.graph.vertices) tasks.total += v.parallelism
-    if (m.status === 'RUNNING') tasks.running = tasks.total
-    else if (m.status === 'FINISHED') tasks.finished = tasks.total
-    else if (m.status === 'CANCELED') tasks.canceled = tasks.total
-    else if (m.status === 'CANCELLING') tasks.canceling = tasks.total
-    else if (m.status === 'FAILED') tasks.failed = tasks.total
+    // Counted from the subtasks' own states (job/task-states.ts), in Flink's lower-case words.
+    const counts = m.tasks.counts()
+    const tasks: Record<string, number> = { total: 0 }
+    for (const s of EXECUTION_STATES) {
+      tasks[s.toLowerCase()] = counts[s]
+      tasks.total! += counts[s]
+    }
     return {
       jid: m.jobId,
       name: m.spec.jobName,
@@ -320,7 +326,27 @@ export class JobRestServer {
 
     if (rest.length === 0 && method === 'GET') {
       const now = Date.now()
-      const { tasks, ...d } = this.jobDetails(now)
+      const { tasks: _, ...d } = this.jobDetails(now)
+      // Per vertex its subtasks' states and the state Flink aggregates from them; status-counts: vertices per state (as Flink).
+      const verticesPerState = zeroCounts()
+      const vertices = m.spec.graph.vertices.map((v) => {
+        const counts = m.tasks.counts(v.id)
+        const status = aggregateState(counts, v.parallelism)
+        verticesPerState[status]++
+        return {
+          id: vertexRestId(m.spec.graph, v.id),
+          slotSharingGroupId: slotSharingGroupId(m.jobId),
+          name: v.name,
+          maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
+          parallelism: v.parallelism,
+          status,
+          'start-time': m.startTime,
+          'end-time': m.endTime ?? -1,
+          duration: (m.endTime ?? now) - m.startTime,
+          tasks: counts,
+          metrics: unknownIoMetrics(),
+        }
+      })
       return this.send(res, 200, {
         ...d,
         isStoppable: false,
@@ -328,20 +354,12 @@ export class JobRestServer {
         maxParallelism: Math.max(...m.spec.graph.nodes.map((n) => n.maxParallelism)),
         now,
         timestamps: { CREATED: m.startTime, ...Object.fromEntries(this.statusTimes) },
-        'status-counts': tasks,
-        vertices: m.spec.graph.vertices.map((v) => ({
-          id: m.spec.graph.nodes[v.nodes[0]!]!.operatorId,
-          name: v.name,
-          maxParallelism: m.spec.graph.nodes[v.nodes[0]!]!.maxParallelism,
-          parallelism: v.parallelism,
-          status: executionState(m.status),
-          'start-time': m.startTime,
-          'end-time': m.endTime ?? -1,
-          duration: (m.endTime ?? now) - m.startTime,
-        })),
-        plan: { jid: m.jobId, name: m.spec.jobName, type: 'STREAMING', nodes: [] },
+        'status-counts': verticesPerState,
+        vertices,
+        plan: jobPlan(m.jobId, m.spec.jobName, m.spec.graph),
       })
     }
+    if (rest.length === 1 && rest[0] === 'plan' && method === 'GET') return this.send(res, 200, { plan: jobPlan(m.jobId, m.spec.jobName, m.spec.graph) })
     if (rest.length === 0 && method === 'PATCH') {
       const mode = url.searchParams.get('mode') ?? 'cancel'
       if (mode !== 'cancel') throw new HttpError(400, `Unsupported termination mode '${mode}'`)
@@ -472,19 +490,24 @@ export class JobRestServer {
     const c = this.master.coordinator
     const completed = c.history.filter((h) => h.type === 'checkpoint')
     const savepoints = c.history.filter((h) => h.type === 'savepoint')
+    const subtasks = this.master.spec.graph.vertices.reduce((n, v) => n + v.parallelism, 0)
+    const unaligned = c.settings.unaligned && c.settings.alignedTimeoutMs === undefined
     const stat = (h: (typeof c.history)[number], savepoint: boolean): Record<string, unknown> => {
       const kind = savepoint ? this.savepointKinds.get(h.id) : undefined
       return {
         className: 'completed', id: h.id, status: 'COMPLETED', is_savepoint: savepoint, savepointFormat: savepoint ? (kind?.format ?? null) : null,
         trigger_timestamp: h.triggeredAt, latest_ack_timestamp: h.completedAt, end_to_end_duration: h.completedAt - h.triggeredAt,
-        external_path: h.location, discarded: false, checkpoint_type: !savepoint ? 'CHECKPOINT' : kind?.sync === true ? 'SYNC_SAVEPOINT' : 'SAVEPOINT',
+        checkpointed_size: h.checkpointedSize, state_size: h.stateSize, alignment_buffered: 0, processed_data: 0, persisted_data: h.persistedData,
+        num_subtasks: subtasks, num_acknowledged_subtasks: subtasks, tasks: {},
+        external_path: h.location, discarded: false,
+        checkpoint_type: savepoint ? (kind?.sync === true ? 'SYNC_SAVEPOINT' : 'SAVEPOINT') : unaligned || h.persistedData > 0 ? 'UNALIGNED_CHECKPOINT' : 'CHECKPOINT',
       }
     }
     const lastFailed = c.failed.at(-1)
     const restore = this.master.spec.restore
     return {
       counts: { restored: this.master.attempt + (restore === undefined ? 0 : 1), total: c.history.length + c.failed.length + c.pendingCount, in_progress: c.pendingCount, completed: c.history.length, failed: c.failed.length },
-      summary: {},
+      summary: checkpointSummary(c.history),
       latest: {
         completed: completed.length === 0 ? null : stat(completed.at(-1)!, false),
         savepoint: savepoints.length === 0 ? null : stat(savepoints.at(-1)!, true),
@@ -506,29 +529,15 @@ export class JobRestServer {
       externalization: { enabled: s.retention !== 'NO_EXTERNALIZED_CHECKPOINTS', delete_on_cancellation: s.retention !== 'RETAIN_ON_CANCELLATION' },
       state_backend: this.master.spec.backend === 'rocksdb' ? 'EmbeddedRocksDBStateBackend' : 'HashMapStateBackend',
       checkpoint_storage: 'FileSystemCheckpointStorage',
-      unaligned_checkpoints: false,
+      unaligned_checkpoints: s.unaligned,
       tolerable_failed_checkpoints: s.tolerableFailures,
-      aligned_checkpoint_timeout: 0,
+      aligned_checkpoint_timeout: s.alignedTimeoutMs ?? 0,
       checkpoints_after_tasks_finish: true,
       state_changelog_enabled: false,
+      // No changelog backend here: Flink's defaults for its settings (its REST client needs both members).
+      changelog_periodic_materialization_interval: 600_000,
+      changelog_storage: 'memory',
     }
   }
 }
 
-/**
- * A vertex's state in Flink's ExecutionState words, from the job's status (JobStatus words): the
- * two enums differ (a job is CANCELLING, its tasks CANCELING; a restarting or failing job's tasks
- * are being cancelled; a suspended job's tasks are cancelled).
- */
-function executionState(job: string): string {
-  switch (job) {
-    case 'CANCELLING':
-    case 'FAILING':
-    case 'RESTARTING':
-      return 'CANCELING'
-    case 'SUSPENDED':
-      return 'CANCELED'
-    default:
-      return job
-  }
-}

@@ -31,6 +31,7 @@ import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
 import { RestartBackoff, type RestartStrategyConfig } from './restart-strategy.js'
+import { TaskStates } from './task-states.js'
 
 /** Where the job's tasks run: on the caller's thread, or in worker threads (one per task slot). */
 export type ExecutionTarget =
@@ -109,11 +110,14 @@ export class JobMaster {
   lastFailure: unknown
   /** Every failure with its cause, attempt and the restart decision (bounded; listeners hear each). */
   readonly failures = new FailureHistory()
+  /** The execution state of each subtask of the current attempt (REST task counts). */
+  readonly tasks: TaskStates
 
   constructor(readonly spec: JobSpec) {
     this.startTime = spec.clock.now()
     this.backoff = new RestartBackoff(spec.restart)
     this.taskKeys = spec.graph.vertices.flatMap((v) => Array.from({ length: v.parallelism }, (_x, s) => `${v.id}#${s}`))
+    this.tasks = new TaskStates(this.taskKeys)
     this.runtime = createRuntime(spec)
     const restored: CompletedCheckpoint | undefined = spec.restore === undefined
       ? undefined
@@ -234,17 +238,23 @@ export class JobMaster {
       ack: (id, key, ops) => this.coordinator.acknowledge(checkpointId(id), key, ops),
       decline: (id, key, err) => this.coordinator.decline(checkpointId(id), key, err),
       finished: (key) => {
+        this.tasks.ended(key, 'FINISHED')
         this.finishedTasks.add(key)
         if (this.finishedTasks.size === this.taskKeys.length) this.settle?.({ kind: 'finished' })
       },
       // The task executor already named the task in the message (Flink's `name (i/n)`); a slot's death names the slot.
-      failed: (_key, err) => this.settle?.({ kind: 'failed', error: err }),
+      failed: (key, err) => {
+        this.tasks.ended(key, 'FAILED')
+        this.settle?.({ kind: 'failed', error: err })
+      },
     }
+    this.tasks.deploying()
     const start = (async () => {
       const plan = await this.plan(restore)
       await this.runtime.deploy(this.attempt, plan?.restore, plan?.replay, events)
       if (this.cancelRequested) this.settle?.({ kind: 'canceled' })
       this.deployed = true
+      this.tasks.running()
       this.setStatus('RUNNING')
       this.coordinator.start()
     })()
@@ -256,11 +266,14 @@ export class JobMaster {
     this.coordinator.stopPeriodic()
     if (result.kind === 'finished' || result.kind === 'stopped') {
       await this.runtime.close()
+      this.tasks.finished()
     } else {
       if (result.kind === 'failed') this.setStatus('FAILING')
+      this.tasks.canceling()
       this.coordinator.abortAll('JOB_FAILOVER', result.kind === 'failed' ? `Job failover: ${describeError(result.error)}` : 'Job canceled')
       await this.runtime.cancel()
       await start.catch(() => {})
+      this.tasks.canceled()
     }
     return result
   }
@@ -281,6 +294,7 @@ export class JobMaster {
   /** Cancels the job; resolves when it has stopped. */
   cancel(): void {
     this.cancelRequested = true
+    if (this.deployed) this.tasks.canceling()
     if (this.status === 'RUNNING' || this.status === 'CREATED' || this.status === 'INITIALIZING') this.setStatus('CANCELLING')
     this.settle?.({ kind: 'canceled' })
   }
