@@ -55,6 +55,8 @@ import {
   type TimerEntry,
 } from '../keyed-backend.js'
 import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
+import { acquireCompactionThread } from './compaction-pool.js'
+import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
 const TOMBSTONE: unique symbol = Symbol('deleted')
@@ -69,11 +71,13 @@ export interface LsmOptions {
   targetFileBytes?: number
   /** Bytes of compaction output allowed per byte flushed. */
   compactionCredit: number
-  /** Milliseconds a compaction or flush runs before yielding to processing. */
+  /** Milliseconds a flush (or an inline compaction) runs before yielding to processing. */
   sliceMs: number
+  /** Merges run on the compaction thread (default); false: inline on this thread, in slices. */
+  compactionThread: boolean
 }
 
-const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4 }
+const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4, compactionThread: true }
 
 interface StateData {
   name: string
@@ -163,7 +167,10 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly cache = new BlockCache(1 << 20)
   private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
-  private compactionQueued = false
+  /** The compaction step in flight (one at a time). */
+  private compacting: Promise<void> | undefined
+  /** The compaction thread, or undefined when merges run inline (option `compactionThread: false`). */
+  private readonly thread: ReturnType<typeof acquireCompactionThread> | undefined
   private credit = 0
   private cursor: number
   private seq = 0
@@ -202,6 +209,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.dir = mkdtempSync(joinPath(base, 'db-'))
     this.cursor = range.start
     this.memory = new MemoryShare(() => this.trimCaches(), opts.memoryBytes)
+    this.thread = this.opts.compactionThread ? acquireCompactionThread() : undefined
   }
 
   get tableCount(): number {
@@ -229,8 +237,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Resolves once every flush and compaction queued so far has run. */
-  whenIdle(): Promise<void> {
-    return this.queue.then(() => {})
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const q = this.queue
+      const c = this.compacting
+      await q
+      await c
+      if (q === this.queue && c === this.compacting) return
+    }
   }
 
   protected table(name: string): KeyValueTable<unknown> {
@@ -340,8 +354,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private async flush(layer: Layer | undefined): Promise<void> {
     if (layer === undefined || this.disposed) return
     const maxP = this.maxParallelism
-    // Keys by key group, then one key group at a time: sorted entries of one group in memory.
-    const byGroup = new Map<number, [StateData, StateKey, unknown][]>()
+    // Keys by key group (flat [state, key, value, …] per group: no object per entry), then one key
+    // group at a time as sorted entries.
+    const byGroup = new Map<number, unknown[]>()
     let deadline = performance.now() + this.sliceMs()
     let n = 0
     for (const [d, mem] of layer.parts) {
@@ -350,7 +365,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         const kg = keyGroupForKey(k, maxP)
         let bucket = byGroup.get(kg)
         if (bucket === undefined) byGroup.set(kg, (bucket = []))
-        bucket.push([d, k, v])
+        bucket.push(d, k, v)
         if (sample.length < 32 && (n & 7) === 0) sample.push(v)
         if ((++n & 1023) === 0 && performance.now() > deadline) {
           await yieldNow()
@@ -360,8 +375,15 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       if (sample.length > 0) d.valueBytes = valueBytes(sample)
     }
     const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
-      const entries: SstEntry[] = byGroup.get(kg)!.map(([d, k, v]) => (v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]))
+      const flat = byGroup.get(kg)!
       byGroup.delete(kg)
+      const entries: SstEntry[] = new Array(flat.length / 3)
+      for (let i = 0, j = 0; i < flat.length; i += 3, j++) {
+        const d = flat[i] as StateData
+        const k = flat[i + 1] as StateKey
+        const v = flat[i + 2]
+        entries[j] = v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]
+      }
       return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     }, { level: 0 })
     if (this.disposed) return
@@ -482,10 +504,13 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Queues one compaction step when credit and work are there; a step queues the next one itself. */
   private scheduleCompaction(): void {
-    if (this.compactionQueued || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
-    this.compactionQueued = true
-    void this.background(() => this.compactStep()).finally(() => {
-      this.compactionQueued = false
+    if (this.compacting !== undefined || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
+    // Not in the queue of flushes: a merge on the compaction thread must never hold a flush up.
+    const step = this.thread !== undefined ? this.compactStep() : this.enqueue(() => this.compactStep())
+    this.compacting = step.catch((e: unknown) => {
+      if (!this.disposed) this.failure ??= e
+    }).finally(() => {
+      this.compacting = undefined
       this.scheduleCompaction()
     })
   }
@@ -557,51 +582,51 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.compactions++
   }
 
-  /** Merges `inputs`' pending data in lo..hi with level-1 table `base` into new level-1 tables. */
+  /**
+   * Merges `inputs`' pending data in lo..hi with level-1 tables `base` into new level-1 tables: on
+   * the compaction thread (by file path; this thread goes on processing meanwhile) or, inline, in
+   * slices between batches. Then installs the result at once: nothing else changes level 1 or
+   * retires a level-0 table meanwhile (one step at a time; flushes only add newer level-0 tables).
+   */
   private async merge(lo: number, hi: number, inputs: L0Table[], base: L1Table[]): Promise<number> {
-    // Streams, newest first: level 0 newest to oldest, then level 1.
-    const streams: Iterator<SstEntry>[] = []
-    for (let i = inputs.length - 1; i >= 0; i--) streams.push(inputs[i]!.r.range(lo, hi))
-    for (const b of base) streams.push(b.r.entries())
-    const heap = new MergeHeap(streams)
-    const target = this.targetFileBytes()
-    const out: { r: SstReader; lo: number; hi: number }[] = []
-    let w: SstWriter | undefined
-    let wLo = lo
-    let last: string | undefined
-    let deadline = performance.now() + this.sliceMs()
-    let n = 0
-    try {
-      for (let e = heap.next(); e !== undefined; e = heap.next()) {
-        if (e[0] === last) continue // an older version
-        last = e[0]
-        if (e[4] === 1) continue // level 1 is the bottom: deletions are dropped
-        if (w !== undefined && w.bytes >= target && e[1] !== w.lastKeyGroup) {
-          w.finish()
-          out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi: e[1] - 1 })
-          wLo = e[1]
-          w = undefined
+    const req: MergeRequest = {
+      // Streams newest first: level 0 newest to oldest, then level 1.
+      inputs: inputs.map((t) => t.r.path).reverse(), base: base.map((b) => b.r.path), lo, hi,
+      targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
+    }
+    let written: MergeOutput[]
+    if (this.thread !== undefined) written = await this.thread.merge(req)
+    else {
+      const it = mergeSteps(req)
+      let deadline = performance.now() + this.sliceMs()
+      for (let r = it.next(); ; r = it.next()) {
+        if (r.done === true) {
+          written = r.value
+          break
         }
-        w ??= new SstWriter(this.newPath(), { level: 1 })
-        w.add(e)
-        if (w.needsDrain) w.drain()
-        if ((++n & 255) === 0 && performance.now() > deadline) {
+        if (performance.now() > deadline) {
           await yieldNow()
           deadline = performance.now() + this.sliceMs()
-          if (this.disposed) throw new Error('disposed')
+          if (this.disposed) {
+            it.return([])
+            return 0
+          }
         }
       }
-      if (w !== undefined) {
-        w.finish()
-        out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi })
-      }
+    }
+    const out: L1Table[] = []
+    try {
+      for (const o of written) out.push({ r: new SstReader(o.path, this.cache), lo: o.lo, hi: o.hi })
     } catch (err) {
-      w?.abort()
-      for (const t of out) this.retire(t.r)
+      for (const t of out) t.r.close()
+      for (const o of written) rmSync(o.path, { force: true })
       if (this.disposed) return 0
       throw err
     }
-    if (this.disposed) return 0
+    if (this.disposed) {
+      for (const t of out) this.retire(t.r)
+      return 0
+    }
     // Install: the outputs replace `base`; the inputs' groups in lo..hi are merged.
     for (const b of base) {
       this.l1.splice(this.l1.indexOf(b), 1)
@@ -820,6 +845,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     if (this.disposed) return
     this.disposed = true
     this.memory.release()
+    this.thread?.release()
     for (const r of [...this.liveTables(), ...this.retired]) {
       try {
         r.close()
@@ -828,56 +854,6 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       }
     }
     rmSync(this.dir, { recursive: true, force: true })
-  }
-}
-
-/** A k-way merge of sorted entry streams; among equal keys the stream listed first (newest) comes first. */
-class MergeHeap {
-  private readonly heads: [SstEntry, number][] = []
-
-  constructor(private readonly streams: Iterator<SstEntry>[]) {
-    for (let i = 0; i < streams.length; i++) this.pull(i)
-  }
-
-  private less(a: [SstEntry, number], b: [SstEntry, number]): boolean {
-    return a[0][0] < b[0][0] || (a[0][0] === b[0][0] && a[1] < b[1])
-  }
-
-  private pull(i: number): void {
-    const r = this.streams[i]!.next()
-    if (r.done === true) return
-    const h = this.heads
-    h.push([r.value, i])
-    let c = h.length - 1
-    while (c > 0) {
-      const p = (c - 1) >> 1
-      if (!this.less(h[c]!, h[p]!)) break
-      ;[h[c], h[p]] = [h[p]!, h[c]!]
-      c = p
-    }
-  }
-
-  next(): SstEntry | undefined {
-    const h = this.heads
-    if (h.length === 0) return undefined
-    const top = h[0]!
-    const lastItem = h.pop()!
-    if (h.length > 0) {
-      h[0] = lastItem
-      let p = 0
-      for (;;) {
-        const l = 2 * p + 1
-        const r = l + 1
-        let m = p
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r
-        if (m === p) break
-        ;[h[m], h[p]] = [h[p]!, h[m]!]
-        p = m
-      }
-    }
-    this.pull(top[1])
-    return top[0]
   }
 }
 
