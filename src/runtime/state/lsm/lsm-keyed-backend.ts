@@ -51,12 +51,13 @@ import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
 import { keyGroupForKey, rangeContains, type KeyGroupRange, type StateKey } from '../../core/key-groups.js'
 import {
-  KeyedStateBackend, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
+  KeyedStateBackend, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,
 } from '../keyed-backend.js'
 import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
 import { acquireCompactionThread } from './compaction-pool.js'
 import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
+import { persistSectionStream, sectionGroups } from './sections.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
 const TOMBSTONE: unique symbol = Symbol('deleted')
@@ -75,6 +76,8 @@ export interface LsmOptions {
   sliceMs: number
   /** Merges run on the compaction thread (default); false: inline on this thread, in slices. */
   compactionThread: boolean
+  /** Bounds of a section of a canonical savepoint (tests cut small ones). */
+  sectionLimits?: { entries: number; bytes: number }
 }
 
 const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4, compactionThread: true }
@@ -401,19 +404,26 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Writes the entries of groups (each group's entries sorted) as tables split at group boundaries. */
-  private async writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
+  private writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
+    return this.writeGroups((function* () {
+      for (const kg of groups) yield entriesOf(kg)
+    })(), meta)
+  }
+
+  /** Writes key groups (ascending, each one's entries sorted) as tables split at group boundaries. */
+  private async writeGroups(groups: Iterable<SstEntry[]>, meta: SstMeta): Promise<SstReader[]> {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
     let deadline = performance.now() + this.sliceMs()
     try {
-      for (const kg of groups) {
+      for (const entries of groups) {
         if (w !== undefined && w.bytes >= target) {
           w.finish()
           out.push(new SstReader(w.path, this.cache))
           w = undefined
         }
-        for (const e of entriesOf(kg)) {
+        for (const e of entries) {
           w ??= new SstWriter(this.newPath(), meta)
           w.add(e)
           if (w.needsDrain) w.drain()
@@ -711,7 +721,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         const live = await tables
         try {
           if (barrier.type === 'savepoint' && barrier.format === 'canonical') {
-            return await persistSections(ctx, mergedEntries(live), timers, range, maxParallelism)
+            return await persistSectionStream(ctx, mergedEntries(live), timers, range, maxParallelism, joinPath(this.dir, `savepoint-${this.seq++}.tmp`), this.opts.sectionLimits)
           }
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           const sstables: string[] = []
@@ -776,32 +786,31 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         for (const rel of h.sstables) {
           const loc = join(k.checkpointDir, rel)
           const buf = await readStateFile(k, storageFor, loc)
-          const byGroup = new Map<number, SstEntry[]>()
-          for (const e of sstEntriesFromBuffer(buf, loc)) {
-            if (!rangeContains(range, e[1])) continue
-            let b = byGroup.get(e[1])
-            if (b === undefined) byGroup.set(e[1], (b = []))
-            b.push(e)
-          }
-          tables.push(...await this.writeRun([...byGroup.keys()], (kg) => byGroup.get(kg)!, { level: 0 }))
+          // A table is sorted: its key groups come one after the other, each one's entries sorted.
+          tables.push(...await this.writeGroups((function* () {
+            let group: SstEntry[] = []
+            for (const e of sstEntriesFromBuffer(buf, loc)) {
+              if (!rangeContains(range, e[1])) continue
+              if (group.length > 0 && group[0]![1] !== e[1]) {
+                yield group
+                group = []
+              }
+              group.push(e)
+            }
+            if (group.length > 0) yield group
+          })(), { level: 0 }))
         }
         if (h.timers !== undefined) {
           const loc = join(k.checkpointDir, h.timers.file)
           for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
         }
       } else {
+        // One section deserialized at a time, one key group in memory at a time.
         const data = await readStateFile(k, storageFor, k.location)
-        const sections = [...readKeyGroupSections(data, h.keyGroups, range, k.location)].sort((a, b) => a[0] - b[0])
-        const bySection = new Map(sections)
-        for (const [, s] of sections) timers.push(...s.t)
-        tables.push(...await this.writeRun(sections.map(([kg]) => kg), (kg) => {
-          const entries: SstEntry[] = []
-          for (const [name, flat] of Object.entries(bySection.get(kg)!.s)) {
-            for (let i = 0; i < flat.length; i += 2) entries.push([encodeKey(kg, name, flat[i] as StateKey), kg, name, flat[i] as StateKey, 0, flat[i + 1]])
-          }
-          bySection.delete(kg)
-          return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        }, { level: 0 }))
+        const groups = sectionGroups(readKeyGroupSections(data, h.keyGroups, range, k.location), timers)
+        tables.push(...await this.writeGroups((function* () {
+          for (const [, entries] of groups) yield entries
+        })(), { level: 0 }))
       }
     }
     for (const r of tables) this.addL0(r)
@@ -857,13 +866,13 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 }
 
-/** Every live entry across tables listed in write order (newest wins), as [state name, key, value], streamed. */
-function* mergedEntries(tables: readonly SstReader[]): Generator<[string, StateKey, unknown]> {
+/** Every live entry across tables listed in write order (newest wins), as [key group, state name, key, value], in key order, streamed. */
+function* mergedEntries(tables: readonly SstReader[]): Generator<[number, string, StateKey, unknown]> {
   const heap = new MergeHeap([...tables].reverse().map((t) => t.entries()))
   let last: string | undefined
   for (let e = heap.next(); e !== undefined; e = heap.next()) {
     if (e[0] === last) continue
     last = e[0]
-    if (e[4] === 0) yield [e[2], e[3], e[5]]
+    if (e[4] === 0) yield [e[1], e[2], e[3], e[5]]
   }
 }
