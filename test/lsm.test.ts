@@ -262,6 +262,8 @@ describe('LSM canonical savepoints as streams', () => {
     const model = new Map<string, Map<number, unknown>>([['v', new Map()], ['l', new Map()]])
     for (let round = 0; round < 3; round++) {
       for (let k = 0; k < 2000; k++) {
+        // Key groups 100.. hold no state (only timers).
+        if (keyGroupForKey(k, 128) >= 100) continue
         b.currentKey = k
         if ((k + round) % 5 === 0) {
           v.clear()
@@ -278,8 +280,10 @@ describe('LSM canonical savepoints as streams', () => {
       }
       await b.whenIdle()
     }
-    // Timers on keys with state and on keys without (2000.. have none).
-    const timers: [0 | 1, number, number][] = [[0, 5, 1], [1, 6, 4], [0, 7, 2500], [0, 8, 2501]]
+    // Timers on keys with state and on keys of key groups without state (between and after them).
+    const stateless = [...Array(5000).keys()].filter((k) => keyGroupForKey(k, 128) >= 100)
+    const timers: [0 | 1, number, number][] = [[0, 5, 1], [1, 6, 4], [0, 7, stateless[0]!], [0, 8, stateless[1]!], [1, 9, stateless[40]!]]
+    assert.ok(keyGroupForKey(1, 128) < 100 && keyGroupForKey(4, 128) < 100)
     const br = barrier(9, join(root, 'sp'), { type: 'savepoint', format: 'canonical' })
     const r = await b.snapshot(timers, br).persist({ location: br.location, storage: fs, fileName: (k) => `${k}-9` })
     const handle = r.handle as KeyGroupsStateHandle
