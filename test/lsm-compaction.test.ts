@@ -4,7 +4,9 @@
  * tables bounded in size; corrupt blocks fail naming the file; tables with offsets beyond 4 GiB.
  */
 import assert from 'node:assert/strict'
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
 import { crc32 } from 'node:zlib'
@@ -18,7 +20,7 @@ import { keyGroupForKey } from '../src/runtime/core/key-groups.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { SstReader, encodeKey, sstEntriesFromBuffer, writeSst, type SstEntry } from '../src/runtime/state/lsm/sstable.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'
-import { tmp } from './helpers.js'
+import { ROOT, tmp } from './helpers.js'
 
 const fs = new FsStorage()
 const ALL = { start: 0, end: 127 }
@@ -149,6 +151,113 @@ describe('LSM compaction', () => {
       assert.equal(v.value(), k % 2 === 1 ? k + 1 : k)
     }
     b.dispose()
+  })
+})
+
+/** Writes two overlapping passes of keys with small memtables, then drains flushes and compaction. */
+async function levelled(b: LsmKeyedStateBackend, keys: number): Promise<void> {
+  const v = b.getState(V)
+  for (const pass of [0, 1]) {
+    for (let k = pass; k < keys; k += 1 + pass) {
+      b.currentKey = k
+      v.update(k + pass)
+      if (k % 500 === 0) {
+        b.maintain()
+        await tick()
+      }
+    }
+  }
+  await b.whenIdle()
+  for (let i = 0; i < 400 && b.levels.l0 > 0; i++) {
+    b.maintain()
+    await b.whenIdle()
+    await tick()
+  }
+}
+
+describe('LSM compaction thread', () => {
+  it('merges run on the compaction thread and agree with inline merges', async () => {
+    const root = tmp()
+    const opts = { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 10_000, compactionCredit: 1000 }
+    const threaded = new LsmKeyedStateBackend(ALL, 128, join(root, 'a'), opts)
+    const inline = new LsmKeyedStateBackend(ALL, 128, join(root, 'b'), { ...opts, compactionThread: false })
+    const KEYS = 30_000
+    // Meanwhile this thread keeps running: count the turns of its event loop while a merge is in flight.
+    let turns = 0
+    const ticker = setInterval(() => turns++, 1)
+    await Promise.all([levelled(threaded, KEYS), levelled(inline, KEYS)])
+    clearInterval(ticker)
+    assert.ok(threaded.compactions > 0 && inline.compactions > 0, `merges ran (${threaded.compactions}, ${inline.compactions})`)
+    assert.equal(threaded.offThreadMerges, threaded.compactions, 'every merge of the default backend ran on another thread')
+    assert.equal(inline.offThreadMerges, 0)
+    assert.ok(turns > 0)
+    assert.equal(threaded.levels.l0, 0)
+    for (const b of [threaded, inline]) {
+      const v = b.getState(V)
+      for (let k = 0; k < KEYS; k++) {
+        b.currentKey = k
+        assert.equal(v.value(), k % 2 === 1 ? k + 1 : k, `key ${k}`)
+      }
+      b.dispose()
+    }
+  })
+
+  it('a merge that fails on the compaction thread fails the task at its next maintain(), naming the table', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'a'), { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 5_000, compactionCredit: 1000 })
+    const v = b.getState(V)
+    for (let k = 0; k < 5_000; k++) {
+      b.currentKey = k
+      v.update(k)
+    }
+    b.maintain()
+    await b.whenIdle()
+    // Corrupt the first block of every table on disk, then make level 0 overlap so a merge reads them.
+    const dir = readdirSync(join(root, 'a'))
+    const tables = dir.flatMap((d) => readdirSync(join(root, 'a', d)).map((f) => join(root, 'a', d, f)))
+    assert.ok(tables.length > 0)
+    for (const t of tables) {
+      const fd = openSync(t, 'r+')
+      writeSync(fd, Buffer.from('garbage!'), 0, 8, 2)
+      closeSync(fd)
+    }
+    for (let k = 0; k < 5_000; k++) {
+      b.currentKey = k
+      v.update(k + 1)
+    }
+    let failure: unknown
+    for (let i = 0; i < 200 && failure === undefined; i++) {
+      try {
+        b.maintain()
+      } catch (e) {
+        failure = e
+      }
+      await b.whenIdle()
+    }
+    assert.match(String(failure), /State table .*\.sst is corrupt/)
+    b.dispose()
+  })
+
+  it('the built runtime (dist) finds its compaction worker and merges there', () => {
+    const mod = join(ROOT, 'dist', 'runtime', 'state', 'lsm', 'lsm-keyed-backend.js')
+    const state = join(ROOT, 'dist', 'runtime', 'core', 'state.js')
+    assert.ok(existsSync(mod) && existsSync(join(ROOT, 'dist', 'runtime', 'state', 'lsm', 'compaction-worker.js')), 'dist is built (npm run build)')
+    const root = tmp()
+    const script = `
+      import { LsmKeyedStateBackend } from ${JSON.stringify(pathToFileURL(mod).href)}
+      import { ValueStateDescriptor } from ${JSON.stringify(pathToFileURL(state).href)}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 5000, compactionCredit: 1000 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      for (const pass of [0, 1]) for (let k = pass; k < 20000; k += 1 + pass) { b.currentKey = k; v.update(k); if (k % 500 === 0) { b.maintain(); await new Promise((r) => setImmediate(r)) } }
+      for (let i = 0; i < 400 && b.levels.l0 > 0; i++) { b.maintain(); await b.whenIdle(); await new Promise((r) => setImmediate(r)) }
+      console.log(JSON.stringify({ merges: b.compactions, off: b.offThreadMerges }))
+      b.dispose()
+    `
+    // Plain node, no TypeScript loader: only compiled files can be found.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { merges: number; off: number }
+    assert.ok(r.merges > 0, out)
+    assert.equal(r.off, r.merges)
   })
 })
 

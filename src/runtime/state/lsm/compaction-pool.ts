@@ -19,7 +19,13 @@ let worker: Worker | undefined
 let users = 0
 let nextId = 0
 let stopTimer: NodeJS.Timeout | undefined
-const pending = new Map<number, { resolve: (o: MergeOutput[]) => void; reject: (e: Error) => void }>()
+const pending = new Map<number, { resolve: (o: MergeResult) => void; reject: (e: Error) => void }>()
+
+/** The tables a merge wrote, and the thread it ran on. */
+export interface MergeResult {
+  outputs: MergeOutput[]
+  threadId: number
+}
 
 function entry(): { entry: URL | string; evaluate: boolean } {
   const ts = new URL(import.meta.url).pathname.endsWith('.ts')
@@ -37,14 +43,15 @@ function failAll(err: Error): void {
 
 function start(): Worker {
   const { entry: e, evaluate } = entry()
-  const w = new Worker(e, { eval: evaluate, name: 'tsflink-lsm-compaction', resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB }, stdout: false, stderr: false })
+  // No flags of this process (--input-type, --import …): the worker runs only this package's code.
+  const w = new Worker(e, { eval: evaluate, execArgv: [], name: 'tsflink-lsm-compaction', resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB }, stdout: false, stderr: false })
   w.unref()
   w.on('message', (m: CompactionReply) => {
     const p = pending.get(m.id)
     if (p === undefined) return
     pending.delete(m.id)
     if (pending.size === 0) w.unref()
-    if (m.ok) p.resolve(m.outputs)
+    if (m.ok) p.resolve({ outputs: m.outputs, threadId: m.threadId })
     else p.reject(new Error(m.message))
   })
   w.on('error', (err) => {
@@ -59,7 +66,7 @@ function start(): Worker {
 }
 
 /** A backend's hold on the compaction thread; `release()` when the backend is disposed. */
-export function acquireCompactionThread(): { merge(req: MergeRequest): Promise<MergeOutput[]>; release(): void } {
+export function acquireCompactionThread(): { merge(req: MergeRequest): Promise<MergeResult>; release(): void } {
   users++
   if (stopTimer !== undefined) {
     clearTimeout(stopTimer)
@@ -67,11 +74,11 @@ export function acquireCompactionThread(): { merge(req: MergeRequest): Promise<M
   }
   let released = false
   return {
-    merge(req: MergeRequest): Promise<MergeOutput[]> {
+    merge(req: MergeRequest): Promise<MergeResult> {
       worker ??= start()
       const w = worker
       const id = nextId++
-      return new Promise<MergeOutput[]>((resolve, reject) => {
+      return new Promise<MergeResult>((resolve, reject) => {
         pending.set(id, { resolve, reject })
         w.ref()
         w.postMessage({ id, req })

@@ -6,11 +6,11 @@
  * port. Must not import the task, the checkpoint coordinator or the CLI.
  * Tests: test/lsm-compaction.test.ts.
  */
-import { parentPort } from 'node:worker_threads'
+import { parentPort, threadId } from 'node:worker_threads'
 import { runMerge, type MergeOutput, type MergeRequest } from './merge.js'
 
 export type CompactionReply =
-  | { id: number; ok: true; outputs: MergeOutput[] }
+  | { id: number; ok: true; outputs: MergeOutput[]; threadId: number }
   | { id: number; ok: false; message: string }
 
 const port = parentPort
@@ -18,7 +18,7 @@ if (port !== null) {
   port.on('message', (m: { id: number; req: MergeRequest }) => {
     let reply: CompactionReply
     try {
-      reply = { id: m.id, ok: true, outputs: runMerge(m.req) }
+      reply = { id: m.id, ok: true, outputs: runMerge(m.req), threadId }
     } catch (e) {
       reply = { id: m.id, ok: false, message: e instanceof Error ? e.message : String(e) }
     }

@@ -42,6 +42,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { serialize } from 'node:v8'
+import { threadId } from 'node:worker_threads'
 import { writeStateFile } from '../../checkpoint/file-check.js'
 import type { CheckpointBarrier } from '../../checkpoint/options.js'
 import type { FileReference, SstStateHandle } from '../../checkpoint/metadata.js'
@@ -196,6 +197,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Compaction steps that merged (observability, tests). */
   compactions = 0
+  /** Merges that ran on another thread than this backend's (the compaction thread). */
+  offThreadMerges = 0
   /** Tables moved to level 1 without being rewritten. */
   trivialMoves = 0
   /** Flushes the memory budget (not a checkpoint) started. */
@@ -605,8 +608,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
     }
     let written: MergeOutput[]
-    if (this.thread !== undefined) written = await this.thread.merge(req)
-    else {
+    if (this.thread !== undefined) {
+      const r = await this.thread.merge(req)
+      written = r.outputs
+      if (r.threadId !== threadId) this.offThreadMerges++
+    } else {
       const it = mergeSteps(req)
       let deadline = performance.now() + this.sliceMs()
       for (let r = it.next(); ; r = it.next()) {
