@@ -158,6 +158,9 @@ function valueBytes(sample: unknown[]): number {
   return Math.ceil(n / sample.length)
 }
 
+/** Flushed memtables kept as read caches, at most. */
+const MAX_CACHED_LAYERS = 4
+
 const yieldNow = (): Promise<void> => new Promise<void>((r) => setImmediate(r))
 
 export class LsmKeyedStateBackend extends KeyedStateBackend {
@@ -280,8 +283,12 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const kg = keyGroupForKey(key, this.maxParallelism)
     const enc = encodeKey(kg, d.name, key)
     const hash = bloomHash(enc)
+    // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
+    // once merged is in level 1, older than every table still pending for it.
     for (let i = this.l0.length - 1; i >= 0; i--) {
-      const e = this.l0[i]!.r.get(enc, hash)
+      const t = this.l0[i]!
+      if (!t.pending.has(kg)) continue
+      const e = t.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
@@ -367,18 +374,23 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     let n = 0
     for (const [d, mem] of layer.parts) {
       const sample: unknown[] = []
+      let sampledKeys = 0
       for (const [k, v] of mem) {
         const kg = keyGroupForKey(k, maxP)
         let bucket = byGroup.get(kg)
         if (bucket === undefined) byGroup.set(kg, (bucket = []))
         bucket.push(d, k, v)
-        if (sample.length < 32 && (n & 7) === 0) sample.push(v)
+        if (sample.length < 32 && (n & 7) === 0) {
+          sample.push(v)
+          sampledKeys += keyBytes(k)
+        }
         if ((++n & 1023) === 0 && performance.now() > deadline) {
           await yieldNow()
           deadline = performance.now() + this.sliceMs()
         }
       }
-      if (sample.length > 0) d.valueBytes = valueBytes(sample)
+      // An entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
+      if (sample.length > 0) d.valueBytes = valueBytes(sample) + Math.ceil(sampledKeys / sample.length)
     }
     const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
       const flat = byGroup.get(kg)!
@@ -477,11 +489,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private trimCaches(): void {
     const budget = this.memory.readBytes
     const index = this.indexBytes()
-    // Layers may use three quarters of what indexes leave; blocks get the rest.
+    // Layers may use three quarters of what indexes leave; blocks get the rest. At most
+    // MAX_CACHED_LAYERS are kept: a read that misses looks into every one.
     let layers = this.layerBytes(true)
-    while (layers > (budget - index) * 0.75) {
+    let kept = this.layers.reduce((n, l) => n + (l.flushed ? 1 : 0), 0)
+    while (layers > (budget - index) * 0.75 || kept > MAX_CACHED_LAYERS) {
       const oldest = this.layers[0]
       if (oldest === undefined || !oldest.flushed) break
+      kept--
       this.layers.shift()
       for (const [d, mem] of oldest.parts) {
         const i = d.frozen.lastIndexOf(mem)
@@ -868,7 +883,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         // closed already
       }
     }
-    rmSync(this.dir, { recursive: true, force: true })
+    // A merge on the compaction thread may still be writing into the folder: its files appear
+    // while it is removed (retried), and once it is gone the merge fails and is ignored.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 })
   }
 }
 

@@ -73,9 +73,9 @@ export class MemoryShare {
 /** Fixed memory a memtable entry costs beyond its value (map slot, key, bookkeeping). */
 export const ENTRY_OVERHEAD = 80
 
-/** A cheap estimate of a key's memory. */
+/** A cheap estimate of a key's memory beyond ENTRY_OVERHEAD (a string's characters; numbers are in the overhead). */
 export function keyBytes(k: unknown): number {
-  return typeof k === 'string' ? 16 + 2 * k.length : 8
+  return typeof k === 'string' ? 16 + k.length : 0
 }
 
 /**
