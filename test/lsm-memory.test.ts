@@ -4,14 +4,16 @@
  * share; instances split the process budget; the configuration keys parse and refuse bad values.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
 import { ValueStateDescriptor } from '../src/runtime/core/state.js'
 import { Configuration } from '../src/runtime/config/configuration.js'
 import { parseMemorySize } from '../src/runtime/config/memory-size.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { configureLsmMemory, configureLsmMemoryFrom, lsmMemorySettings, DEFAULT_MEMORY } from '../src/runtime/state/lsm/memory.js'
-import { tmp } from './helpers.js'
+import { ROOT, tmp } from './helpers.js'
 
 const ALL = { start: 0, end: 127 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -47,6 +49,35 @@ describe('LSM memory budget', () => {
       assert.equal(v.value(), `value-${k}`)
     }
     b.dispose()
+  })
+
+  it('holds far more state than its heap: 120 MB of values written and read back in a 96 MB heap with a 16 MB budget', () => {
+    // A child process with a hard heap limit: memory the backend holds beyond its budget (memtables
+    // not flushed, blocks not evicted, flushed memtables kept) ends it with "heap out of memory".
+    const dir = join(tmp(), 'work')
+    const script = `
+      import { LsmKeyedStateBackend } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/runtime/state/lsm/lsm-keyed-backend.ts')).href)}
+      import { ValueStateDescriptor } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/runtime/core/state.ts')).href)}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(dir)}, { memoryBytes: 16 << 20 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      const tick = () => new Promise((r) => setImmediate(r))
+      const value = (k, round) => String(k).padStart(8, '0').repeat(50) + round
+      for (const round of [0, 1]) {
+        for (let k = 0; k < 150000; k++) {
+          b.currentKey = k
+          const old = v.value()
+          if (old !== (round === 0 ? null : value(k, 0))) throw new Error('key ' + k + ': ' + String(old).slice(-12))
+          v.update(value(k, round))
+          if (k % 256 === 255) { b.maintain(); await tick() }
+        }
+      }
+      await b.whenIdle()
+      for (let k = 0; k < 150000; k += 7) { b.currentKey = k; if (v.value() !== value(k, 1)) throw new Error('final ' + k) }
+      console.log('OK ' + b.budgetFlushes + ' ' + b.tableCount)
+      b.dispose()
+    `
+    const out = execFileSync(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    assert.match(out, /^OK \d+ \d+/m)
   })
 
   it('shares the process budget among the instances alive', () => {
