@@ -238,6 +238,41 @@ describe('LSM compaction thread', () => {
     b.dispose()
   })
 
+  it('a merge too large for the compaction thread\'s heap runs on the task\'s thread instead, and the data stays right', () => {
+    const root = tmp()
+    const url = (f: string): string => JSON.stringify(pathToFileURL(join(ROOT, f)).href)
+    const script = `
+      import { LsmKeyedStateBackend } from ${url('src/runtime/state/lsm/lsm-keyed-backend.ts')}
+      import { ValueStateDescriptor } from ${url('src/runtime/core/state.ts')}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 10000, compactionCredit: 1000 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      const drain = async () => { for (let i = 0; i < 400 && b.levels.l0 > 0; i++) { b.maintain(); await b.whenIdle(); await new Promise((r) => setImmediate(r)) } }
+      // Small values: merged on the compaction thread.
+      for (const pass of [0, 1]) for (let k = pass; k < 30000; k += 1 + pass) { b.currentKey = k; v.update(k + pass); if (k % 500 === 0) { b.maintain(); await new Promise((r) => setImmediate(r)) } }
+      await drain()
+      const small = { merges: b.compactions, off: b.offThreadMerges }
+      for (let k = 0; k < 30000; k += 3) { b.currentKey = k; if (v.value() !== (k % 2 === 1 ? k + 1 : k)) throw new Error('small key ' + k) }
+      b.dispose()
+      const c = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 256 << 20, targetFileBytes: 64 << 10, memtableEntries: 40, compactionCredit: 1000 })
+      const w = c.getState(new ValueStateDescriptor('v'))
+      const keys = [...Array(80).keys()]
+      const big = (k, pass) => String(k).padStart(8, '0').repeat(1 << 17) + pass
+      for (const pass of [0, 1]) { for (const k of keys) { c.currentKey = k; w.update(big(k, pass)); c.maintain() } await c.whenIdle() }
+      for (let i = 0; i < 400 && c.levels.l0 > 0; i++) { c.maintain(); await c.whenIdle(); await new Promise((r) => setImmediate(r)) }
+      for (const k of keys) { c.currentKey = k; if (w.value() !== big(k, 1)) throw new Error('key ' + k) }
+      console.log(JSON.stringify({ small, merges: c.compactions, off: c.offThreadMerges, l0: c.levels.l0 }))
+      c.dispose()
+    `
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT, encoding: 'utf8', env: { ...process.env, TSFLINK_LSM_COMPACTION_HEAP_MB: '16' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { small: { merges: number; off: number }; merges: number; off: number; l0: number }
+    assert.ok(r.small.merges > 0 && r.small.off === r.small.merges, `small values merged on the compaction thread: ${out}`)
+    // Values of 1 MB: a block of 32 of them does not fit the compaction thread's 16 MB heap.
+    assert.ok(r.merges > r.off, `some merges ran on the task's thread: ${out}`)
+    assert.equal(r.l0, 0)
+  })
+
   it('the built runtime (dist) finds its compaction worker and merges there', () => {
     const mod = join(ROOT, 'dist', 'runtime', 'state', 'lsm', 'lsm-keyed-backend.js')
     const state = join(ROOT, 'dist', 'runtime', 'core', 'state.js')

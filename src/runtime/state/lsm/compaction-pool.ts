@@ -12,8 +12,12 @@ import { Worker } from 'node:worker_threads'
 import type { CompactionReply } from './compaction-worker.js'
 import type { MergeOutput, MergeRequest } from './merge.js'
 
-/** The compaction thread's heap limit: a merge holds a block per input and one output block. */
-const WORKER_HEAP_MB = 64
+/**
+ * The compaction thread's heap limit: a merge holds a block (32 entries) per input and one output
+ * block; a merge of values too large for it fails with ERR_WORKER_OUT_OF_MEMORY and the backend
+ * runs it on its own thread. TSFLINK_LSM_COMPACTION_HEAP_MB overrides it (tests).
+ */
+const WORKER_HEAP_MB = Number(process.env.TSFLINK_LSM_COMPACTION_HEAP_MB ?? 64)
 
 let worker: Worker | undefined
 let users = 0
@@ -56,7 +60,8 @@ function start(): Worker {
   })
   w.on('error', (err) => {
     if (worker === w) worker = undefined
-    failAll(new Error(`The LSM compaction thread failed: ${err.message}`, { cause: err }))
+    // A merge whose blocks did not fit the thread's heap keeps the code: the backend runs it itself.
+    failAll(Object.assign(new Error(`The LSM compaction thread failed: ${err.message}`, { cause: err }), { code: (err as { code?: unknown }).code }))
   })
   w.on('exit', (code) => {
     if (worker === w) worker = undefined

@@ -38,7 +38,7 @@
  * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { serialize } from 'node:v8'
@@ -622,29 +622,21 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       inputs: inputs.map((t) => t.r.path).reverse(), base: base.map((b) => b.r.path), lo, hi,
       targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
     }
-    let written: MergeOutput[]
+    let written: MergeOutput[] | undefined
     if (this.thread !== undefined) {
-      const r = await this.thread.merge(req)
-      written = r.outputs
-      if (r.threadId !== threadId) this.offThreadMerges++
-    } else {
-      const it = mergeSteps(req)
-      let deadline = performance.now() + this.sliceMs()
-      for (let r = it.next(); ; r = it.next()) {
-        if (r.done === true) {
-          written = r.value
-          break
-        }
-        if (performance.now() > deadline) {
-          await yieldNow()
-          deadline = performance.now() + this.sliceMs()
-          if (this.disposed) {
-            it.return([])
-            return 0
-          }
-        }
+      try {
+        const r = await this.thread.merge(req)
+        written = r.outputs
+        if (r.threadId !== threadId) this.offThreadMerges++
+      } catch (e) {
+        // Values too large for the compaction thread's heap: this step runs here instead.
+        if ((e as { code?: unknown }).code !== 'ERR_WORKER_OUT_OF_MEMORY') throw e
+        const prefix = req.outPrefix.slice(this.dir.length + 1)
+        for (const f of readdirSync(this.dir)) if (f.startsWith(prefix)) rmSync(joinPath(this.dir, f), { force: true })
       }
     }
+    written ??= await this.mergeInline(req)
+    if (written === undefined) return 0
     const out: L1Table[] = []
     try {
       for (const o of written) out.push({ r: new SstReader(o.path, this.cache), lo: o.lo, hi: o.hi })
@@ -679,6 +671,23 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     while (this.l0.length > 0 && this.l0[0]!.pending.size === 0) this.retire(this.l0.shift()!.r)
     this.trimCaches()
     return out.reduce((s, t) => s + t.r.size, 0)
+  }
+
+  /** Runs a merge on this thread, in slices between batches; undefined when the backend was disposed meanwhile. */
+  private async mergeInline(req: MergeRequest): Promise<MergeOutput[] | undefined> {
+    const it = mergeSteps(req)
+    let deadline = performance.now() + this.sliceMs()
+    for (let r = it.next(); ; r = it.next()) {
+      if (r.done === true) return r.value
+      if (performance.now() > deadline) {
+        await yieldNow()
+        deadline = performance.now() + this.sliceMs()
+        if (this.disposed) {
+          it.return([])
+          return undefined
+        }
+      }
+    }
   }
 
   private retire(r: SstReader): void {
