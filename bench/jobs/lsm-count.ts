@@ -39,15 +39,17 @@ try {
   env.setRestartStrategy(RestartStrategies.noRestart())
   if (interval > 0) env.enableCheckpointing(interval)
   let total = 0
+  let seen = 0
   env.fromSource(new DataGeneratorSource((i) => i % keys, records), WatermarkStrategy.noWatermarks(), 'keys')
     .keyBy((k: number) => k)
     .process(new Count())
     .addSink((c: number) => {
       total += c
+      seen++
     })
   const trace = process.env.LSM_BENCH_TRACE === undefined ? undefined : setInterval(() => {
     const m = process.memoryUsage()
-    console.error(`rss ${(m.rss / 2 ** 20).toFixed(0)} MB, heap used ${(m.heapUsed / 2 ** 20).toFixed(0)} of ${(m.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(m.external / 2 ** 20).toFixed(0)} MB, array buffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)} MB`)
+    console.error(`${(seen / 1e6).toFixed(1)} M records, rss ${(m.rss / 2 ** 20).toFixed(0)} MB, heap used ${(m.heapUsed / 2 ** 20).toFixed(0)} of ${(m.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(m.external / 2 ** 20).toFixed(0)} MB, array buffers ${(m.arrayBuffers / 2 ** 20).toFixed(0)} MB`)
   }, 2000)
   let sampledRss = 0
   const sampler = setInterval(() => {

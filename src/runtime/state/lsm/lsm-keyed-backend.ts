@@ -17,8 +17,11 @@
  * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
  * deletions dropped). A level-0 table is deleted once every key group it holds and every older
  * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
- * that overlaps nothing older moves to level 1 without being rewritten. Steps run on the task's
- * thread in slices of a few milliseconds between batches, and are paced by a credit earned by
+ * that overlaps nothing older moves to level 1 without being rewritten. A step's merge (merge.ts)
+ * runs on the compaction thread (compaction-pool.ts) by file path while the task goes on; the task
+ * picks steps and installs each result at once (one step in flight). With `compactionThread:
+ * false`, or for a merge too large for that thread's heap, it runs here in slices of a few
+ * milliseconds between batches. Steps are paced by a credit earned by
  * flushes (`compactionCredit` × the bytes flushed, at most × 1/128 of the state, never saved up),
  * so the bytes compaction adds to an incremental checkpoint stay proportional to the bytes the
  * job changed; only when level 0 outgrows level 1 (or 256 tables) does compaction run unpaced.
@@ -29,13 +32,15 @@
  * completed checkpoint confirmed it (notifyCheckpointComplete), never one of a pending or aborted
  * checkpoint, whose files the coordinator's shared-state registry may delete. Full checkpoints
  * copy every table. Canonical savepoints use the key-group sections format, which the hashmap
- * backend reads too; this backend reads both formats, at any parallelism, table by table into
- * local level-0 tables (never all keys in memory).
+ * backend reads too, written and read as streams (sections.ts); this backend reads both formats,
+ * at any parallelism, table by table or key group by key group into local level-0 tables (never
+ * all keys in memory).
  *
  * Architecture Invariant: a table file is never modified; a local table stays on disk while a
  * snapshot that lists it is being persisted; level-0 tables leave oldest first, so for any key the
  * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
- * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts.
+ * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts,
+ * test/keyed-backend.test.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
