@@ -1,7 +1,9 @@
 /**
  * The embedded LSM backend's compaction and table format: steady incremental checkpoints while
  * compaction runs (each one a small share of a full one, and restoring to the model); level-1
- * tables bounded in size; corrupt blocks fail naming the file; tables with offsets beyond 4 GiB.
+ * tables bounded in size; merges on the compaction thread (agreeing with inline ones, failures
+ * reaching the task, too-large merges falling back to the task's thread, the built runtime
+ * finding its worker); corrupt blocks fail naming the file; tables with offsets beyond 4 GiB.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'

@@ -1,7 +1,9 @@
 /**
  * The embedded LSM backend's memory budget: memtables flush in the background once they reach
  * half the write-buffer share, without a checkpoint; what is held for reads stays within the read
- * share; instances split the process budget; the configuration keys parse and refuse bad values.
+ * share; far more state than a hard heap limit is written and read back within a small budget
+ * (a child process that runs out of heap if anything is held beyond it); instances split the
+ * process budget; the configuration keys parse and refuse bad values.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'

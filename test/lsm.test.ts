@@ -2,7 +2,8 @@
  * The embedded LSM backend: a model check with puts and deletes through flushes and compactions
  * whose snapshots (taken while processing goes on) restore into both backends at other
  * parallelisms; incremental checkpoints upload only new tables and reuse only confirmed uploads;
- * canonical savepoints restore into the hashmap backend and back, at any parallelism.
+ * canonical savepoints restore into the hashmap backend and back, at any parallelism, and are
+ * written in bounded sections (by entries and by bytes, timers included) that both backends read.
  */
 import assert from 'node:assert/strict'
 import { readFileSync, readdirSync } from 'node:fs'

@@ -6,7 +6,7 @@
  * Memory. Writes go to the active memtable (one Map per state). When the memtables reach half the
  * instance's write-buffer budget (`maintain()`, between batches) or a checkpoint starts, they are
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
- * readable in memory as a cache while the read budget allows (oldest dropped first, so the layers
+ * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
  * kept are always the newest ones and "newest first" stays right); decoded blocks share the rest.
  * Reads look in the active memtable, the frozen layers, level 0 newest first, then the one level-1
  * table owning the key's group (bloom filter, block index, checksummed blocks).
