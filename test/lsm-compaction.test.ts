@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
@@ -22,7 +22,7 @@ import { keyGroupForKey } from '../src/runtime/core/key-groups.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { SstReader, encodeKey, sstEntriesFromBuffer, writeSst, type SstEntry } from '../src/runtime/state/lsm/sstable.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'
-import { ROOT, tmp } from './helpers.js'
+import { ROOT, runCli, tmp } from './helpers.js'
 
 const fs = new FsStorage()
 const ALL = { start: 0, end: 127 }
@@ -273,6 +273,30 @@ describe('LSM compaction thread', () => {
     // Values of 1 MB: a block of 32 of them does not fit the compaction thread's 16 MB heap.
     assert.ok(r.merges > r.off, `some merges ran on the task's thread: ${out}`)
     assert.equal(r.l0, 0)
+  })
+
+  it('a job in task slots (the CLI, worker threads) compacts on nested compaction threads and counts right', async () => {
+    const dir = tmp()
+    const count = join(dir, 'count2.ts')
+    // Per key: 1, 2, 3, 4; the number of keys that reached 4, summed on one key, printed every 10 000.
+    writeFileSync(count, [
+      "import { DataGeneratorSource, KeyedProcessFunction, StreamExecutionEnvironment, ValueStateDescriptor, WatermarkStrategy } from 'tsflink'",
+      'class Count extends KeyedProcessFunction<number, number, number> {',
+      '  state: any',
+      "  open() { this.state = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('c')) }",
+      '  processElement(_v: number, _c: unknown, out: { collect(x: number): void }) { const c = (this.state.value() ?? 0) + 1; this.state.update(c); if (c === 4) out.collect(1) }',
+      '}',
+      'const env = StreamExecutionEnvironment.getExecutionEnvironment()',
+      "env.fromSource(new DataGeneratorSource((i: number) => i % 60000, 240000), WatermarkStrategy.noWatermarks(), 'n').uid('n')",
+      "  .keyBy((k: number) => k).process(new Count()).uid('count')",
+      "  .keyBy((_: number) => 0).sum().uid('sum').filter((s: number) => s % 10000 === 0).print()",
+      "await env.execute('lsm in slots')",
+    ].join('\n'))
+    const r = await runCli(['run', '-p', '2', '-D', 'state.backend.type=rocksdb', '-D', 'taskmanager.memory.managed.size=4m', '-D', 'taskmanager.numberOfTaskSlots=2', count], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 0, r.stderr)
+    // The printed values (the CLI's own lines around them have words).
+    const printed = r.stdout.split('\n').filter((l) => /^(\d+> )?\d+$/.test(l)).map((l) => Number(l.replace(/^\d+> /, '')))
+    assert.deepEqual(printed.sort((a, b) => a - b), [10000, 20000, 30000, 40000, 50000, 60000], r.stdout)
   })
 
   it('the built runtime (dist) finds its compaction worker and merges there', () => {

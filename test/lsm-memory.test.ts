@@ -82,6 +82,28 @@ describe('LSM memory budget', () => {
     assert.match(out, /^OK \d+ \d+/m)
   })
 
+  it('one budget per thread, also when a program configures it through its own copy of the runtime', async () => {
+    // The CLI loads a program's imports under other module URLs: a second instance of memory.ts.
+    const url = pathToFileURL(join(ROOT, 'src/runtime/state/lsm/memory.ts')).href
+    const copy = (await import(`${url}?program-copy=1`)) as typeof import('../src/runtime/state/lsm/memory.js')
+    assert.notEqual(copy.configureLsmMemory, configureLsmMemory, 'a second module instance')
+    const before = lsmMemorySettings()
+    try {
+      copy.configureLsmMemory({ managedBytes: 24 << 20 })
+      assert.equal(lsmMemorySettings().managedBytes, 24 << 20)
+      const a = new LsmKeyedStateBackend(ALL, 128, join(tmp(), 'a'))
+      const share = (x: LsmKeyedStateBackend): number => (x as unknown as { memory: { bytes: number } }).memory.bytes
+      assert.equal(share(a), 24 << 20)
+      // A member of the other copy counts too.
+      const other = new copy.MemoryShare(() => {})
+      assert.equal(share(a), 12 << 20)
+      other.release()
+      a.dispose()
+    } finally {
+      configureLsmMemory(before)
+    }
+  })
+
   it('shares the process budget among the instances alive', () => {
     const before = lsmMemorySettings()
     try {
