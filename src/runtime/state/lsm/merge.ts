@@ -7,7 +7,7 @@
  * Must not import the task, the checkpoint coordinator or the CLI.
  * Tests: test/lsm-compaction.test.ts, test/lsm.test.ts.
  */
-import { statSync } from 'node:fs'
+import { rmSync, statSync } from 'node:fs'
 import { BlockCache, SstReader, SstWriter, type SstEntry } from './sstable.js'
 
 /** One compaction step, as it crosses threads (plain data). */
@@ -82,13 +82,14 @@ export class MergeHeap {
 
 /**
  * Runs a merge, yielding every few hundred entries so that a caller on a busy thread can slice it;
- * returns the tables written. On failure the partial outputs are deleted.
+ * returns the tables written. On failure, or when abandoned, the partial outputs are deleted.
  */
 export function* mergeSteps(req: MergeRequest): Generator<void, MergeOutput[]> {
   const cache = new BlockCache(0)
   const readers: SstReader[] = []
   const out: MergeOutput[] = []
   let w: SstWriter | undefined
+  let done = false
   try {
     const streams: Iterator<SstEntry>[] = []
     for (const p of req.inputs) {
@@ -126,16 +127,17 @@ export function* mergeSteps(req: MergeRequest): Generator<void, MergeOutput[]> {
     if (w !== undefined) close(req.hi)
     // The written size, index and footer included.
     for (const o of out) o.size = statSync(o.path).size
+    done = true
     return out
-  } catch (e) {
-    w?.abort()
-    for (const o of out) new SstWriter(o.path, { level: 1 }).abort()
-    throw e
   } finally {
     for (const r of readers) r.close()
+    // Failed or abandoned (the caller stopped iterating): no partial output stays behind.
+    if (!done) {
+      w?.abort()
+      for (const o of out) rmSync(o.path, { force: true })
+    }
   }
 }
-
 
 /** Runs a merge to its end (on the compaction worker). */
 export function runMerge(req: MergeRequest): MergeOutput[] {
