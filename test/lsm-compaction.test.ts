@@ -1,10 +1,14 @@
 /**
  * The embedded LSM backend's compaction and table format: steady incremental checkpoints while
  * compaction runs (each one a small share of a full one, and restoring to the model); level-1
- * tables bounded in size; corrupt blocks fail naming the file; tables with offsets beyond 4 GiB.
+ * tables bounded in size; merges on the compaction thread (agreeing with inline ones, failures
+ * reaching the task, too-large merges falling back to the task's thread, the built runtime
+ * finding its worker); corrupt blocks fail naming the file; tables with offsets beyond 4 GiB.
  */
 import assert from 'node:assert/strict'
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
 import { crc32 } from 'node:zlib'
@@ -18,7 +22,7 @@ import { keyGroupForKey } from '../src/runtime/core/key-groups.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { SstReader, encodeKey, sstEntriesFromBuffer, writeSst, type SstEntry } from '../src/runtime/state/lsm/sstable.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'
-import { tmp } from './helpers.js'
+import { ROOT, runCli, tmp } from './helpers.js'
 
 const fs = new FsStorage()
 const ALL = { start: 0, end: 127 }
@@ -149,6 +153,172 @@ describe('LSM compaction', () => {
       assert.equal(v.value(), k % 2 === 1 ? k + 1 : k)
     }
     b.dispose()
+  })
+})
+
+/** Writes two overlapping passes of keys with small memtables, then drains flushes and compaction. */
+async function levelled(b: LsmKeyedStateBackend, keys: number): Promise<void> {
+  const v = b.getState(V)
+  for (const pass of [0, 1]) {
+    for (let k = pass; k < keys; k += 1 + pass) {
+      b.currentKey = k
+      v.update(k + pass)
+      if (k % 500 === 0) {
+        b.maintain()
+        await tick()
+      }
+    }
+  }
+  await b.whenIdle()
+  for (let i = 0; i < 400 && b.levels.l0 > 0; i++) {
+    b.maintain()
+    await b.whenIdle()
+    await tick()
+  }
+}
+
+describe('LSM compaction thread', () => {
+  it('merges run on the compaction thread and agree with inline merges', async () => {
+    const root = tmp()
+    const opts = { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 10_000, compactionCredit: 1000 }
+    const threaded = new LsmKeyedStateBackend(ALL, 128, join(root, 'a'), opts)
+    const inline = new LsmKeyedStateBackend(ALL, 128, join(root, 'b'), { ...opts, compactionThread: false })
+    const KEYS = 30_000
+    // Meanwhile this thread keeps running: count the turns of its event loop while a merge is in flight.
+    let turns = 0
+    const ticker = setInterval(() => turns++, 1)
+    await Promise.all([levelled(threaded, KEYS), levelled(inline, KEYS)])
+    clearInterval(ticker)
+    assert.ok(threaded.compactions > 0 && inline.compactions > 0, `merges ran (${threaded.compactions}, ${inline.compactions})`)
+    assert.equal(threaded.offThreadMerges, threaded.compactions, 'every merge of the default backend ran on another thread')
+    assert.equal(inline.offThreadMerges, 0)
+    assert.ok(turns > 0)
+    assert.equal(threaded.levels.l0, 0)
+    for (const b of [threaded, inline]) {
+      const v = b.getState(V)
+      for (let k = 0; k < KEYS; k++) {
+        b.currentKey = k
+        assert.equal(v.value(), k % 2 === 1 ? k + 1 : k, `key ${k}`)
+      }
+      b.dispose()
+    }
+  })
+
+  it('a merge that fails on the compaction thread fails the task at its next maintain(), naming the table', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'a'), { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 5_000, compactionCredit: 1000 })
+    const v = b.getState(V)
+    for (let k = 0; k < 5_000; k++) {
+      b.currentKey = k
+      v.update(k)
+    }
+    b.maintain()
+    await b.whenIdle()
+    // Corrupt the first block of every table on disk, then make level 0 overlap so a merge reads them.
+    const dir = readdirSync(join(root, 'a'))
+    const tables = dir.flatMap((d) => readdirSync(join(root, 'a', d)).map((f) => join(root, 'a', d, f)))
+    assert.ok(tables.length > 0)
+    for (const t of tables) {
+      const fd = openSync(t, 'r+')
+      writeSync(fd, Buffer.from('garbage!'), 0, 8, 2)
+      closeSync(fd)
+    }
+    for (let k = 0; k < 5_000; k++) {
+      b.currentKey = k
+      v.update(k + 1)
+    }
+    let failure: unknown
+    for (let i = 0; i < 200 && failure === undefined; i++) {
+      try {
+        b.maintain()
+      } catch (e) {
+        failure = e
+      }
+      await b.whenIdle()
+    }
+    assert.match(String(failure), /State table .*\.sst is corrupt/)
+    b.dispose()
+  })
+
+  it('a merge too large for the compaction thread\'s heap runs on the task\'s thread instead, and the data stays right', () => {
+    const root = tmp()
+    const url = (f: string): string => JSON.stringify(pathToFileURL(join(ROOT, f)).href)
+    const script = `
+      import { LsmKeyedStateBackend } from ${url('src/runtime/state/lsm/lsm-keyed-backend.ts')}
+      import { ValueStateDescriptor } from ${url('src/runtime/core/state.ts')}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 10000, compactionCredit: 1000 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      const drain = async () => { for (let i = 0; i < 400 && b.levels.l0 > 0; i++) { b.maintain(); await b.whenIdle(); await new Promise((r) => setImmediate(r)) } }
+      // Small values: merged on the compaction thread.
+      for (const pass of [0, 1]) for (let k = pass; k < 30000; k += 1 + pass) { b.currentKey = k; v.update(k + pass); if (k % 500 === 0) { b.maintain(); await new Promise((r) => setImmediate(r)) } }
+      await drain()
+      const small = { merges: b.compactions, off: b.offThreadMerges }
+      for (let k = 0; k < 30000; k += 3) { b.currentKey = k; if (v.value() !== (k % 2 === 1 ? k + 1 : k)) throw new Error('small key ' + k) }
+      b.dispose()
+      const c = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 256 << 20, targetFileBytes: 64 << 10, memtableEntries: 40, compactionCredit: 1000 })
+      const w = c.getState(new ValueStateDescriptor('v'))
+      const keys = [...Array(80).keys()]
+      const big = (k, pass) => String(k).padStart(8, '0').repeat(1 << 17) + pass
+      for (const pass of [0, 1]) { for (const k of keys) { c.currentKey = k; w.update(big(k, pass)); c.maintain() } await c.whenIdle() }
+      for (let i = 0; i < 400 && c.levels.l0 > 0; i++) { c.maintain(); await c.whenIdle(); await new Promise((r) => setImmediate(r)) }
+      for (const k of keys) { c.currentKey = k; if (w.value() !== big(k, 1)) throw new Error('key ' + k) }
+      console.log(JSON.stringify({ small, merges: c.compactions, off: c.offThreadMerges, l0: c.levels.l0 }))
+      c.dispose()
+    `
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT, encoding: 'utf8', env: { ...process.env, TSFLINK_LSM_COMPACTION_HEAP_MB: '16' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { small: { merges: number; off: number }; merges: number; off: number; l0: number }
+    assert.ok(r.small.merges > 0 && r.small.off === r.small.merges, `small values merged on the compaction thread: ${out}`)
+    // Values of 1 MB: a block of 32 of them does not fit the compaction thread's 16 MB heap.
+    assert.ok(r.merges > r.off, `some merges ran on the task's thread: ${out}`)
+    assert.equal(r.l0, 0)
+  })
+
+  it('a job in task slots (the CLI, worker threads) compacts on nested compaction threads and counts right', async () => {
+    const dir = tmp()
+    const count = join(dir, 'count2.ts')
+    // Per key: 1, 2, 3, 4; the number of keys that reached 4, summed on one key, printed every 10 000.
+    writeFileSync(count, [
+      "import { DataGeneratorSource, KeyedProcessFunction, StreamExecutionEnvironment, ValueStateDescriptor, WatermarkStrategy } from 'tsflink'",
+      'class Count extends KeyedProcessFunction<number, number, number> {',
+      '  state: any',
+      "  open() { this.state = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('c')) }",
+      '  processElement(_v: number, _c: unknown, out: { collect(x: number): void }) { const c = (this.state.value() ?? 0) + 1; this.state.update(c); if (c === 4) out.collect(1) }',
+      '}',
+      'const env = StreamExecutionEnvironment.getExecutionEnvironment()',
+      "env.fromSource(new DataGeneratorSource((i: number) => i % 60000, 240000), WatermarkStrategy.noWatermarks(), 'n').uid('n')",
+      "  .keyBy((k: number) => k).process(new Count()).uid('count')",
+      "  .keyBy((_: number) => 0).sum().uid('sum').filter((s: number) => s % 10000 === 0).print()",
+      "await env.execute('lsm in slots')",
+    ].join('\n'))
+    const r = await runCli(['run', '-p', '2', '-D', 'state.backend.type=rocksdb', '-D', 'taskmanager.memory.managed.size=4m', '-D', 'taskmanager.numberOfTaskSlots=2', count], { env: { TSFLINK_HOME: dir } })
+    assert.equal(r.code, 0, r.stderr)
+    // The printed values (the CLI's own lines around them have words).
+    const printed = r.stdout.split('\n').filter((l) => /^(\d+> )?\d+$/.test(l)).map((l) => Number(l.replace(/^\d+> /, '')))
+    assert.deepEqual(printed.sort((a, b) => a - b), [10000, 20000, 30000, 40000, 50000, 60000], r.stdout)
+  })
+
+  it('the built runtime (dist) finds its compaction worker and merges there', () => {
+    const mod = join(ROOT, 'dist', 'runtime', 'state', 'lsm', 'lsm-keyed-backend.js')
+    const state = join(ROOT, 'dist', 'runtime', 'core', 'state.js')
+    assert.ok(existsSync(mod) && existsSync(join(ROOT, 'dist', 'runtime', 'state', 'lsm', 'compaction-worker.js')), 'dist is built (npm run build)')
+    const root = tmp()
+    const script = `
+      import { LsmKeyedStateBackend } from ${JSON.stringify(pathToFileURL(mod).href)}
+      import { ValueStateDescriptor } from ${JSON.stringify(pathToFileURL(state).href)}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(root)}, { memoryBytes: 64 << 20, targetFileBytes: 64 << 10, memtableEntries: 5000, compactionCredit: 1000 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      for (const pass of [0, 1]) for (let k = pass; k < 20000; k += 1 + pass) { b.currentKey = k; v.update(k); if (k % 500 === 0) { b.maintain(); await new Promise((r) => setImmediate(r)) } }
+      for (let i = 0; i < 400 && b.levels.l0 > 0; i++) { b.maintain(); await b.whenIdle(); await new Promise((r) => setImmediate(r)) }
+      console.log(JSON.stringify({ merges: b.compactions, off: b.offThreadMerges }))
+      b.dispose()
+    `
+    // Plain node, no TypeScript loader: only compiled files can be found.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { merges: number; off: number }
+    assert.ok(r.merges > 0, out)
+    assert.equal(r.off, r.merges)
   })
 })
 

@@ -1,17 +1,21 @@
 /**
  * The embedded LSM backend's memory budget: memtables flush in the background once they reach
  * half the write-buffer share, without a checkpoint; what is held for reads stays within the read
- * share; instances split the process budget; the configuration keys parse and refuse bad values.
+ * share; far more state than a hard heap limit is written and read back within a small budget
+ * (a child process that runs out of heap if anything is held beyond it); instances split the
+ * process budget; the configuration keys parse and refuse bad values.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
 import { ValueStateDescriptor } from '../src/runtime/core/state.js'
 import { Configuration } from '../src/runtime/config/configuration.js'
 import { parseMemorySize } from '../src/runtime/config/memory-size.js'
 import { LsmKeyedStateBackend } from '../src/runtime/state/lsm/lsm-keyed-backend.js'
 import { configureLsmMemory, configureLsmMemoryFrom, lsmMemorySettings, DEFAULT_MEMORY } from '../src/runtime/state/lsm/memory.js'
-import { tmp } from './helpers.js'
+import { ROOT, tmp } from './helpers.js'
 
 const ALL = { start: 0, end: 127 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -47,6 +51,57 @@ describe('LSM memory budget', () => {
       assert.equal(v.value(), `value-${k}`)
     }
     b.dispose()
+  })
+
+  it('holds far more state than its heap: 120 MB of values written (60 MB live) and read back in a 64 MB heap with a 16 MB budget', () => {
+    // A child process with a hard heap limit: memory the backend holds beyond its budget (memtables
+    // not flushed, blocks not evicted, flushed memtables kept) ends it with "heap out of memory".
+    const dir = join(tmp(), 'work')
+    const script = `
+      import { LsmKeyedStateBackend } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/runtime/state/lsm/lsm-keyed-backend.ts')).href)}
+      import { ValueStateDescriptor } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/runtime/core/state.ts')).href)}
+      const b = new LsmKeyedStateBackend({ start: 0, end: 127 }, 128, ${JSON.stringify(dir)}, { memoryBytes: 16 << 20 })
+      const v = b.getState(new ValueStateDescriptor('v'))
+      const tick = () => new Promise((r) => setImmediate(r))
+      const value = (k, round) => String(k).padStart(8, '0').repeat(50) + round
+      for (const round of [0, 1]) {
+        for (let k = 0; k < 150000; k++) {
+          b.currentKey = k
+          const old = v.value()
+          if (old !== (round === 0 ? null : value(k, 0))) throw new Error('key ' + k + ': ' + String(old).slice(-12))
+          v.update(value(k, round))
+          if (k % 256 === 255) { b.maintain(); await tick() }
+        }
+      }
+      await b.whenIdle()
+      for (let k = 0; k < 150000; k += 7) { b.currentKey = k; if (v.value() !== value(k, 1)) throw new Error('final ' + k) }
+      console.log('OK ' + b.budgetFlushes + ' ' + b.tableCount)
+      b.dispose()
+    `
+    const out = execFileSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    assert.match(out, /^OK \d+ \d+/m)
+  })
+
+  it('one budget per thread, also when a program configures it through its own copy of the runtime', async () => {
+    // The CLI loads a program's imports under other module URLs: a second instance of memory.ts.
+    const url = pathToFileURL(join(ROOT, 'src/runtime/state/lsm/memory.ts')).href
+    const copy = (await import(`${url}?program-copy=1`)) as typeof import('../src/runtime/state/lsm/memory.js')
+    assert.notEqual(copy.configureLsmMemory, configureLsmMemory, 'a second module instance')
+    const before = lsmMemorySettings()
+    try {
+      copy.configureLsmMemory({ managedBytes: 24 << 20 })
+      assert.equal(lsmMemorySettings().managedBytes, 24 << 20)
+      const a = new LsmKeyedStateBackend(ALL, 128, join(tmp(), 'a'))
+      const share = (x: LsmKeyedStateBackend): number => (x as unknown as { memory: { bytes: number } }).memory.bytes
+      assert.equal(share(a), 24 << 20)
+      // A member of the other copy counts too.
+      const other = new copy.MemoryShare(() => {})
+      assert.equal(share(a), 12 << 20)
+      other.release()
+      a.dispose()
+    } finally {
+      configureLsmMemory(before)
+    }
   })
 
   it('shares the process budget among the instances alive', () => {

@@ -2,15 +2,17 @@
  * The embedded LSM backend: a model check with puts and deletes through flushes and compactions
  * whose snapshots (taken while processing goes on) restore into both backends at other
  * parallelisms; incremental checkpoints upload only new tables and reuse only confirmed uploads;
- * canonical savepoints restore into the hashmap backend and back, at any parallelism.
+ * canonical savepoints restore into the hashmap backend and back, at any parallelism, and are
+ * written in bounded sections (by entries and by bytes, timers included) that both backends read.
  */
 import assert from 'node:assert/strict'
-import { readdirSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
+import { deserialize } from 'node:v8'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ValueStateDescriptor, MapStateDescriptor, ListStateDescriptor } from '../src/runtime/core/state.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
-import { isSstHandle, type KeyedStateHandle } from '../src/runtime/checkpoint/metadata.js'
+import { isSstHandle, type KeyGroupsStateHandle, type KeyedStateHandle } from '../src/runtime/checkpoint/metadata.js'
 import type { KeyedRestore } from '../src/runtime/checkpoint/state-assignment.js'
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
 import { keyGroupRangeForSubtask, keyGroupForKey } from '../src/runtime/core/key-groups.js'
@@ -247,6 +249,112 @@ describe('LSM backend', () => {
     await back.restore(handles, () => fs)
     back.currentKey = 'k321'
     assert.deepEqual(back.getListState(new ListStateDescriptor<number>('l')).get(), [321, -321])
+  })
+})
+
+describe('LSM canonical savepoints as streams', () => {
+  it('cuts a key group into bounded sections; both backends restore them (deletes, timers) at p=1..3', async () => {
+    const root = tmp()
+    const LIMIT = 7
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'w'), { memtableEntries: 300, sectionLimits: { entries: LIMIT, bytes: 1 << 30 } })
+    const v = b.getState(new ValueStateDescriptor<number>('v'))
+    const l = b.getListState(new ListStateDescriptor<string>('l'))
+    // The model: what a savepoint must hold, per state and key.
+    const model = new Map<string, Map<number, unknown>>([['v', new Map()], ['l', new Map()]])
+    for (let round = 0; round < 3; round++) {
+      for (let k = 0; k < 2000; k++) {
+        // Key groups 100.. hold no state (only timers).
+        if (keyGroupForKey(k, 128) >= 100) continue
+        b.currentKey = k
+        if ((k + round) % 5 === 0) {
+          v.clear()
+          model.get('v')!.delete(k)
+        } else {
+          v.update(k * 10 + round)
+          model.get('v')!.set(k, k * 10 + round)
+        }
+        if (k % 3 === 0) {
+          l.add(`r${round}`)
+          model.get('l')!.set(k, [...((model.get('l')!.get(k) as string[] | undefined) ?? []), `r${round}`])
+        }
+        if ((k & 255) === 0) b.maintain()
+      }
+      await b.whenIdle()
+    }
+    // Timers on keys with state and on keys of key groups without state (between and after them).
+    const stateless = [...Array(5000).keys()].filter((k) => keyGroupForKey(k, 128) >= 100)
+    const timers: [0 | 1, number, number][] = [[0, 5, 1], [1, 6, 4], [0, 7, stateless[0]!], [0, 8, stateless[1]!], [1, 9, stateless[40]!]]
+    assert.ok(keyGroupForKey(1, 128) < 100 && keyGroupForKey(4, 128) < 100)
+    const br = barrier(9, join(root, 'sp'), { type: 'savepoint', format: 'canonical' })
+    const r = await b.snapshot(timers, br).persist({ location: br.location, storage: fs, fileName: (k) => `${k}-9` })
+    const handle = r.handle as KeyGroupsStateHandle
+    // Sections: per key group, ceil(live entries / LIMIT) of them (at least one for its timers), consecutive.
+    const perGroup = new Map<number, number>()
+    for (const [, m] of model) for (const k of m.keys()) perGroup.set(keyGroupForKey(k, 128), (perGroup.get(keyGroupForKey(k, 128)) ?? 0) + 1)
+    for (const [, , k] of timers) if (!perGroup.has(keyGroupForKey(k, 128))) perGroup.set(keyGroupForKey(k, 128), 0)
+    const expected = [...perGroup].sort((a, b2) => a[0] - b2[0]).flatMap(([kg, n]) => Array<number>(Math.max(1, Math.ceil(n / LIMIT))).fill(kg))
+    assert.deepEqual(handle.keyGroups.map(([kg]) => kg), expected)
+    const data = readFileSync(join(root, 'sp', handle.file))
+    let at = 0
+    for (const [, off, len] of handle.keyGroups) {
+      assert.equal(off, at)
+      at += len
+      const sec = deserialize(data.subarray(off, off + len)) as { s: Record<string, unknown[]> }
+      assert.ok(Object.values(sec.s).reduce((n, f) => n + f.length / 2, 0) <= LIMIT)
+    }
+    assert.equal(at, data.length)
+    b.dispose()
+    for (const p of [1, 2, 3]) {
+      for (const kind of ['heap', 'lsm'] as const) {
+        const backends: KeyedStateBackend[] = []
+        const restored: unknown[] = []
+        for (let i = 0; i < p; i++) {
+          const range = keyGroupRangeForSubtask(128, p, i)
+          const x = kind === 'heap' ? new HeapKeyedStateBackend(range, 128) : new LsmKeyedStateBackend(range, 128, join(root, `r${p}${i}`))
+          restored.push(...await x.restore(restoreFrom(join(root, 'sp'), handle), () => fs))
+          backends.push(x)
+        }
+        assert.deepEqual(restored.map(String).sort(), timers.map(String).sort(), `${kind} p=${p}: timers`)
+        for (let k = 0; k < 2000; k++) {
+          const x = backends.find((y) => keyGroupForKey(k, 128) >= y.keyGroupRange.start && keyGroupForKey(k, 128) <= y.keyGroupRange.end)!
+          x.currentKey = k
+          assert.equal(x.getState(new ValueStateDescriptor<number>('v')).value(), model.get('v')!.get(k) ?? null, `${kind} p=${p}: v of ${k}`)
+          assert.deepEqual(x.getListState(new ListStateDescriptor<string>('l')).get(), model.get('l')!.get(k) ?? [], `${kind} p=${p}: l of ${k}`)
+        }
+        for (const x of backends) x.dispose()
+      }
+    }
+  })
+
+  it('also cuts sections by the bytes of their values', async () => {
+    const root = tmp()
+    const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'w'), { sectionLimits: { entries: 1 << 30, bytes: 64 << 10 } })
+    const v = b.getState(new ValueStateDescriptor<string>('big'))
+    const m = b.getMapState(new MapStateDescriptor<string, string>('obj'))
+    // One key group, 100 string values of 10 KB and 100 map values of 10 KB.
+    const keys = [...Array(40_000).keys()].filter((k) => keyGroupForKey(k, 128) === 3).slice(0, 100)
+    for (const k of keys) {
+      b.currentKey = k
+      v.update('x'.repeat(10_000))
+      m.put('a', 'y'.repeat(10_000))
+    }
+    const br = barrier(1, join(root, 'sp'), { type: 'savepoint', format: 'canonical' })
+    const r = await b.snapshot([], br).persist({ location: br.location, storage: fs, fileName: (k) => `${k}-1` })
+    const handle = r.handle as KeyGroupsStateHandle
+    // 2 MB of values in sections of about 64 KB (each may run over by its last values).
+    assert.ok(handle.keyGroups.length >= 20, `${handle.keyGroups.length} sections`)
+    for (const [kg, , len] of handle.keyGroups) {
+      assert.equal(kg, 3)
+      assert.ok(len <= 64 * 1024 + 16 * 20_100, `a section of ${len} bytes`)
+    }
+    const back = new HeapKeyedStateBackend(ALL, 128)
+    await back.restore(restoreFrom(join(root, 'sp'), handle), () => fs)
+    for (const k of keys) {
+      back.currentKey = k
+      assert.equal(back.getState(new ValueStateDescriptor<string>('big')).value()?.length, 10_000)
+      assert.equal(back.getMapState(new MapStateDescriptor<string, string>('obj')).get('a')?.length, 10_000)
+    }
+    b.dispose()
   })
 })
 

@@ -32,7 +32,7 @@ export interface SnapshotKind {
 export interface KeyGroupsStateHandle {
   file: string
   keyGroupRange: [number, number]
-  /** [keyGroup, offset, length] for every key group with state, ascending. */
+  /** [keyGroup, offset, length] for every section, key groups ascending (a key group may have several consecutive sections). */
   keyGroups: [number, number, number][]
 }
 

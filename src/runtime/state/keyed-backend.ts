@@ -6,7 +6,9 @@
  *
  * Sections format: for each key group with state, ascending, one v8-serialized
  * `{ s: { [stateName]: [k0, v0, k1, v1, …] }, t: [[domain, ts, key], …] }`; the handle lists
- * [keyGroup, offset, length] per section.
+ * [keyGroup, offset, length] per section. A key group may also be cut into several consecutive
+ * sections (the LSM backend writes bounded ones, lsm/sections.ts): readers take every listed
+ * section in turn, never one per key group.
  * Must not import the task or the CLI. Tests: test/keyed-backend.test.ts.
  */
 import { deserialize, serialize } from 'node:v8'

@@ -6,7 +6,7 @@
  * Memory. Writes go to the active memtable (one Map per state). When the memtables reach half the
  * instance's write-buffer budget (`maintain()`, between batches) or a checkpoint starts, they are
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
- * readable in memory as a cache while the read budget allows (oldest dropped first, so the layers
+ * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
  * kept are always the newest ones and "newest first" stays right); decoded blocks share the rest.
  * Reads look in the active memtable, the frozen layers, level 0 newest first, then the one level-1
  * table owning the key's group (bloom filter, block index, checksummed blocks).
@@ -17,8 +17,11 @@
  * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
  * deletions dropped). A level-0 table is deleted once every key group it holds and every older
  * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
- * that overlaps nothing older moves to level 1 without being rewritten. Steps run on the task's
- * thread in slices of a few milliseconds between batches, and are paced by a credit earned by
+ * that overlaps nothing older moves to level 1 without being rewritten. A step's merge (merge.ts)
+ * runs on the compaction thread (compaction-pool.ts) by file path while the task goes on; the task
+ * picks steps and installs each result at once (one step in flight). With `compactionThread:
+ * false`, or for a merge too large for that thread's heap, it runs here in slices of a few
+ * milliseconds between batches. Steps are paced by a credit earned by
  * flushes (`compactionCredit` × the bytes flushed, at most × 1/128 of the state, never saved up),
  * so the bytes compaction adds to an incremental checkpoint stay proportional to the bytes the
  * job changed; only when level 0 outgrows level 1 (or 256 tables) does compaction run unpaced.
@@ -29,19 +32,22 @@
  * completed checkpoint confirmed it (notifyCheckpointComplete), never one of a pending or aborted
  * checkpoint, whose files the coordinator's shared-state registry may delete. Full checkpoints
  * copy every table. Canonical savepoints use the key-group sections format, which the hashmap
- * backend reads too; this backend reads both formats, at any parallelism, table by table into
- * local level-0 tables (never all keys in memory).
+ * backend reads too, written and read as streams (sections.ts); this backend reads both formats,
+ * at any parallelism, table by table or key group by key group into local level-0 tables (never
+ * all keys in memory).
  *
  * Architecture Invariant: a table file is never modified; a local table stays on disk while a
  * snapshot that lists it is being persisted; level-0 tables leave oldest first, so for any key the
  * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
- * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts.
+ * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts,
+ * test/keyed-backend.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { serialize } from 'node:v8'
+import { threadId } from 'node:worker_threads'
 import { writeStateFile } from '../../checkpoint/file-check.js'
 import type { CheckpointBarrier } from '../../checkpoint/options.js'
 import type { FileReference, SstStateHandle } from '../../checkpoint/metadata.js'
@@ -51,10 +57,13 @@ import { join } from '../../storage/paths.js'
 import type { Storage } from '../../storage/storage.js'
 import { keyGroupForKey, rangeContains, type KeyGroupRange, type StateKey } from '../../core/key-groups.js'
 import {
-  KeyedStateBackend, persistSections, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
+  KeyedStateBackend, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,
 } from '../keyed-backend.js'
 import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
+import { acquireCompactionThread } from './compaction-pool.js'
+import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
+import { persistSectionStream, sectionGroups } from './sections.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
 const TOMBSTONE: unique symbol = Symbol('deleted')
@@ -69,11 +78,15 @@ export interface LsmOptions {
   targetFileBytes?: number
   /** Bytes of compaction output allowed per byte flushed. */
   compactionCredit: number
-  /** Milliseconds a compaction or flush runs before yielding to processing. */
+  /** Milliseconds a flush (or an inline compaction) runs before yielding to processing. */
   sliceMs: number
+  /** Merges run on the compaction thread (default); false: inline on this thread, in slices. */
+  compactionThread: boolean
+  /** Bounds of a section of a canonical savepoint (tests cut small ones). */
+  sectionLimits?: { entries: number; bytes: number }
 }
 
-const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4 }
+const DEFAULTS: LsmOptions = { compactionCredit: 2.5, sliceMs: 4, compactionThread: true }
 
 interface StateData {
   name: string
@@ -150,6 +163,9 @@ function valueBytes(sample: unknown[]): number {
   return Math.ceil(n / sample.length)
 }
 
+/** Flushed memtables kept as read caches, at most. */
+const MAX_CACHED_LAYERS = 4
+
 const yieldNow = (): Promise<void> => new Promise<void>((r) => setImmediate(r))
 
 export class LsmKeyedStateBackend extends KeyedStateBackend {
@@ -163,7 +179,10 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly cache = new BlockCache(1 << 20)
   private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
-  private compactionQueued = false
+  /** The compaction step in flight (one at a time). */
+  private compacting: Promise<void> | undefined
+  /** The compaction thread, or undefined when merges run inline (option `compactionThread: false`). */
+  private readonly thread: ReturnType<typeof acquireCompactionThread> | undefined
   private credit = 0
   private cursor: number
   private seq = 0
@@ -186,6 +205,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Compaction steps that merged (observability, tests). */
   compactions = 0
+  /** Merges that ran on another thread than this backend's (the compaction thread). */
+  offThreadMerges = 0
   /** Tables moved to level 1 without being rewritten. */
   trivialMoves = 0
   /** Flushes the memory budget (not a checkpoint) started. */
@@ -202,6 +223,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.dir = mkdtempSync(joinPath(base, 'db-'))
     this.cursor = range.start
     this.memory = new MemoryShare(() => this.trimCaches(), opts.memoryBytes)
+    this.thread = this.opts.compactionThread ? acquireCompactionThread() : undefined
   }
 
   get tableCount(): number {
@@ -229,8 +251,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Resolves once every flush and compaction queued so far has run. */
-  whenIdle(): Promise<void> {
-    return this.queue.then(() => {})
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const q = this.queue
+      const c = this.compacting
+      await q
+      await c
+      if (q === this.queue && c === this.compacting) return
+    }
   }
 
   protected table(name: string): KeyValueTable<unknown> {
@@ -260,8 +288,12 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const kg = keyGroupForKey(key, this.maxParallelism)
     const enc = encodeKey(kg, d.name, key)
     const hash = bloomHash(enc)
+    // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
+    // once merged is in level 1, older than every table still pending for it.
     for (let i = this.l0.length - 1; i >= 0; i--) {
-      const e = this.l0[i]!.r.get(enc, hash)
+      const t = this.l0[i]!
+      if (!t.pending.has(kg)) continue
+      const e = t.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
@@ -340,28 +372,41 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private async flush(layer: Layer | undefined): Promise<void> {
     if (layer === undefined || this.disposed) return
     const maxP = this.maxParallelism
-    // Keys by key group, then one key group at a time: sorted entries of one group in memory.
-    const byGroup = new Map<number, [StateData, StateKey, unknown][]>()
+    // Keys by key group (flat [state, key, value, …] per group: no object per entry), then one key
+    // group at a time as sorted entries.
+    const byGroup = new Map<number, unknown[]>()
     let deadline = performance.now() + this.sliceMs()
     let n = 0
     for (const [d, mem] of layer.parts) {
       const sample: unknown[] = []
+      let sampledKeys = 0
       for (const [k, v] of mem) {
         const kg = keyGroupForKey(k, maxP)
         let bucket = byGroup.get(kg)
         if (bucket === undefined) byGroup.set(kg, (bucket = []))
-        bucket.push([d, k, v])
-        if (sample.length < 32 && (n & 7) === 0) sample.push(v)
+        bucket.push(d, k, v)
+        if (sample.length < 32 && (n & 7) === 0) {
+          sample.push(v)
+          sampledKeys += keyBytes(k)
+        }
         if ((++n & 1023) === 0 && performance.now() > deadline) {
           await yieldNow()
           deadline = performance.now() + this.sliceMs()
         }
       }
-      if (sample.length > 0) d.valueBytes = valueBytes(sample)
+      // An entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
+      if (sample.length > 0) d.valueBytes = valueBytes(sample) + Math.ceil(sampledKeys / sample.length)
     }
     const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
-      const entries: SstEntry[] = byGroup.get(kg)!.map(([d, k, v]) => (v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]))
+      const flat = byGroup.get(kg)!
       byGroup.delete(kg)
+      const entries: SstEntry[] = new Array(flat.length / 3)
+      for (let i = 0, j = 0; i < flat.length; i += 3, j++) {
+        const d = flat[i] as StateData
+        const k = flat[i + 1] as StateKey
+        const v = flat[i + 2]
+        entries[j] = v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]
+      }
       return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     }, { level: 0 })
     if (this.disposed) return
@@ -379,19 +424,26 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Writes the entries of groups (each group's entries sorted) as tables split at group boundaries. */
-  private async writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
+  private writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
+    return this.writeGroups((function* () {
+      for (const kg of groups) yield entriesOf(kg)
+    })(), meta)
+  }
+
+  /** Writes key groups (ascending, each one's entries sorted) as tables split at group boundaries. */
+  private async writeGroups(groups: Iterable<SstEntry[]>, meta: SstMeta): Promise<SstReader[]> {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
     let deadline = performance.now() + this.sliceMs()
     try {
-      for (const kg of groups) {
+      for (const entries of groups) {
         if (w !== undefined && w.bytes >= target) {
           w.finish()
           out.push(new SstReader(w.path, this.cache))
           w = undefined
         }
-        for (const e of entriesOf(kg)) {
+        for (const e of entries) {
           w ??= new SstWriter(this.newPath(), meta)
           w.add(e)
           if (w.needsDrain) w.drain()
@@ -442,11 +494,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private trimCaches(): void {
     const budget = this.memory.readBytes
     const index = this.indexBytes()
-    // Layers may use three quarters of what indexes leave; blocks get the rest.
+    // Layers may use three quarters of what indexes leave; blocks get the rest. At most
+    // MAX_CACHED_LAYERS are kept: a read that misses looks into every one.
     let layers = this.layerBytes(true)
-    while (layers > (budget - index) * 0.75) {
+    let kept = this.layers.reduce((n, l) => n + (l.flushed ? 1 : 0), 0)
+    while (layers > (budget - index) * 0.75 || kept > MAX_CACHED_LAYERS) {
       const oldest = this.layers[0]
       if (oldest === undefined || !oldest.flushed) break
+      kept--
       this.layers.shift()
       for (const [d, mem] of oldest.parts) {
         const i = d.frozen.lastIndexOf(mem)
@@ -482,10 +537,13 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   /** Queues one compaction step when credit and work are there; a step queues the next one itself. */
   private scheduleCompaction(): void {
-    if (this.compactionQueued || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
-    this.compactionQueued = true
-    void this.background(() => this.compactStep()).finally(() => {
-      this.compactionQueued = false
+    if (this.compacting !== undefined || (this.credit <= 0 && !this.backlog()) || this.disposed || this.failure !== undefined || this.nextStep() === undefined) return
+    // Not in the queue of flushes: a merge on the compaction thread must never hold a flush up.
+    const step = this.thread !== undefined ? this.compactStep() : this.enqueue(() => this.compactStep())
+    this.compacting = step.catch((e: unknown) => {
+      if (!this.disposed) this.failure ??= e
+    }).finally(() => {
+      this.compacting = undefined
       this.scheduleCompaction()
     })
   }
@@ -557,51 +615,46 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.compactions++
   }
 
-  /** Merges `inputs`' pending data in lo..hi with level-1 table `base` into new level-1 tables. */
+  /**
+   * Merges `inputs`' pending data in lo..hi with level-1 tables `base` into new level-1 tables: on
+   * the compaction thread (by file path; this thread goes on processing meanwhile) or, inline, in
+   * slices between batches. Then installs the result at once: nothing else changes level 1 or
+   * retires a level-0 table meanwhile (one step at a time; flushes only add newer level-0 tables).
+   */
   private async merge(lo: number, hi: number, inputs: L0Table[], base: L1Table[]): Promise<number> {
-    // Streams, newest first: level 0 newest to oldest, then level 1.
-    const streams: Iterator<SstEntry>[] = []
-    for (let i = inputs.length - 1; i >= 0; i--) streams.push(inputs[i]!.r.range(lo, hi))
-    for (const b of base) streams.push(b.r.entries())
-    const heap = new MergeHeap(streams)
-    const target = this.targetFileBytes()
-    const out: { r: SstReader; lo: number; hi: number }[] = []
-    let w: SstWriter | undefined
-    let wLo = lo
-    let last: string | undefined
-    let deadline = performance.now() + this.sliceMs()
-    let n = 0
+    const req: MergeRequest = {
+      // Streams newest first: level 0 newest to oldest, then level 1.
+      inputs: inputs.map((t) => t.r.path).reverse(), base: base.map((b) => b.r.path), lo, hi,
+      targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
+    }
+    let written: MergeOutput[] | undefined
+    if (this.thread !== undefined) {
+      try {
+        const r = await this.thread.merge(req)
+        written = r.outputs
+        if (r.threadId !== threadId) this.offThreadMerges++
+      } catch (e) {
+        // Values too large for the compaction thread's heap: this step runs here instead.
+        if ((e as { code?: unknown }).code !== 'ERR_WORKER_OUT_OF_MEMORY') throw e
+        const prefix = req.outPrefix.slice(this.dir.length + 1)
+        for (const f of readdirSync(this.dir)) if (f.startsWith(prefix)) rmSync(joinPath(this.dir, f), { force: true })
+      }
+    }
+    written ??= await this.mergeInline(req)
+    if (written === undefined) return 0
+    const out: L1Table[] = []
     try {
-      for (let e = heap.next(); e !== undefined; e = heap.next()) {
-        if (e[0] === last) continue // an older version
-        last = e[0]
-        if (e[4] === 1) continue // level 1 is the bottom: deletions are dropped
-        if (w !== undefined && w.bytes >= target && e[1] !== w.lastKeyGroup) {
-          w.finish()
-          out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi: e[1] - 1 })
-          wLo = e[1]
-          w = undefined
-        }
-        w ??= new SstWriter(this.newPath(), { level: 1 })
-        w.add(e)
-        if (w.needsDrain) w.drain()
-        if ((++n & 255) === 0 && performance.now() > deadline) {
-          await yieldNow()
-          deadline = performance.now() + this.sliceMs()
-          if (this.disposed) throw new Error('disposed')
-        }
-      }
-      if (w !== undefined) {
-        w.finish()
-        out.push({ r: new SstReader(w.path, this.cache), lo: wLo, hi })
-      }
+      for (const o of written) out.push({ r: new SstReader(o.path, this.cache), lo: o.lo, hi: o.hi })
     } catch (err) {
-      w?.abort()
-      for (const t of out) this.retire(t.r)
+      for (const t of out) t.r.close()
+      for (const o of written) rmSync(o.path, { force: true })
       if (this.disposed) return 0
       throw err
     }
-    if (this.disposed) return 0
+    if (this.disposed) {
+      for (const t of out) this.retire(t.r)
+      return 0
+    }
     // Install: the outputs replace `base`; the inputs' groups in lo..hi are merged.
     for (const b of base) {
       this.l1.splice(this.l1.indexOf(b), 1)
@@ -623,6 +676,23 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     while (this.l0.length > 0 && this.l0[0]!.pending.size === 0) this.retire(this.l0.shift()!.r)
     this.trimCaches()
     return out.reduce((s, t) => s + t.r.size, 0)
+  }
+
+  /** Runs a merge on this thread, in slices between batches; undefined when the backend was disposed meanwhile. */
+  private async mergeInline(req: MergeRequest): Promise<MergeOutput[] | undefined> {
+    const it = mergeSteps(req)
+    let deadline = performance.now() + this.sliceMs()
+    for (let r = it.next(); ; r = it.next()) {
+      if (r.done === true) return r.value
+      if (performance.now() > deadline) {
+        await yieldNow()
+        deadline = performance.now() + this.sliceMs()
+        if (this.disposed) {
+          it.return([])
+          return undefined
+        }
+      }
+    }
   }
 
   private retire(r: SstReader): void {
@@ -686,7 +756,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         const live = await tables
         try {
           if (barrier.type === 'savepoint' && barrier.format === 'canonical') {
-            return await persistSections(ctx, mergedEntries(live), timers, range, maxParallelism)
+            return await persistSectionStream(ctx, mergedEntries(live), timers, range, maxParallelism, joinPath(this.dir, `savepoint-${this.seq++}.tmp`), this.opts.sectionLimits)
           }
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           const sstables: string[] = []
@@ -751,32 +821,31 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         for (const rel of h.sstables) {
           const loc = join(k.checkpointDir, rel)
           const buf = await readStateFile(k, storageFor, loc)
-          const byGroup = new Map<number, SstEntry[]>()
-          for (const e of sstEntriesFromBuffer(buf, loc)) {
-            if (!rangeContains(range, e[1])) continue
-            let b = byGroup.get(e[1])
-            if (b === undefined) byGroup.set(e[1], (b = []))
-            b.push(e)
-          }
-          tables.push(...await this.writeRun([...byGroup.keys()], (kg) => byGroup.get(kg)!, { level: 0 }))
+          // A table is sorted: its key groups come one after the other, each one's entries sorted.
+          tables.push(...await this.writeGroups((function* () {
+            let group: SstEntry[] = []
+            for (const e of sstEntriesFromBuffer(buf, loc)) {
+              if (!rangeContains(range, e[1])) continue
+              if (group.length > 0 && group[0]![1] !== e[1]) {
+                yield group
+                group = []
+              }
+              group.push(e)
+            }
+            if (group.length > 0) yield group
+          })(), { level: 0 }))
         }
         if (h.timers !== undefined) {
           const loc = join(k.checkpointDir, h.timers.file)
           for (const [, s] of readKeyGroupSections(await readStateFile(k, storageFor, loc), h.timers.keyGroups, range, loc)) timers.push(...s.t)
         }
       } else {
+        // One section deserialized at a time, one key group in memory at a time.
         const data = await readStateFile(k, storageFor, k.location)
-        const sections = [...readKeyGroupSections(data, h.keyGroups, range, k.location)].sort((a, b) => a[0] - b[0])
-        const bySection = new Map(sections)
-        for (const [, s] of sections) timers.push(...s.t)
-        tables.push(...await this.writeRun(sections.map(([kg]) => kg), (kg) => {
-          const entries: SstEntry[] = []
-          for (const [name, flat] of Object.entries(bySection.get(kg)!.s)) {
-            for (let i = 0; i < flat.length; i += 2) entries.push([encodeKey(kg, name, flat[i] as StateKey), kg, name, flat[i] as StateKey, 0, flat[i + 1]])
-          }
-          bySection.delete(kg)
-          return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        }, { level: 0 }))
+        const groups = sectionGroups(readKeyGroupSections(data, h.keyGroups, range, k.location), timers)
+        tables.push(...await this.writeGroups((function* () {
+          for (const [, entries] of groups) yield entries
+        })(), { level: 0 }))
       }
     }
     for (const r of tables) this.addL0(r)
@@ -820,6 +889,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     if (this.disposed) return
     this.disposed = true
     this.memory.release()
+    this.thread?.release()
     for (const r of [...this.liveTables(), ...this.retired]) {
       try {
         r.close()
@@ -827,67 +897,19 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         // closed already
       }
     }
-    rmSync(this.dir, { recursive: true, force: true })
+    // A merge on the compaction thread may still be writing into the folder: its files appear
+    // while it is removed (retried), and once it is gone the merge fails and is ignored.
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 })
   }
 }
 
-/** A k-way merge of sorted entry streams; among equal keys the stream listed first (newest) comes first. */
-class MergeHeap {
-  private readonly heads: [SstEntry, number][] = []
-
-  constructor(private readonly streams: Iterator<SstEntry>[]) {
-    for (let i = 0; i < streams.length; i++) this.pull(i)
-  }
-
-  private less(a: [SstEntry, number], b: [SstEntry, number]): boolean {
-    return a[0][0] < b[0][0] || (a[0][0] === b[0][0] && a[1] < b[1])
-  }
-
-  private pull(i: number): void {
-    const r = this.streams[i]!.next()
-    if (r.done === true) return
-    const h = this.heads
-    h.push([r.value, i])
-    let c = h.length - 1
-    while (c > 0) {
-      const p = (c - 1) >> 1
-      if (!this.less(h[c]!, h[p]!)) break
-      ;[h[c], h[p]] = [h[p]!, h[c]!]
-      c = p
-    }
-  }
-
-  next(): SstEntry | undefined {
-    const h = this.heads
-    if (h.length === 0) return undefined
-    const top = h[0]!
-    const lastItem = h.pop()!
-    if (h.length > 0) {
-      h[0] = lastItem
-      let p = 0
-      for (;;) {
-        const l = 2 * p + 1
-        const r = l + 1
-        let m = p
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r
-        if (m === p) break
-        ;[h[m], h[p]] = [h[p]!, h[m]!]
-        p = m
-      }
-    }
-    this.pull(top[1])
-    return top[0]
-  }
-}
-
-/** Every live entry across tables listed in write order (newest wins), as [state name, key, value], streamed. */
-function* mergedEntries(tables: readonly SstReader[]): Generator<[string, StateKey, unknown]> {
+/** Every live entry across tables listed in write order (newest wins), as [key group, state name, key, value], in key order, streamed. */
+function* mergedEntries(tables: readonly SstReader[]): Generator<[number, string, StateKey, unknown]> {
   const heap = new MergeHeap([...tables].reverse().map((t) => t.entries()))
   let last: string | undefined
   for (let e = heap.next(); e !== undefined; e = heap.next()) {
     if (e[0] === last) continue
     last = e[0]
-    if (e[4] === 0) yield [e[2], e[3], e[5]]
+    if (e[4] === 0) yield [e[1], e[2], e[3], e[5]]
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The memory budget of the embedded LSM backends, after Flink's managed memory for RocksDB
  * (`state.backend.rocksdb.memory.managed: true`): `taskmanager.memory.managed.size`, divided
- * among the task slots (a worker thread each, with its own copy of this module), then shared by
+ * among the task slots (a worker thread each, with its own budget, kept on the thread's global
+ * object so that every copy of this module in the thread sees it), then shared by
  * every LSM backend instance alive in the thread (each gets an equal share), and within an
  * instance split by
  * `state.backend.rocksdb.memory.write-buffer-ratio` between memtables (active and being flushed)
@@ -24,18 +25,34 @@ export interface LsmMemorySettings {
 /** Flink's defaults: 0.5 write buffer ratio; our managed size default is 512 MB. */
 export const DEFAULT_MEMORY: LsmMemorySettings = { managedBytes: 512 << 20, writeBufferRatio: 0.5 }
 
-let settings: LsmMemorySettings = { ...DEFAULT_MEMORY }
-let members = 0
-const listeners = new Set<() => void>()
+/**
+ * The thread's budget and its members. Kept on the thread's global object, not in this module:
+ * a program loaded by the CLI imports the runtime under its own module URLs (a loader namespace),
+ * so its copy of this module, which the job's configuration reaches, is not the copy the task
+ * slot's backends import; both must see one budget per thread.
+ */
+interface ThreadBudget {
+  settings: LsmMemorySettings
+  members: number
+  listeners: Set<() => void>
+}
 
-/** Sets the process-wide budget (called when a job that uses the rocksdb backend is prepared). */
+const KEY = Symbol.for('tsflink.lsm.memory-budget')
+
+function budget(): ThreadBudget {
+  const g = globalThis as { [KEY]?: ThreadBudget }
+  return (g[KEY] ??= { settings: { ...DEFAULT_MEMORY }, members: 0, listeners: new Set() })
+}
+
+/** Sets the thread's budget (called when a job that uses the rocksdb backend is prepared). */
 export function configureLsmMemory(s: Partial<LsmMemorySettings>): void {
-  settings = { ...settings, ...s }
-  for (const l of listeners) l()
+  const b = budget()
+  b.settings = { ...b.settings, ...s }
+  for (const l of b.listeners) l()
 }
 
 export function lsmMemorySettings(): LsmMemorySettings {
-  return settings
+  return budget().settings
 }
 
 /** An instance's share of the budget; `onChange` runs when the share changes (instances come and go). */
@@ -43,18 +60,20 @@ export class MemoryShare {
   private released = false
 
   constructor(private readonly onChange: () => void, private readonly fixed?: number) {
-    members++
-    listeners.add(onChange)
-    for (const l of listeners) if (l !== onChange) l()
+    const b = budget()
+    b.members++
+    b.listeners.add(onChange)
+    for (const l of b.listeners) if (l !== onChange) l()
   }
 
   /** This instance's budget, bytes. */
   get bytes(): number {
-    return this.fixed ?? Math.floor(settings.managedBytes / Math.max(1, members))
+    const b = budget()
+    return this.fixed ?? Math.floor(b.settings.managedBytes / Math.max(1, b.members))
   }
 
   get writeBufferBytes(): number {
-    return Math.floor(this.bytes * settings.writeBufferRatio)
+    return Math.floor(this.bytes * budget().settings.writeBufferRatio)
   }
 
   get readBytes(): number {
@@ -64,18 +83,19 @@ export class MemoryShare {
   release(): void {
     if (this.released) return
     this.released = true
-    members--
-    listeners.delete(this.onChange)
-    for (const l of listeners) l()
+    const b = budget()
+    b.members--
+    b.listeners.delete(this.onChange)
+    for (const l of b.listeners) l()
   }
 }
 
 /** Fixed memory a memtable entry costs beyond its value (map slot, key, bookkeeping). */
 export const ENTRY_OVERHEAD = 80
 
-/** A cheap estimate of a key's memory. */
+/** A cheap estimate of a key's memory beyond ENTRY_OVERHEAD (a string's characters; numbers are in the overhead). */
 export function keyBytes(k: unknown): number {
-  return typeof k === 'string' ? 16 + 2 * k.length : 8
+  return typeof k === 'string' ? 16 + k.length : 0
 }
 
 /**
