@@ -1,10 +1,11 @@
 /**
- * Human output of `savepoint inspect` and `savepoint diff`: a header and cli-table3 tables. Every
+ * Human output of `savepoint inspect`, `savepoint diff` and `run --dry-run`: a header and cli-table3 tables. Every
  * name and path from the snapshot passes through `sanitize`. Kept apart from the commands' logic
  * (`--json` prints the reports themselves). Tests: test/inspect.test.ts.
  */
 import { createRequire } from 'node:module'
 import type { InspectReport, InspectedState, OperatorChange, SnapshotDiff, StateChange } from '../runtime/checkpoint/inspect.js'
+import type { PlannedOperator, RestorePlanReport } from '../runtime/checkpoint/restore-plan.js'
 import { colorEnabled, formatBytes, sanitize } from './formatters.js'
 
 type TableCtor = typeof import('cli-table3')
@@ -92,4 +93,41 @@ export function diffText(d: SnapshotDiff): string {
     t.toString(),
     d.changed ? `Total: ${formatBytes(d.totalBytes.before)} → ${formatBytes(d.totalBytes.after)}` : 'No differences in operators or state.',
   ].join('\n')
+}
+
+function ranges(p: PlannedOperator): string[] {
+  const out: string[] = []
+  for (const st of p.subtasks ?? []) {
+    const lists = Object.entries(st.lists).map(([n, c]) => `${sanitize(n)}: ${c} element${c === 1 ? '' : 's'}`)
+    const keyed = p.from?.keyed === true ? `key groups ${st.keyGroups[0]}-${st.keyGroups[1]} ← old subtask${st.readsKeyedFrom.length === 1 ? '' : 's'} ${st.readsKeyedFrom.join(', ') || '-'}` : undefined
+    out.push(`subtask ${st.subtask}: ${[keyed, ...lists].filter((x) => x !== undefined).join('; ')}`)
+  }
+  return out
+}
+
+/** `run --dry-run`: the restore plan as a table, the state without an operator, the verdict. */
+export function restorePlanText(plan: RestorePlanReport & { jobName?: string }): string {
+  const s = plan.snapshot
+  const t = table(['Operator (uid)', 'Hashed id', 'Parallelism', 'Max parallelism', 'Restore', 'Subtasks'])
+  for (const o of plan.operators) {
+    const par = o.from === undefined || o.from.parallelism === o.parallelism ? String(o.parallelism) : `${o.from.parallelism} → ${o.parallelism}`
+    const maxPar = o.from === undefined || o.from.maxParallelism === o.maxParallelism ? String(o.maxParallelism) : `${o.from.maxParallelism} → ${o.maxParallelism}`
+    const what = o.status === 'restored'
+      ? `restored (${[o.from?.keyed === true ? 'keyed state' : undefined, ...(o.from?.operatorStates ?? []).map((n) => `list '${sanitize(n)}'`)].filter((x) => x !== undefined).join(', ')})`
+      : o.status === 'empty' ? 'starts empty' : 'ERROR (below)'
+    t.push([sanitize(o.uid ?? '-'), o.operatorId, par, maxPar, what, ranges(o).join('\n')])
+  }
+  const lines = [
+    `Restore plan: ${s.type} ${s.checkpointId} of job ${s.jobId} (${sanitize(s.jobName)}) at ${sanitize(s.path)}`,
+    t.toString(),
+  ]
+  for (const o of plan.operators) if (o.status === 'error') lines.push(`Operator ${sanitize(o.uid === null ? o.operatorId : `uid '${o.uid}'`)}: ${sanitize(o.error ?? '')}`)
+  if (plan.unclaimed.length > 0) {
+    lines.push('State without an operator in the new program:')
+    for (const u of plan.unclaimed) {
+      lines.push(`  ${u.uid === null ? `operator ${u.operatorId}` : `uid '${sanitize(u.uid)}' (${u.operatorId})`} '${sanitize(u.name)}': ${u.dropped ? 'dropped (--allowNonRestoredState)' : 'no operator takes it (an error without -n/--allowNonRestoredState)'}`)
+    }
+  }
+  lines.push(plan.ok ? 'The restore would succeed.' : 'The restore would FAIL (reason on stderr).')
+  return lines.join('\n')
 }
