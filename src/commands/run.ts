@@ -137,6 +137,7 @@ ${EXIT_CODES_HELP}`
       const { jobId, log } = await runDetached(rest)
       this.say(`Job has been submitted with JobID ${jobId}`)
       process.stderr.write(`The job runs in the background; its output goes to ${sanitize(log)}\n`)
+      process.stderr.write(`Its checkpoint history: tsflink web ${jobId}\n`)
       return { jobId, detached: true, log }
     }
     if (flags.jobmanager !== undefined) {
