@@ -71,7 +71,7 @@ const SCRIPT = String.raw`
     });
   }
   var SVGNS = 'http://www.w3.org/2000/svg';
-  function chart(svg, points, unit) {
+  function chart(svg, points, unit, empty) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var W = 600, H = 160, L = 70, R = 10, T = 10, B = 24;
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
@@ -85,7 +85,7 @@ const SCRIPT = String.raw`
     }
     add('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' });
     add('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' });
-    if (points.length === 0) { add('text', { x: L + 10, y: H / 2, class: 'empty' }, 'no completed checkpoint yet'); return; }
+    if (points.length === 0) { add('text', { x: L + 10, y: H / 2, class: 'empty' }, empty); return; }
     var xs = points.map(function (p) { return p[0]; }), ys = points.map(function (p) { return p[1]; });
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y1 = Math.max.apply(null, ys.concat([1]));
     function X(x) { return x1 === x0 ? (L + W - R) / 2 : L + (x - x0) / (x1 - x0) * (W - R - L); }
@@ -113,8 +113,8 @@ const SCRIPT = String.raw`
       body.appendChild(tr);
     });
     var done = list.filter(function (c) { return c.status === 'COMPLETED'; }).sort(function (a, b) { return a.trigger_timestamp - b.trigger_timestamp; });
-    chart($('duration'), done.map(function (c) { return [c.trigger_timestamp, c.end_to_end_duration]; }), 'ms');
-    chart($('size'), done.filter(function (c) { return sizeOf(c) !== null; }).map(function (c) { return [c.trigger_timestamp, sizeOf(c)]; }), 'bytes');
+    chart($('duration'), done.map(function (c) { return [c.trigger_timestamp, c.end_to_end_duration]; }), 'ms', 'no completed checkpoint yet');
+    chart($('size'), done.filter(function (c) { return sizeOf(c) !== null; }).map(function (c) { return [c.trigger_timestamp, sizeOf(c)]; }), 'bytes', 'no state size reported (state_size) yet');
     var n = stats.counts || {};
     text($('counts'), 'completed ' + (n.completed || 0) + ' \u00b7 in progress ' + (n.in_progress || 0) + ' \u00b7 failed ' + (n.failed || 0) + ' \u00b7 restored ' + (n.restored || 0));
   }
