@@ -23,8 +23,8 @@ function kindLine(r: InspectReport): string {
 }
 
 function count(s: InspectedState): string {
-  if (s.keys !== undefined) return `${s.keys} keys`
-  if (s.elements !== undefined) return `${s.elements} elements`
+  if (s.keys !== undefined) return `${s.keys} key${s.keys === 1 ? '' : 's'}`
+  if (s.elements !== undefined) return `${s.elements} element${s.elements === 1 ? '' : 's'}`
   return '-'
 }
 
