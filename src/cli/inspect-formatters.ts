@@ -1,7 +1,8 @@
 /**
  * Human output of `savepoint inspect`, `savepoint diff` and `run --dry-run`: a header and cli-table3 tables. Every
  * name and path from the snapshot passes through `sanitize`. Kept apart from the commands' logic
- * (`--json` prints the reports themselves). Tests: test/inspect.test.ts.
+ * (`--json` prints the reports themselves). Never imports oclif, the commands or services.
+ * Tests: test/inspect.test.ts, test/dry-run.test.ts.
  */
 import { createRequire } from 'node:module'
 import type { InspectReport, InspectedState, OperatorChange, SnapshotDiff, StateChange } from '../runtime/checkpoint/inspect.js'

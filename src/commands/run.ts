@@ -114,6 +114,8 @@ ${EXIT_CODES_HELP}`
       if (file !== undefined) programArgs = [file, ...programArgs]
       file = flags.jarfile
     }
+    // A dry run never submits or runs anything: checked before any path that would.
+    if (flags['dry-run'] && flags.jobmanager !== undefined) throw new TsflinkError('--dry-run plans a restore on the embedded runtime; it cannot go to a job manager (-m)', { kind: 'usage' })
     if (file !== undefined && /\.jar$/i.test(file) && flags.jobmanager !== undefined) {
       if (flags.classpath !== undefined) throw new TsflinkError('-C/--classpath is not supported with -m: the job manager loads the jar\'s own classes', { kind: 'usage' })
       checkProgramKind({ ...flags, class: undefined }, undefined)
@@ -196,7 +198,6 @@ ${EXIT_CODES_HELP}`
   ): Promise<RunOutput> {
     if (flags.fromSavepoint === undefined) throw new TsflinkError('--dry-run needs -s <savepointPath>: it plans a restore', { kind: 'usage' })
     if (flags.detached) throw new TsflinkError('--dry-run runs nothing: it cannot be detached (-d)', { kind: 'usage' })
-    if (flags.jobmanager !== undefined) throw new TsflinkError('--dry-run plans a restore on the embedded runtime; it cannot go to a job manager (-m)', { kind: 'usage' })
     const config = this.loadConfiguration(flags)
     const json = this.jsonEnabled()
     const [{ dryRun }, { restorePlanText }] = await Promise.all([import('../cli/services/dry-run.js'), import('../cli/inspect-formatters.js')])

@@ -3,7 +3,8 @@
  * does, with the restore request installed, so the snapshot is read and checked exactly as for a
  * real run, and without creating the job's storage), takes the job graph, and asks the runtime's
  * restore planner (checkpoint/restore-plan.ts) what a restore onto it would do. No task, no
- * worker, no checkpoint directory, no output. Knows nothing of flags or output formats.
+ * worker, no checkpoint directory, no output. Knows nothing of flags or output formats; never
+ * imports oclif or the commands.
  * Tests: test/dry-run.test.ts.
  */
 import type { Writable } from 'node:stream'

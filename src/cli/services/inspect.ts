@@ -1,7 +1,8 @@
 /**
  * `savepoint inspect` and `savepoint diff`: reads a checkpoint or savepoint (a directory or its
  * `_metadata`; a path, file: URI or s3:// location) through the runtime's inspector, with the
- * state layer's reader for keyed state. Knows nothing of flags or output formats.
+ * state layer's reader for keyed state. Knows nothing of flags or output formats; never imports
+ * oclif or the commands.
  * Tests: test/inspect.test.ts.
  */
 import type { Configuration } from '../../runtime/config/configuration.js'
