@@ -5,8 +5,9 @@
  * submitted to that Flink cluster over REST (`-c`, `-p`, `-s`, `-n`, `-cm`, `-d`, `-D` and the
  * program's arguments go with it). Flink options that need a Python program, or YARN, are
  * accepted and refused with a clear line.
+ * `--dry-run -s <path>` prints the restore plan instead of running (services/dry-run.ts).
  * Tests: test/integration/cli-run.test.ts, test/integration/cli-conformance.test.ts,
- * test/integration/flink-cli.test.ts.
+ * test/integration/flink-cli.test.ts, test/dry-run.test.ts.
  */
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
@@ -16,9 +17,10 @@ import { startProgress, type Progress } from '../cli/progress.js'
 import { ProgramError, TsflinkError, describeError, isTsflinkError } from '../runtime/errors.js'
 import type { RunResult } from '../cli/services/run.js'
 import type { JarSubmission } from '../cli/services/submit-jar.js'
+import type { RestorePlanReport } from '../runtime/checkpoint/restore-plan.js'
 import type { Configuration } from '../runtime/config/configuration.js'
 
-type RunOutput = RunResult | { jobId: string; detached: true; log: string } | { jobId: string; jobmanager: string; detached: boolean; status?: string; durationMs?: number }
+type RunOutput = RunResult | RestorePlanReport | { jobId: string; detached: true; log: string } | { jobId: string; jobmanager: string; detached: boolean; status?: string; durationMs?: number }
 
 const CLAIM_MODES = ['claim', 'no_claim', 'legacy']
 
@@ -83,6 +85,7 @@ ${EXIT_CODES_HELP}`
     allowNonRestoredState: Flags.boolean({ char: 'n', default: false, description: 'Allow to skip savepoint state that cannot be restored. You need to allow this if you removed an operator from your program that was part of the program when the savepoint was triggered.' }),
     claimMode: Flags.string({ aliases: ['cm'], options: CLAIM_MODES, description: 'Defines how to restore from the given savepoint: claim (the job owns its files and deletes them once subsumed) or no_claim (the default: the files are never touched). Case-insensitive.', helpValue: '<claimMode>' }),
     restoreMode: Flags.string({ aliases: ['rm'], options: CLAIM_MODES, description: 'This option is deprecated, please use \'claimMode\' instead.', helpValue: '<restoreMode>' }),
+    'dry-run': Flags.boolean({ default: false, description: 'With -s: build the program\'s job without running it and print the restore plan (which operator gets which state, state without an operator, operators starting empty, key-group redistribution); exit 0 if the restore would succeed, 1 with the reason otherwise. Nothing runs, nothing is written.' }),
     shutdownOnAttachedExit: Flags.boolean({ aliases: ['sae'], default: false, description: 'If the job is submitted in attached mode, cancel it when the CLI is terminated abruptly (always the case: the job runs inside the CLI).' }),
     jarfile: Flags.string({ char: 'j', hidden: true, description: 'The program file (deprecated in Flink: give it as the first argument)' }),
     arguments: Flags.string({ char: 'a', multiple: true, hidden: true, description: 'Program arguments (deprecated in Flink; not supported: give them after the job file)' }),
@@ -111,6 +114,8 @@ ${EXIT_CODES_HELP}`
       if (file !== undefined) programArgs = [file, ...programArgs]
       file = flags.jarfile
     }
+    // A dry run never submits or runs anything: checked before any path that would.
+    if (flags['dry-run'] && flags.jobmanager !== undefined) throw new TsflinkError('--dry-run plans a restore on the embedded runtime; it cannot go to a job manager (-m)', { kind: 'usage' })
     if (file !== undefined && /\.jar$/i.test(file) && flags.jobmanager !== undefined) {
       if (flags.classpath !== undefined) throw new TsflinkError('-C/--classpath is not supported with -m: the job manager loads the jar\'s own classes', { kind: 'usage' })
       checkProgramKind({ ...flags, class: undefined }, undefined)
@@ -124,6 +129,7 @@ ${EXIT_CODES_HELP}`
     checkProgramKind(flags, file)
     if (file === undefined) throw new TsflinkError('Missing the job file. Usage: tsflink run [OPTIONS] <job.ts> [arguments]', { kind: 'usage' })
     const claimMode = claimModeOf(flags.claimMode, flags.restoreMode, (line) => this.say(line))
+    if (flags['dry-run']) return this.dryRun(file, programArgs, flags, claimMode)
     const { isDetachedChild, runDetached, tellLauncher } = await import('../cli/services/detach.js')
     if (flags.detached && !isDetachedChild()) {
       // The background process gets the same command line, parsed already, minus -d and --json.
@@ -133,6 +139,7 @@ ${EXIT_CODES_HELP}`
       const { jobId, log } = await runDetached(rest)
       this.say(`Job has been submitted with JobID ${jobId}`)
       process.stderr.write(`The job runs in the background; its output goes to ${sanitize(log)}\n`)
+      process.stderr.write(`Its checkpoint history: tsflink web ${jobId}\n`)
       return { jobId, detached: true, log }
     }
     if (flags.jobmanager !== undefined) {
@@ -181,6 +188,30 @@ ${EXIT_CODES_HELP}`
       })
     }
     return result
+  }
+
+  /** `run --dry-run -s <path>`: the restore plan of the program's job; exit 1 with the reason when the restore would fail. */
+  private async dryRun(
+    file: string, programArgs: string[],
+    flags: { fromSavepoint?: string | undefined; allowNonRestoredState: boolean; parallelism?: number | undefined; detached: boolean; jobmanager?: string | undefined; 'config-dir'?: string | undefined; dynamic?: string[] | undefined },
+    claimMode: 'claim' | 'no_claim',
+  ): Promise<RunOutput> {
+    if (flags.fromSavepoint === undefined) throw new TsflinkError('--dry-run needs -s <savepointPath>: it plans a restore', { kind: 'usage' })
+    if (flags.detached) throw new TsflinkError('--dry-run runs nothing: it cannot be detached (-d)', { kind: 'usage' })
+    const config = this.loadConfiguration(flags)
+    const json = this.jsonEnabled()
+    const [{ dryRun }, { restorePlanText }] = await Promise.all([import('../cli/services/dry-run.js'), import('../cli/inspect-formatters.js')])
+    const plan = await dryRun({
+      file, args: programArgs, config, parallelism: flags.parallelism,
+      restore: { path: flags.fromSavepoint, allowNonRestoredState: flags.allowNonRestoredState, claimMode },
+      printStream: process.stderr,
+    })
+    this.say(restorePlanText(plan))
+    if (plan.ok) return plan
+    if (json) process.stdout.write(`${JSON.stringify(plan)}\n`)
+    process.stderr.write(`Error: ${sanitize((plan.error ?? 'the restore would fail').split('\n')[0]!)}\n`)
+    if (plan.hint !== undefined) process.stderr.write(`Hint: ${sanitize(plan.hint)}\n`)
+    return this.exit(1)
   }
 
   /** `run -m host:port job.jar`: the jar goes to that Flink cluster; attached, this waits for the job's end. */

@@ -256,7 +256,7 @@ export class StreamExecutionEnvironment {
     const savepointsDir = this.config.getString('execution.checkpointing.savepoint-dir')
     // In a task slot's worker thread, this thread's LSM backends get the slot's part of the budget.
     if (this.backend === 'rocksdb') configureLsmMemoryFrom(this.config, this.context?.worker === true ? this.config.getInt('taskmanager.numberOfTaskSlots') ?? availableParallelism() : 1)
-    if (this.context?.worker !== true) await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
+    if (this.context?.worker !== true && this.context?.dryRun !== true) await probeJobStorage({ checkpointsDir, savepointsDir: savepointsDir === undefined ? undefined : normalizeLocation(savepointsDir), checkpointing: settings.intervalMs !== undefined }, storageForLocation)
     for (const t of this.transformations) if (t.type === 'source') t.source.setCheckpointingEnabled?.(settings.intervalMs !== undefined)
     const cancellation = this.config.getDuration('task.cancellation.timeout')
     return {

@@ -28,6 +28,7 @@ import { isTerminal } from '../job/job-status.js'
 import { disposeSavepoint } from '../checkpoint/dispose.js'
 import type { Storage } from '../storage/storage.js'
 import { hasBearer, loopbackPeerUid, newSecret } from './auth.js'
+import { isHistoryPageRequest, serveHistoryPage } from './history-page.js'
 import { canonicalLocation, checkConfined, LocationRefused, type Requester } from './confine.js'
 import { serverTlsOptions, type RestTls } from './tls.js'
 import { aggregateState, EXECUTION_STATES, zeroCounts } from '../job/task-states.js'
@@ -294,6 +295,8 @@ export class JobRestServer {
 
     // Static facts about the server, no job data: answered to anyone (health checks, discovery).
     if (parts.length === 1 && parts[0] === 'config' && method === 'GET') return this.send(res, 200, this.dashboardConfig())
+    // The checkpoint history page: static, no job data; its script asks with the job's credential (history-page.ts).
+    if (isHistoryPageRequest(method, url.pathname)) return serveHistoryPage(res, method)
     const who = this.requester(req)
     if (who === undefined) {
       req.resume()

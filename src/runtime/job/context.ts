@@ -33,6 +33,8 @@ export interface ExecutionContext {
   executions: number
   /** The program is being loaded in a task slot (worker thread) to rebuild its job graph. */
   readonly worker?: boolean
+  /** The program runs only to build its job (`run --dry-run`): nothing is created on storage. */
+  readonly dryRun?: boolean
 }
 
 const KEY = Symbol.for('tsflink.execution-context')
