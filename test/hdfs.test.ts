@@ -2,7 +2,7 @@
  * Checkpoints and savepoints on HDFS end to end, through the real CLI and a real Hadoop mini
  * cluster on 127.0.0.1 (test/servers/hadoop.ts; WebHDFS): kill -9 and restore from HDFS, list and
  * prune of an HDFS root, savepoints moved between HDFS, S3 and the filesystem and restored from
- * each, the prune lock on HDFS held by another host, an unreachable WebHDFS. The same Storage
+ * each, the prune lock on HDFS held by another host, examples/hdfs.ts, an unreachable WebHDFS. The same Storage
  * contract as the filesystem and S3 runs against HDFS in test/storage.test.ts.
  */
 import assert from 'node:assert/strict'
@@ -141,6 +141,19 @@ describe('checkpoints and savepoints on HDFS', { skip: hadoopSkip() }, () => {
     assert.equal(r.code, 1)
     assert.match(r.stderr, new RegExp(`^Error: Another prune is running on ${root.replace(/[.]/g, '\\.')} \\(pid 4242 on another-host\\); refusing to run twice at once$`, 'm'))
     assert.deepEqual((await hdfs.list(root)).map((o) => o.location).sort(), before, 'nothing deleted, the lock untouched')
+  })
+
+  it('examples/hdfs.ts runs, checkpointing to HDFS', async () => {
+    const home = tmp()
+    const out = join(home, 'out')
+    const cp = `${nn}/example/checkpoints`
+    const r = await runCli(['run', ...hadoop.cliConfig, join(ROOT, 'examples', 'hdfs.ts'), cp, out, '4000', '2000'], { env: { TSFLINK_HOME: home } })
+    assert.equal(r.code, 0, r.stderr)
+    // n mod 10 counted: key k saw 400 numbers, so its lines are k:1 … k:400.
+    const expected = Array.from({ length: 10 }, (_, k) => Array.from({ length: 400 }, (_, i) => `${k}:${i + 1}`)).flat().sort()
+    assert.deepEqual(committedLines(out), expected)
+    const jobFolders = (await hdfs.list(cp)).map((o) => o.location.slice(cp.length + 1).split('/')[0]!)
+    assert.ok(jobFolders.length > 0 && jobFolders.every((f) => /^[0-9a-f]{32}$/.test(f)), 'the job wrote its checkpoint folder on HDFS')
   })
 
   it('an unreachable WebHDFS is one clear error line, not a hang or a stack trace', async () => {

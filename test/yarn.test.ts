@@ -54,12 +54,16 @@ describe('-yid against a real YARN ResourceManager', { skip: hadoopSkip() }, () 
   it('savepoint, checkpoint, list and stop reach a job by its YARN application id; an ended application is refused', async (t) => {
     const home = tmp()
     const out = join(home, 'out')
-    const env = { TSFLINK_HOME: home, HADOOP_CONF_DIR: hadoop.confDir, YARN_CONF_DIR: '' }
-    const started = await runCli(['run', '-d', '-D', 'execution.checkpointing.interval=200ms', COUNTER, out, '100000000', '2000'], { env })
+    // The job accepts requests without its secret, so that the CLI below, with a home of its own
+    // (an empty job registry), reaches it only through the address YARN gives.
+    const started = await runCli(['run', '-d', '-D', 'execution.checkpointing.interval=200ms', '-D', 'rest.authentication=none', COUNTER, out, '100000000', '2000'], { env: { TSFLINK_HOME: home } })
     assert.equal(started.code, 0, started.stderr)
     const jobId = /JobID ([0-9a-f]{32})/.exec(started.stdout)![1]!
     killWhenDone(t, home, jobId)
-    await untilRunning(jobId, env)
+    await untilRunning(jobId, { TSFLINK_HOME: home })
+    const env = { TSFLINK_HOME: tmp(), HADOOP_CONF_DIR: hadoop.confDir, YARN_CONF_DIR: '' }
+    const alone = await runCli(['savepoint', jobId, join(home, 'savepoints')], { env })
+    assert.equal(alone.code, 1, 'without -yid this CLI does not find the job')
     const rest = (JSON.parse(readFileSync(join(home, 'jobs', `${jobId}.json`), 'utf8')) as { rest: string }).rest
     const [host, port] = [rest.slice(0, rest.lastIndexOf(':')), Number(rest.slice(rest.lastIndexOf(':') + 1))]
     let am: UnmanagedAm | undefined = await hadoop.registerAm({ host, port, trackingUrl: `http://${rest}`, name: 'tsflink counter' })
