@@ -15,6 +15,7 @@
  * Never imports the CLI; never writes to stdout. Tests: test/yarn.test.ts.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { get } from 'node:http'
 import { join } from 'node:path'
 import type { Configuration } from '../config/configuration.js'
 import { TsflinkError } from '../errors.js'
@@ -93,17 +94,17 @@ export async function jobManagerFromYarn(appId: string, config: Configuration | 
   }
   const rm = resourceManagerAddress(config, env)
   const url = `http://${rm.address}/ws/v1/cluster/apps/${appId}`
-  let res: Response
+  let res: { status: number; text: string }
   try {
-    res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) })
+    res = await getText(url)
   } catch (err) {
-    const e = err as { name?: string; cause?: { code?: string } }
-    const reason = e.name === 'TimeoutError' ? 'timed out' : e.cause?.code ?? (err as Error).message
+    const e = err as { name?: string; code?: string; message?: string }
+    const reason = e.name === 'TimeoutError' ? 'timed out' : e.code ?? e.message
     throw new TsflinkError(`Could not reach the YARN ResourceManager at ${rm.address} (from ${rm.source}): ${reason}`)
   }
-  const text = await res.text()
+  const text = res.text
   if (res.status === 404) throw new TsflinkError(`YARN application ${appId} is unknown to the ResourceManager at ${rm.address}`)
-  if (!res.ok) throw new TsflinkError(`The YARN ResourceManager at ${rm.address} answered HTTP ${res.status} for application ${appId}`)
+  if (res.status !== 200) throw new TsflinkError(`The YARN ResourceManager at ${rm.address} answered HTTP ${res.status} for application ${appId}`)
   let app: AppInfo | undefined
   try {
     app = (JSON.parse(text) as { app?: AppInfo }).app
@@ -126,4 +127,18 @@ export async function jobManagerFromYarn(appId: string, config: Configuration | 
     }
   }
   throw new TsflinkError(`The YARN application ${appId} is ${app.state ?? 'not running'}: its job manager has not registered with the ResourceManager yet`)
+}
+
+/** GET with node:http (fetch refuses some ports outright, and a ResourceManager may listen on any). */
+function getText(url: string): Promise<{ status: number; text: string }> {
+  return new Promise((ok, fail) => {
+    const req = get(url, { headers: { accept: 'application/json' }, timeout: TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => ok({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', fail)
+    })
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })))
+    req.on('error', fail)
+  })
 }
