@@ -52,13 +52,16 @@ describe('checkpoints and savepoints on HDFS', { skip: hadoopSkip() }, () => {
     const total = 20_000
     const child = spawn(process.execPath, [CLI, 'run', ...cli, '-D', 'execution.checkpointing.interval=60ms', '-D', `execution.checkpointing.dir=${cp}`,
       '-D', 'state.backend.type=rocksdb', '-D', 'execution.checkpointing.incremental=true', '-D', 'execution.checkpointing.num-retained=3',
-      COUNTER, out, String(total), '5000'], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
-    const exited = new Promise((r) => child.on('exit', r))
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+      COUNTER, out, String(total), '2000'], { env: { ...process.env, TSFLINK_HOME: home }, stdio: 'ignore' })
+    let running = true
+    const exited = new Promise((r) => child.on('exit', r)).finally(() => (running = false))
+    // 10 s of input at most: three checkpoints complete long before, even on a loaded machine.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && running;) {
       await sleep(50)
       if ((await hdfs.list(cp)).filter((o) => o.location.endsWith('/_metadata')).length >= 3) break
     }
     await sleep(200)
+    assert.ok(running, 'the job was still running when it was killed')
     child.kill('SIGKILL')
     await exited
 
@@ -66,8 +69,8 @@ describe('checkpoints and savepoints on HDFS', { skip: hadoopSkip() }, () => {
     assert.equal(listed.code, 0, listed.stderr)
     const rows = JSON.parse(listed.stdout) as { jobId: string; status: string; checkpointId: number; incremental: boolean }[]
     const valid = rows.filter((r) => r.status === 'valid' || r.status === 'orphan')
-    assert.ok(valid.length >= 1, listed.stdout)
-    assert.ok(valid.every((r) => r.incremental))
+    assert.ok(valid.length >= 1, `a checkpoint to resume from: ${listed.stdout}`)
+    assert.ok(valid.every((r) => r.incremental), 'incremental checkpoints')
     const jobId = valid[0]!.jobId
     // The checkpoints on HDFS are the ones whose _metadata exists there (first principles, not the CLI's word).
     const withMetadata = (await hdfs.list(`${cp}/${jobId}`)).filter((o) => /\/chk-\d+\/_metadata$/.test(o.location)).map((o) => Number(/chk-(\d+)/.exec(o.location)![1]))
