@@ -1,8 +1,9 @@
 /**
  * One Storage contract, run against every implementation: the filesystem, the in-memory twin,
- * and S3 through a real S3-protocol server on 127.0.0.1 (s3rver, which ignores If-None-Match on
- * PUT: the lock below holds there by S3Storage's claim protocol). Also: how user-given locations
- * are normalised (paths.ts).
+ * S3 through a real S3-protocol server on 127.0.0.1 (s3rver, which ignores If-None-Match on
+ * PUT: the lock below holds there by S3Storage's claim protocol), and HDFS through WebHDFS on a
+ * real Hadoop mini cluster (test/servers/hadoop.ts). Also: how user-given locations are
+ * normalised (paths.ts).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -10,13 +11,15 @@ import { Configuration } from '../src/runtime/config/configuration.js'
 import { FsStorage } from '../src/runtime/storage/fs-storage.js'
 import { MemoryStorage } from '../src/runtime/storage/memory-storage.js'
 import { S3Storage, s3SettingsFrom } from '../src/runtime/storage/s3-storage.js'
+import { HdfsStorage, hdfsSettingsFrom } from '../src/runtime/storage/hdfs-storage.js'
 import type { Storage } from '../src/runtime/storage/storage.js'
 import { join, normalizeLocation } from '../src/runtime/storage/paths.js'
 import { tmp } from './helpers.js'
 import { startS3, type S3Server } from './servers/s3.js'
+import { hadoopSkip, startHadoop, type HadoopCluster } from './servers/hadoop.js'
 
-function contract(name: string, setup: () => Promise<{ storage: Storage; root: string }>, big = false): void {
-  describe(`Storage contract: ${name}`, () => {
+function contract(name: string, setup: () => Promise<{ storage: Storage; root: string }>, big = false, skip: string | false = false): void {
+  describe(`Storage contract: ${name}`, { skip }, () => {
     let storage: Storage
     let root: string
     before(async () => ({ storage, root } = await setup()))
@@ -100,3 +103,10 @@ before(async () => {
 })
 after(async () => s3.stop())
 contract('S3 (s3rver)', async () => ({ storage: new S3Storage(s3SettingsFrom(new Configuration(s3.config))), root: 's3://contract/root' }), true)
+
+let hadoop: HadoopCluster | undefined
+after(async () => hadoop?.stop())
+contract('HDFS (WebHDFS on a Hadoop mini cluster)', async () => {
+  hadoop = await startHadoop({ hdfs: true })
+  return { storage: new HdfsStorage(hdfsSettingsFrom(new Configuration(hadoop.config))), root: `${hadoop.nameNode}/contract/root` }
+}, true, hadoopSkip())

@@ -1,5 +1,5 @@
 /**
- * The one base of every command: global flags (-m, --config-dir, -D), `--json`, Flink's
+ * The one base of every command: global flags (-m, -yid, --config-dir, -D), `--json`, Flink's
  * command-line grammar (flink-options.ts: `-detached`, `-cm claim`, program arguments after the
  * job file), `-h`/`--help` per action, and the single error path: an error becomes one clear line
  * on stderr (then a hint), and an exit code from its type. Exit codes: 0 success, 1 the operation
@@ -88,7 +88,7 @@ export abstract class BaseCommand<T> extends Command {
     'config-dir': Flags.string({ description: 'Directory holding config.yaml or flink-conf.yaml', helpGroup: 'GLOBAL', helpValue: '<dir>' }),
     dynamic: Flags.string({ char: 'D', multiple: true, multipleNonGreedy: true, description: 'Configuration override key=value (repeatable)', helpGroup: 'GLOBAL', helpValue: '<property=value>' }),
     target: Flags.string({ char: 't', aliases: ['executor', 'e'], description: 'Deployment target: local (the embedded runtime) or remote (-m host:port)', helpGroup: 'GLOBAL', hidden: true }),
-    yarnapplicationId: Flags.string({ aliases: ['yid'], description: 'YARN application id of the cluster to talk to (not available)', helpGroup: 'GLOBAL', hidden: true }),
+    yarnapplicationId: Flags.string({ aliases: ['yid'], description: 'YARN application id of the job manager to talk to (its REST address comes from the ResourceManager)', helpGroup: 'GLOBAL', helpValue: '<applicationId>' }),
     zookeeperNamespace: Flags.string({ char: 'z', description: 'ZooKeeper namespace for high availability (ignored: tsflink has no ZooKeeper)', helpGroup: 'GLOBAL', hidden: true }),
   }
 
@@ -132,7 +132,25 @@ export abstract class BaseCommand<T> extends Command {
     }
     const parsed = await super.parse(options, toOclifArgv(grammar, line))
     checkTarget(parsed.flags as Record<string, unknown>)
+    await this.jobManagerFromYarn(parsed.flags as Record<string, unknown>)
     return parsed
+  }
+
+  /**
+   * `-yid <applicationId>`: the job manager's REST address, found through the YARN ResourceManager
+   * (runtime/control/yarn.ts), becomes the `-m` of the command. Flink's `-m yarn-cluster` beside it
+   * means the same; any other -m is a conflict.
+   */
+  private async jobManagerFromYarn(flags: Record<string, unknown>): Promise<void> {
+    const appId = flags.yarnapplicationId
+    if (typeof appId !== 'string') return
+    const m = flags.jobmanager
+    if (typeof m === 'string' && m !== 'yarn-cluster') {
+      throw new TsflinkError(`Give either -m ${m} or -yid ${appId}, not both`, { kind: 'usage', hint: HELP_HINT })
+    }
+    const config = loadConfig(flags['config-dir'] as string | undefined).config.merged(parseDynamicProperties((flags.dynamic as string[] | undefined) ?? []))
+    const { jobManagerFromYarn } = await import('../runtime/control/yarn.js')
+    flags.jobmanager = await jobManagerFromYarn(appId, config)
   }
 
   override jsonEnabled(): boolean {
@@ -192,13 +210,8 @@ function parserMessage(s: string): string {
   return rest.length === 0 ? head! : `${head!.replace(/:$/, '')}: ${rest.join('; ')}`
 }
 
-/** Flink's cluster-selection options: YARN is not available; -t names the embedded runtime or a REST endpoint. */
+/** Flink's cluster-selection options: -t names the embedded runtime or a REST endpoint (-yid: jobManagerFromYarn). */
 function checkTarget(flags: Record<string, unknown>): void {
-  if (typeof flags.yarnapplicationId === 'string') {
-    throw new TsflinkError(`YARN is not available: tsflink cannot find a job manager through YARN application ${flags.yarnapplicationId}`, {
-      hint: 'Give the job manager\'s REST address with -m host:port instead.',
-    })
-  }
   const target = flags.target
   if (typeof target === 'string' && !TARGETS.includes(target.toLowerCase())) {
     throw new TsflinkError(`Deployment target '${target}' is not available: tsflink runs jobs on its embedded runtime (-t local) and talks to job managers over REST (-t remote, -m host:port)`, { kind: 'usage' })

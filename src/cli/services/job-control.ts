@@ -83,14 +83,14 @@ export function savepointTarget(given: string | undefined, config: Configuration
 /**
  * Refuses a dispose before anything is asked of anyone unless `path` names a savepoint that is
  * there: a directory holding `_metadata`, or that `_metadata` file. A misread command line
- * (`-detached` read as `-d etached`) therefore never deletes anything. Locations this machine
- * cannot read (hdfs://…) are left to the job manager given with -m.
+ * (`-detached` read as `-d etached`) therefore never deletes anything. An hdfs:// path with -m is
+ * left to that job manager (which reads HDFS its own way); without -m it is checked over WebHDFS.
  */
 export async function checkDisposable(path: string, jobmanager: string | undefined, config: Configuration): Promise<void> {
   if (path === '') throw new TsflinkError('Missing required argument: savepoint path. Usage: tsflink savepoint -d <savepoint-path>', { kind: 'usage' })
   const location = normalizeLocation(path)
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase()
-  if (scheme === 's3' || scheme === 's3a') {
+  if (scheme === 's3' || scheme === 's3a' || (scheme === 'hdfs' && jobmanager === undefined)) {
     const { storageFor } = await import('../../runtime/storage/resolve.js')
     const storage = storageFor(location, config)
     const target = basename(location) === '_metadata' ? location : `${location.replace(/\/+$/, '')}/_metadata`
@@ -98,7 +98,7 @@ export async function checkDisposable(path: string, jobmanager: string | undefin
     return
   }
   if (isRemote(location)) {
-    if (jobmanager === undefined) throw new TsflinkError(`Cannot dispose '${path}' locally: tsflink reads local paths and s3:// only; give the job manager with -m host:port`)
+    if (jobmanager === undefined) throw new TsflinkError(`Cannot dispose '${path}' locally: tsflink reads local paths, s3:// and hdfs:// only; give the job manager with -m host:port`)
     return
   }
   let stat

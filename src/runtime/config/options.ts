@@ -97,6 +97,8 @@ export const OPTIONS: readonly ConfigOption[] = [
   o('s3.access-key', 'string', 'S3 access key; the AWS default credential chain applies when unset.'),
   o('s3.secret-key', 'string', 'S3 secret key.'),
   o('s3.path.style.access', 'bool', 'Address buckets by path rather than by host name.'),
+  o('fs.hdfs.webhdfs.address', 'string', 'HTTP address (host:port or http(s)://host:port) of the NameNode serving WebHDFS for hdfs:// locations (default: the location\'s host, port 9870).'),
+  o('yarn.resourcemanager.webapp.address', 'string', 'host:port of the YARN ResourceManager\'s web and REST address, for -yid (default: from yarn-site.xml in YARN_CONF_DIR or HADOOP_CONF_DIR).'),
 ]
 
 const BY_KEY = new Map<string, ConfigOption>()

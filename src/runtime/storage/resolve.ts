@@ -1,11 +1,13 @@
 /**
- * Picks the Storage for a location: the local filesystem for paths, S3 for s3:// and s3a://.
+ * Picks the Storage for a location: the local filesystem for paths, S3 for s3:// and s3a://,
+ * HDFS (through WebHDFS) for hdfs://.
  * The AWS SDK is loaded only when an S3 location is first used, so commands on local paths do not
  * pay for it. Never imports the CLI. Tests: test/security.test.ts, test/integration/s3.test.ts.
  */
 import { ConfigError } from '../errors.js'
 import type { Configuration } from '../config/configuration.js'
 import { FsStorage } from './fs-storage.js'
+import { HdfsStorage, hdfsSettingsFrom } from './hdfs-storage.js'
 import { isRemote } from './paths.js'
 import { s3SettingsFrom, type S3Settings } from './s3-settings.js'
 import type { S3Storage } from './s3-storage.js'
@@ -13,6 +15,7 @@ import type { Storage, StoredObject } from './storage.js'
 
 const fs = new FsStorage()
 const s3Clients = new Map<string, LazyS3Storage>()
+const hdfsClients = new Map<string, HdfsStorage>()
 
 /** S3 storage that loads the SDK (and makes its client) on first use. */
 class LazyS3Storage implements Storage {
@@ -53,7 +56,10 @@ class LazyS3Storage implements Storage {
   }
 }
 
-/** The storage for a location: local files, or S3 (s3:// and s3a://) configured by the s3.* keys. */
+/**
+ * The storage for a location: local files, S3 (s3:// and s3a://) configured by the s3.* keys, or
+ * HDFS (hdfs://) through the WebHDFS address fs.hdfs.webhdfs.address.
+ */
 export function storageFor(location: string, config?: Configuration): Storage {
   if (!isRemote(location)) return fs
   const scheme = location.slice(0, location.indexOf(':')).toLowerCase()
@@ -64,5 +70,12 @@ export function storageFor(location: string, config?: Configuration): Storage {
     if (s === undefined) s3Clients.set(key, (s = new LazyS3Storage(settings)))
     return s
   }
-  throw new ConfigError(`Unsupported storage location '${location}': tsflink stores checkpoints on the local filesystem and on S3 (s3://bucket/prefix)`)
+  if (scheme === 'hdfs') {
+    const settings = hdfsSettingsFrom(config)
+    const key = JSON.stringify(settings)
+    let s = hdfsClients.get(key)
+    if (s === undefined) hdfsClients.set(key, (s = new HdfsStorage(settings)))
+    return s
+  }
+  throw new ConfigError(`Unsupported storage location '${location}': tsflink stores checkpoints on the local filesystem, on S3 (s3://bucket/prefix) and on HDFS (hdfs://namenode:port/path)`)
 }
