@@ -16,6 +16,7 @@ import { installContext, type ExecutionContext } from './context.js'
 import type { JobResult, JobSpec } from './job-master.js'
 import { importProgram } from './program.js'
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
+import { sharedEncoder } from '../state/encoder-pool.js'
 import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import { PeerLink } from '../task/remote-channel.js'
 import { TaskExecutor, type Transport } from '../task/task-executor.js'
@@ -90,6 +91,9 @@ async function main(): Promise<void> {
     },
   }
   const cp = init.checkpoint
+  // Heap snapshots of big numeric state are encoded on the slot's encoder thread: start it while
+  // the job deploys, not at the first checkpoint.
+  if (cp.intervalMs !== undefined && init.backend !== 'rocksdb') sharedEncoder.warm()
   send({ t: 'ready', fingerprint: graphFingerprint(spec.graph) })
   // A timer fires only while the thread returns to its event loop: heartbeats stop when user code never returns.
   setInterval(() => send({ t: 'heartbeat' }), HEARTBEAT_INTERVAL_MS).unref()

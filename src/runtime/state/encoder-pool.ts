@@ -47,6 +47,14 @@ export class SectionEncoder {
     })
   }
 
+  /**
+   * Starts the encoder thread now (it stays unreferenced while idle), so that the first big
+   * snapshot does not wait for the thread to load.
+   */
+  warm(): void {
+    this.start()
+  }
+
   /** Stops the encoder thread; requests in flight fail. */
   async close(): Promise<void> {
     const w = this.worker

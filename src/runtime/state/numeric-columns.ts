@@ -117,8 +117,6 @@ export interface NumericImage {
   arena: Uint8Array[]
 }
 
-const NONE: unique symbol = Symbol('none')
-
 /** ES2024's String.prototype.isWellFormed (Node 20 has it; the configured lib does not declare it). */
 type WellFormed = string & { isWellFormed(): boolean }
 
@@ -129,8 +127,8 @@ export function columnKey(key: StateKey): boolean {
 
 export class NumericColumns {
   private readonly index = new Map<StateKey, number>()
-  /** The key slotOf() found last and its slot (`lastKey` is a symbol when none). */
-  private lastKey: StateKey | symbol = NONE
+  /** The key slotOf() found last and its slot (`lastKey` is NaN, equal to nothing, when none). */
+  private lastKey: StateKey = Number.NaN
   private lastSlot = -1
   private free: number[] = []
   private count = 0
@@ -205,7 +203,7 @@ export class NumericColumns {
     const slot = this.index.get(key)
     if (slot === undefined) return false
     this.index.delete(key)
-    if (slot === this.lastSlot) this.lastKey = NONE
+    if (slot === this.lastSlot) this.lastKey = Number.NaN
     const n = slot >>> CHUNK_BITS
     const k = this.chunks[n]!.k.pins === 0 ? this.chunks[n]!.k : this.unshareKeys(n)
     const i = slot & MASK
