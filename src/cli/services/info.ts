@@ -10,6 +10,7 @@ import type { Configuration } from '../../runtime/config/configuration.js'
 import type { JobGraph } from '../../runtime/graph/job-graph.js'
 import type { ExecutionContext } from '../../runtime/job/context.js'
 import type { JobSpec } from '../../runtime/job/job-master.js'
+import { SHIP_STRATEGY } from '../../runtime/control/job-plan.js'
 import { runProgram } from '../program-loader.js'
 
 export interface PlanPredecessor {
@@ -35,15 +36,6 @@ export interface PlanNode {
 export interface ExecutionPlan {
   jobName: string
   nodes: PlanNode[]
-}
-
-const SHIP_STRATEGY: Record<string, string> = {
-  forward: 'FORWARD',
-  hash: 'HASH',
-  rebalance: 'REBALANCE',
-  rescale: 'RESCALE',
-  shuffle: 'SHUFFLE',
-  global: 'GLOBAL',
 }
 
 /** The plan of a job graph, in Flink's JSON layout (ids count from 1, in topological order). */

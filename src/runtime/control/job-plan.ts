@@ -38,7 +38,7 @@ export interface Plan {
 }
 
 /** Flink's ship strategy names (StreamPartitioner#toString). */
-const SHIP_STRATEGY: Record<PartitionerKind, string> = {
+export const SHIP_STRATEGY: Record<PartitionerKind, string> = {
   forward: 'FORWARD',
   hash: 'HASH',
   rebalance: 'REBALANCE',
