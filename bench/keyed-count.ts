@@ -12,7 +12,8 @@ import {
   WatermarkStrategy, type Collector, type KeyedProcessContext, type ValueState,
 } from '../src/index.js'
 
-class Count extends KeyedProcessFunction<number, number, number> {
+/** The keyed count every keyed-count bench runs (also bench/jobs/lsm-count.ts). */
+export class Count extends KeyedProcessFunction<number, number, number> {
   private state!: ValueState<number>
   override open(): void {
     this.state = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'))

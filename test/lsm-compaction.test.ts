@@ -121,26 +121,10 @@ describe('LSM compaction', () => {
     const root = tmp()
     const target = 64 << 10
     const b = new LsmKeyedStateBackend(ALL, 128, join(root, 'work'), { memoryBytes: 64 << 20, targetFileBytes: target, memtableEntries: 20_000, compactionCredit: 1000 })
-    const v = b.getState(V)
     const KEYS = 60_000
     // Two overlapping passes so that merges (not only moves) build level 1.
-    for (const pass of [0, 1]) {
-      for (let k = pass; k < KEYS; k += 1 + pass) {
-        b.currentKey = k
-        v.update(k + pass)
-        if (k % 500 === 0) {
-          b.maintain()
-          await tick()
-        }
-      }
-    }
-    // Drain the flushes, then the compaction backlog.
-    await b.whenIdle()
-    for (let i = 0; i < 400 && b.levels.l0 > 0; i++) {
-      b.maintain()
-      await b.whenIdle()
-      await tick()
-    }
+    await levelled(b, KEYS)
+    const v = b.getState(V)
     const groupBytes = (b.levels.l1Bytes / 128) * 2
     assert.ok(b.compactions > 0, `merges ran (${b.compactions}, ${b.trivialMoves} moves, ${b.budgetFlushes} flushes, ${JSON.stringify(b.levels)})`)
     assert.equal(b.levels.l0, 0, `level 0 fully merged (${JSON.stringify(b.levels)})`)

@@ -9,22 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  Configuration, DataGeneratorSource, KeyedProcessFunction, RestartStrategies, StreamExecutionEnvironment, ValueStateDescriptor,
-  WatermarkStrategy, type Collector, type KeyedProcessContext, type ValueState,
-} from '../../src/index.js'
-
-class Count extends KeyedProcessFunction<number, number, number> {
-  private state!: ValueState<number>
-  override open(): void {
-    this.state = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'))
-  }
-  processElement(_v: number, _ctx: KeyedProcessContext<number>, out: Collector<number>): void {
-    const c = (this.state.value() ?? 0) + 1
-    this.state.update(c)
-    out.collect(c)
-  }
-}
+import { Configuration, DataGeneratorSource, RestartStrategies, StreamExecutionEnvironment, WatermarkStrategy } from '../../src/index.js'
+import { Count } from '../keyed-count.js'
 
 const [keysArg, perKeyArg, backend, intervalArg, managed] = process.argv.slice(2)
 const keys = Number(keysArg)

@@ -14,13 +14,11 @@
  * test/state-table.test.ts, test/numeric-columns.test.ts, test/section-encoder.test.ts).
  */
 import type { CheckpointBarrier } from '../checkpoint/options.js'
-import { writeStateFile } from '../checkpoint/file-check.js'
-import type { KeyGroupsStateHandle } from '../checkpoint/metadata.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'
 import type { Storage } from '../storage/storage.js'
 import type { StateKey } from '../core/key-groups.js'
 import { sharedEncoder, type SectionEncoder } from './encoder-pool.js'
-import { KeyedStateBackend, serializeSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry } from './keyed-backend.js'
+import { KeyedStateBackend, persistSections, serializeSections, type KeyValueTable, type KeyedSnapshotJob, type TimerEntry } from './keyed-backend.js'
 import { NumericColumns, columnKey } from './numeric-columns.js'
 import { StateTable, type TableSnapshot } from './state-table.js'
 
@@ -123,13 +121,7 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
         }
         try {
           const other = await serializeSections(entries(), timers, maxParallelism)
-          const encoded = await encoder.encode(images.map((x) => x.image), other)
-          if (encoded === undefined) return { handle: undefined, files: [] }
-          const { data, keyGroups } = encoded
-          const file = ctx.fileName('keyed')
-          const ref = await writeStateFile(ctx.storage, ctx.location, file, data)
-          const handle: KeyGroupsStateHandle = { file, keyGroupRange: [keyGroupRange.start, keyGroupRange.end], keyGroups }
-          return { handle, files: [ref] }
+          return await persistSections(ctx, await encoder.encode(images.map((x) => x.image), other), keyGroupRange)
         } finally {
           for (const [, v] of views) v.release()
           for (const x of images) x.release()

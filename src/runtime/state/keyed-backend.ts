@@ -284,11 +284,10 @@ export async function serializeSections(
   return { data: Buffer.concat(parts), keyGroups }
 }
 
-/** Writes entries and timers as one sections file of the snapshot. */
+/** Writes serialized sections (`serializeSections`, or merged by the snapshot encoder) as one sections file of the snapshot. */
 export async function persistSections(
-  ctx: PersistContext, entries: Iterable<[string, StateKey, unknown]>, timers: readonly TimerEntry[], range: KeyGroupRange, maxParallelism: number,
+  ctx: PersistContext, serialized: { data: Uint8Array; keyGroups: [number, number, number][] } | undefined, range: KeyGroupRange,
 ): Promise<PersistedKeyedState> {
-  const serialized = await serializeSections(entries, timers, maxParallelism)
   if (serialized === undefined) return { handle: undefined, files: [] }
   const file = ctx.fileName('keyed')
   const ref = await writeStateFile(ctx.storage, ctx.location, file, serialized.data)
