@@ -11,20 +11,15 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { parentPort } from 'node:worker_threads'
-import type { NumericImage } from './numeric-columns.js'
-import { encodeImages, type EncodedSections } from './section-encoder.js'
+import { serveRequests } from '../core/request-thread.js'
+import type { EncodeRequest } from './encoder-pool.js'
+import { encodeImages } from './section-encoder.js'
 
 setFlagsFromString('--expose-gc')
 const collect = runInNewContext('gc') as () => void
 setFlagsFromString('--no-expose-gc')
 
-parentPort?.on('message', (m: { id: number; images: NumericImage[]; other?: EncodedSections }) => {
-  try {
-    const r = encodeImages(m.images, m.other)
-    parentPort!.postMessage({ id: m.id, result: r }, r === undefined ? [] : [r.data.buffer as ArrayBuffer])
-  } catch (e) {
-    parentPort!.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) })
-  }
-  setImmediate(collect)
-})
+serveRequests((m: EncodeRequest) => {
+  const result = encodeImages(m.images, m.other)
+  return { result, transfer: result === undefined ? [] : [result.data.buffer as ArrayBuffer] }
+}, collect)
