@@ -32,6 +32,8 @@ import { FailureHistory } from './failure-history.js'
 import type { JobStatus } from './job-status.js'
 import { RestartBackoff, type RestartStrategyConfig } from './restart-strategy.js'
 import { TaskStates } from './task-states.js'
+import { sharedDurableWriter } from '../storage/durable-writer.js'
+import { isRemote } from '../storage/paths.js'
 
 /** Where the job's tasks run: on the caller's thread, or in worker threads (one per task slot). */
 export type ExecutionTarget =
@@ -141,6 +143,8 @@ export class JobMaster {
       failJob: (error) => this.settle?.({ kind: 'failed', error }),
     }
     this.coordinator = new CheckpointCoordinator(ctx, spec.checkpoint, restored)
+    // `_metadata` is written durably on this thread's writer thread: start it before the first checkpoint.
+    if (spec.checkpoint.intervalMs !== undefined && !isRemote(spec.checkpointsDir)) sharedDurableWriter.warm()
     // Refuse a restore whose state does not map onto this program before anything runs.
     if (spec.restore !== undefined) planRestore(spec.restore.location, spec.restore.metadata, spec.graph.nodes, spec.restore.allowNonRestoredState)
     if (restored !== undefined && spec.restore?.claimMode === 'claim') this.coordinator.adopt(restored)

@@ -16,13 +16,13 @@ import { installContext, type ExecutionContext } from './context.js'
 import type { JobResult, JobSpec } from './job-master.js'
 import { importProgram } from './program.js'
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js'
-import { sharedEncoder } from '../state/encoder-pool.js'
 import { LsmKeyedStateBackend } from '../state/lsm/lsm-keyed-backend.js'
 import { PeerLink } from '../task/remote-channel.js'
 import { TaskExecutor, type Transport } from '../task/task-executor.js'
 import { taskCheckpointOptions } from '../task/subtask-checkpoint.js'
 import { graphFingerprint } from '../cluster/fingerprint.js'
 import { HEARTBEAT_INTERVAL_MS, errorInfo, type FromWorker, type ToWorker, type WorkerInit } from '../cluster/protocol.js'
+import { sharedDurableWriter } from '../storage/durable-writer.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
@@ -90,10 +90,8 @@ async function main(): Promise<void> {
       for (const l of links.values()) l.poll()
     },
   }
-  const cp = init.checkpoint
-  // Heap snapshots of big numeric state are encoded on the slot's encoder thread: start it while
-  // the job deploys, not at the first checkpoint.
-  if (cp.intervalMs !== undefined && init.backend !== 'rocksdb') sharedEncoder.warm()
+  // State files are written durably on the slot's writer thread: start it while the job deploys.
+  if (init.checkpoint.intervalMs !== undefined) sharedDurableWriter.warm()
   send({ t: 'ready', fingerprint: graphFingerprint(spec.graph) })
   // A timer fires only while the thread returns to its event loop: heartbeats stop when user code never returns.
   setInterval(() => send({ t: 'heartbeat' }), HEARTBEAT_INTERVAL_MS).unref()
@@ -106,8 +104,8 @@ async function main(): Promise<void> {
       executor = new TaskExecutor({
         jobId: init.jobId, graph: spec.graph, attempt: a, placement: { slots: init.slots, slot: init.slot }, transport,
         storageFor: spec.storageFor, clock: spec.clock,
-        checkpointing: taskCheckpointOptions(cp),
-        checkpointingEnabled: cp.intervalMs !== undefined,
+        checkpointing: taskCheckpointOptions(init.checkpoint),
+        checkpointingEnabled: init.checkpoint.intervalMs !== undefined,
         restore: m.restore, replay: m.replay,
         keyedBackend: (range, maxParallelism) => init.backend === 'rocksdb'
           ? new LsmKeyedStateBackend(range, maxParallelism, init.localStateDir)

@@ -7,6 +7,10 @@
  * lists is on stable storage, and an OS crash (not only `kill -9`) leaves only checkpoints that
  * are complete or look incomplete.
  *
+ * Writes of up to 1 MiB go to the durable writer thread (durable-writer.ts), which does the same
+ * steps with synchronous system calls: one message round trip instead of an event-loop turn per
+ * step, which a task thread busy with records hands out only between slices. Bigger writes, and
+ * every write of a storage given its own Syncer, are done here asynchronously.
  * Fsyncs go through a Syncer (injectable: tests observe the order, the benchmark compares with no
  * fsync); fsyncs of one directory that overlap are coalesced (a caller joins the next fsync that
  * starts after its change, never one already running). The cost is measured by
@@ -15,6 +19,7 @@
 import { randomBytes } from 'node:crypto'
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { sharedDurableWriter, type DurableWriter } from './durable-writer.js'
 import type { Storage, StoredObject } from './storage.js'
 
 /** Makes writes durable. */
@@ -55,11 +60,21 @@ export const NO_SYNC: Syncer = {
 }
 
 export interface FsStorageOptions {
+  /** Observes or replaces the fsyncs of asynchronous writes; a storage given one writes everything itself. */
   syncer?: Syncer
+  /** Takes writes of at most OFFLOAD_MAX_BYTES (default: the thread's shared writer, unless a syncer is given). */
+  writer?: DurableWriter | undefined
 }
+
+/**
+ * Writes up to this size go to the durable writer thread: their cost is event-loop turns, not bytes.
+ * Bigger ones are written here (a copy to another thread would cost more than the turns).
+ */
+export const OFFLOAD_MAX_BYTES = 1 << 20
 
 export class FsStorage implements Storage {
   private readonly syncer: Syncer
+  private readonly writer: DurableWriter | undefined
   /** Per directory: the fsync running, and the one queued to start after it. */
   private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | undefined }>()
   /** Directories created by a write whose entries are not yet durable: later writes below them wait. */
@@ -67,9 +82,11 @@ export class FsStorage implements Storage {
 
   constructor(options: FsStorageOptions = {}) {
     this.syncer = options.syncer ?? FSYNC
+    this.writer = 'writer' in options ? options.writer : options.syncer === undefined ? sharedDurableWriter : undefined
   }
 
   async write(location: string, data: Uint8Array): Promise<void> {
+    if (this.writer !== undefined && data.byteLength <= OFFLOAD_MAX_BYTES) return this.writer.write(location, data, false)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const fh = await open(location, 'w')
@@ -83,6 +100,7 @@ export class FsStorage implements Storage {
   }
 
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
+    if (this.writer !== undefined && data.byteLength <= OFFLOAD_MAX_BYTES) return this.writer.write(location, data, true)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`)
