@@ -1,12 +1,14 @@
 /**
  * A local channel's contract, which flow control and unaligned checkpoints rely on: FIFO order
  * with events in band, capacity by credit in records (events never count), batch hints from the
- * credit, a barrier announced when it enters the queue, and the items in front of a barrier.
+ * credit, a barrier announced when it enters the queue, and the items in front of a barrier; a
+ * record writer's room (what a producer emitting in bulk may still emit).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { BATCH_SIZE, END_OF_PARTITION, LocalChannel, batchHintFor, itemsBeforeBarrier, type ChannelItem, type RecordBatch } from '../src/runtime/task/channel.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
+import { RecordWriter } from '../src/runtime/task/record-writer.js'
 
 const batch = (...records: number[]): RecordBatch => ({ kind: 'batch', records, keys: null, timestamps: null })
 const barrier = (id: number): ChannelItem => ({ kind: 'barrier', barrier: { id } as CheckpointBarrier })
@@ -79,5 +81,36 @@ describe('local channel', () => {
     }
     for (let i = c.poll(); i !== undefined; i = c.poll()) out.push(...(i as RecordBatch).records as number[])
     assert.deepEqual(out, Array.from({ length: 5000 }, (_, i) => i))
+  })
+})
+
+describe('room for a producer', () => {
+  it('a channel\'s room is its credit less the records queued, never below 0', () => {
+    const c = new LocalChannel()
+    c.setCredit(10)
+    assert.equal(c.room(), 10)
+    c.send(batch(1, 2, 3))
+    c.send(barrier(1))
+    assert.equal(c.room(), 7, 'events take no room')
+    c.setCredit(2)
+    assert.equal(c.room(), 0, 'a lowered credit leaves no room, not a negative one')
+    c.poll()
+    assert.equal(c.room(), 2)
+  })
+
+  it('a writer\'s room: the least room of its channels less what it buffers, times the channels when records spread', () => {
+    const a = new LocalChannel()
+    const b = new LocalChannel()
+    a.setCredit(40)
+    b.setCredit(40)
+    const forward = new RecordWriter([a], 'forward', undefined, 128, undefined, 0)
+    forward.collect(1)
+    forward.collect(2)
+    assert.equal(forward.room(), 38, 'buffered records count against the room')
+    const spread = new RecordWriter([a, b], 'rebalance', undefined, 128, undefined, 0)
+    b.send(batch(...Array.from({ length: 30 }, (_, i) => i)))
+    assert.equal(spread.room(), 2 * 10, 'the fullest channel (10 left) times two channels')
+    b.send(batch(...Array.from({ length: 15 }, (_, i) => i)))
+    assert.equal(spread.room(), 0, 'a channel over its credit leaves no room')
   })
 })

@@ -3,7 +3,8 @@
  * fed item by item, a manual clock, in-memory storage. Checks what a snapshot contains for each
  * way of taking it (aligned, unaligned, aligned that times out into unaligned): the operator
  * state and the persisted in-flight records together hold exactly the records before the
- * barrier, once each, and never a record after it.
+ * barrier, once each, and never a record after it. And a source task emits no more than the
+ * credit its consumer granted, so a barrier waits behind about the queue debloating aims at.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -12,9 +13,10 @@ import type { ChannelStateBatch } from '../src/runtime/checkpoint/channel-state.
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import type { OperatorSubtaskSnapshot } from '../src/runtime/checkpoint/snapshot.js'
 import { ManualClock } from '../src/runtime/clock.js'
-import { Configuration, MemoryStorage, RichMapFunction, StreamExecutionEnvironment, type CheckpointListener, type CheckpointedFunction, type FunctionSnapshotContext } from '../src/index.js'
+import { Configuration, DataGeneratorSource, MemoryStorage, WatermarkStrategy, RichMapFunction, StreamExecutionEnvironment, type CheckpointListener, type CheckpointedFunction, type FunctionSnapshotContext } from '../src/index.js'
 import { HeapKeyedStateBackend } from '../src/runtime/state/heap-keyed-backend.js'
 import { LocalChannel, type ChannelItem } from '../src/runtime/task/channel.js'
+import { RecordWriter } from '../src/runtime/task/record-writer.js'
 import { StreamTask } from '../src/runtime/task/stream-task.js'
 import type { CheckpointOptions, SubtaskCheckpoint } from '../src/runtime/task/subtask-checkpoint.js'
 
@@ -232,5 +234,40 @@ describe('completion notifications', () => {
     await h.run()
     await assert.rejects(h.task.notificationsSettled(), /cannot commit 2/)
     assert.equal(h.failures.length, 1)
+  })
+})
+
+describe('a source task and its consumer\'s credit', () => {
+  it('never queues more records than the credit in front of its consumer, whatever its poll size', async () => {
+    const env = StreamExecutionEnvironment.createLocalEnvironment(new Configuration())
+    env.fromSource(new DataGeneratorSource((i) => i, Infinity), WatermarkStrategy.noWatermarks(), 'numbers').uid('numbers')
+      .rebalance().map((v: number) => v).uid('m').addSink(() => {})
+    const graph = env.getJobGraph()
+    const vertex = graph.vertices.find((v) => graph.nodes[v.nodes[0]!]!.uid === 'numbers')!
+    const out = new LocalChannel()
+    const writer = new RecordWriter([out], 'forward', undefined, 128, undefined, 0)
+    const task = new StreamTask({
+      jobId: 'j'.repeat(32), graph, vertex, subtask: 0, attempt: 0, inputs: [], writers: new Map([[vertex.nodes[vertex.nodes.length - 1]!, [writer]]]), restore: undefined,
+      storageFor: () => new MemoryStorage(), clock: new ManualClock(0), checkpointing: { mode: 'EXACTLY_ONCE', alignedTimeoutMs: undefined, unaligned: false } as CheckpointOptions,
+      checkpointingEnabled: false, timestamps: { ts: undefined }, replay: [],
+      keyedBackend: (range, maxP) => new HeapKeyedStateBackend(range, maxP),
+      hooks: { ack: () => {}, decline: () => {}, finished: () => {}, fail: (_k, e) => { throw e }, wake: () => {} },
+    })
+    await task.initialize()
+    let produced = 0
+    for (const credit of [37, 5, 300, 1]) {
+      out.setCredit(credit)
+      for (let round = 0; round < 200; round++) {
+        task.step(performance.now() + 5)
+        assert.ok(out.queuedRecords <= Math.max(credit, 1), `credit ${credit}: ${out.queuedRecords} records queued`)
+        // The consumer takes one batch now and then.
+        if (round % 3 === 0) {
+          const item = out.poll()
+          if (item?.kind === 'batch') produced += item.records.length
+        }
+      }
+      while (out.poll() !== undefined);
+    }
+    assert.ok(produced > 1000, `the source went on producing (${produced} records)`)
   })
 })

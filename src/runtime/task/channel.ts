@@ -52,7 +52,7 @@ export function itemsBeforeBarrier(items: readonly ChannelItem[], id: number): C
 /** Records per batch at most. */
 export const BATCH_SIZE = 1024
 /** Credit a channel starts with, before its consumer measured anything. */
-export const INITIAL_CREDIT = 2 * BATCH_SIZE
+export const INITIAL_CREDIT = BATCH_SIZE / 4
 export const MIN_CREDIT = 8
 export const MAX_CREDIT = 32 * BATCH_SIZE
 
@@ -75,6 +75,8 @@ export interface OutputChannel {
   send(item: ChannelItem): void
   /** Whether the producer may produce more for this channel now. */
   hasCapacity(): boolean
+  /** Records the producer may still send before its credit runs out (0 when none). */
+  room(): number
   /** Records a batch should hold, given the current credit. */
   batchHint(): number
 }
@@ -131,6 +133,10 @@ export class LocalChannel implements InputChannel, OutputChannel {
 
   hasCapacity(): boolean {
     return this.records < this.credit
+  }
+
+  room(): number {
+    return Math.max(0, this.credit - this.records)
   }
 
   batchHint(): number {

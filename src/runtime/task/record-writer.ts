@@ -22,6 +22,8 @@ export class RecordWriter implements Output<unknown> {
   private next: number
   /** Per channel: flush a buffer once it holds this many records (from the channel's credit). */
   private readonly hints: number[]
+  /** Records spread over the channels (hash, round robin, shuffle) rather than sent to each or to one. */
+  private readonly spreads: boolean
 
   constructor(
     readonly channels: OutputChannel[],
@@ -35,6 +37,7 @@ export class RecordWriter implements Output<unknown> {
     this.buffers = channels.map(() => ({ records: [], keys: keyed ? [] : null, timestamps: timestamps === undefined ? null : [] }))
     this.next = subtask % channels.length
     this.hints = channels.map((c) => c.batchHint())
+    this.spreads = partitioner !== 'forward' && partitioner !== 'global'
     this.collect = this.chooseCollect(partitioner)
   }
 
@@ -112,6 +115,22 @@ export class RecordWriter implements Output<unknown> {
   hasCapacity(): boolean {
     for (const c of this.channels) if (!c.hasCapacity()) return false
     return true
+  }
+
+  /**
+   * About how many more records this writer takes before a channel's credit runs out: the least
+   * room of any channel (less what is buffered for it), times the channels when records spread
+   * over them. A producer that emits in bulk (a source's poll) emits at most this many, so the
+   * queue in front of the consumer stays near its credit (what buffer debloating aims at).
+   */
+  room(): number {
+    let min = Number.POSITIVE_INFINITY
+    for (let i = 0; i < this.channels.length; i++) {
+      const r = this.channels[i]!.room() - this.buffers[i]!.records.length
+      if (r < min) min = r
+    }
+    if (min <= 0) return 0
+    return this.spreads ? min * this.channels.length : min
   }
 }
 

@@ -57,6 +57,10 @@ export class RemoteOutputChannel implements OutputChannel {
     return this.inFlight < this.credit && this.inFlightBytes < MAX_IN_FLIGHT_BYTES
   }
 
+  room(): number {
+    return this.inFlightBytes < MAX_IN_FLIGHT_BYTES ? Math.max(0, this.credit - this.inFlight) : 0
+  }
+
   batchHint(): number {
     return batchHintFor(this.credit)
   }

@@ -156,12 +156,25 @@ export class StreamTask {
     return true
   }
 
+  /** Records the task's outputs take before a channel's credit runs out (unbounded without outputs). */
+  private outputRoom(): number {
+    let min = Number.POSITIVE_INFINITY
+    for (const w of this.writers) {
+      const r = w.room()
+      if (r < min) min = r
+    }
+    return min
+  }
+
   private stepSource(deadline: number): boolean {
     const source = this.chain.source!
     if (this.waitingForSource || this.checkpoints.stoppedBy !== undefined) return false
     for (;;) {
+      // A poll emits at most what the outputs take before a credit runs out (records buffered count).
+      const room = this.outputRoom()
+      if (room <= 0) return true
       const t0 = performance.now()
-      const status = source.emitNext(this.pollMax)
+      const status = source.emitNext(Math.min(this.pollMax, room))
       const t1 = performance.now()
       if (t1 - t0 > 0.5) this.pollMax = Math.max(1, this.pollMax >> 1)
       else if (t1 - t0 < 0.1 && this.pollMax < SOURCE_POLL_MAX) this.pollMax <<= 1
@@ -181,7 +194,7 @@ export class StreamTask {
         )
         return true
       }
-      if (t1 >= deadline || this.mails.length > 0 || this.checkpoints.stoppedBy !== undefined || !this.hasOutputCapacity()) return true
+      if (t1 >= deadline || this.mails.length > 0 || this.checkpoints.stoppedBy !== undefined) return true
     }
   }
 
