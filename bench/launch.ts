@@ -1,13 +1,15 @@
 /**
  * Runs a job file the way `tsflink run` does (the program on this thread, its tasks in worker
  * threads), but hands the benchmark the JobMaster, so it can read the coordinator's statistics
- * and trigger savepoints without going through the CLI.
+ * and trigger savepoints without going through the CLI. It runs the compiled runtime (`npm run
+ * bench` builds first), as `tsflink run` does: the JobMaster, the task slots and their helper
+ * threads load compiled modules; only the job file goes through tsx, as a user's job file does.
  */
 import { PassThrough } from 'node:stream'
-import { Configuration } from '../src/runtime/config/configuration.js'
-import { currentContext, installContext, type ExecutionContext } from '../src/runtime/job/context.js'
-import type { JobMaster, JobResult } from '../src/runtime/job/job-master.js'
-import { importProgram } from '../src/runtime/job/program.js'
+import { Configuration } from '../dist/runtime/config/configuration.js'
+import { currentContext, installContext, type ExecutionContext } from '../dist/runtime/job/context.js'
+import type { JobMaster, JobResult } from '../dist/runtime/job/job-master.js'
+import { importProgram } from '../dist/runtime/job/program.js'
 
 export interface Launched {
   master: JobMaster

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { JobRestServer } from '../src/runtime/control/rest-server.js'
+import { JobRestServer } from '../dist/runtime/control/rest-server.js'
 import { fmt, launch, median, percentile, sleep, spread } from './launch.js'
 import { baseline } from './keyed-count.js'
 
