@@ -75,6 +75,8 @@ async function captureJob(): Promise<JobSpec> {
 }
 
 async function main(): Promise<void> {
+  // State files are written durably on the slot's writer thread: it loads while the program does.
+  if (init.checkpoint.intervalMs !== undefined) sharedDurableWriter.warm()
   const spec = await captureJob()
   const links = new Map<number, PeerLink>()
   let executor: TaskExecutor | undefined
@@ -90,8 +92,6 @@ async function main(): Promise<void> {
       for (const l of links.values()) l.poll()
     },
   }
-  // State files are written durably on the slot's writer thread: start it while the job deploys.
-  if (init.checkpoint.intervalMs !== undefined) sharedDurableWriter.warm()
   send({ t: 'ready', fingerprint: graphFingerprint(spec.graph) })
   // A timer fires only while the thread returns to its event loop: heartbeats stop when user code never returns.
   setInterval(() => send({ t: 'heartbeat' }), HEARTBEAT_INTERVAL_MS).unref()
