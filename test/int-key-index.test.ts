@@ -50,18 +50,20 @@ describe('IntKeyIndex', () => {
   })
 
   it('keeps every key of a long probe run findable when one in the middle is removed', () => {
-    // Keys that share a home bucket in a 16-entry table: found by searching, not assumed.
-    const index = new IntKeyIndex(4)
-    const home = (k: number): number => Math.imul(k, 0x9e3779b9 | 0) >>> 28
-    const colliding: number[] = []
-    for (let k = 0; colliding.length < 6; k++) if (home(k) === 5) colliding.push(k)
-    colliding.forEach((k, i) => index.insert(k, i))
-    for (const victim of [colliding[2]!, colliding[0]!, colliding[5]!]) {
-      index.delete(victim)
-      colliding.forEach((k, i) => {
-        const gone = [colliding[2], colliding[0], colliding[5]].slice(0, [colliding[2], colliding[0], colliding[5]].indexOf(victim) + 1).includes(k)
-        assert.equal(index.get(k), gone ? -1 : i, `key ${k} after removing ${victim}`)
-      })
+    // Multiples of 64 share their low bits: in a 16-entry table eight of them crowd into few homes,
+    // so they form long probe runs whatever the hash does with the other bits.
+    for (let order = 0; order < 20; order++) {
+      const r = rng(order)
+      const index = new IntKeyIndex(4)
+      const keys = Array.from({ length: 8 }, (_, i) => (i + order) * 64)
+      keys.forEach((k, i) => index.insert(k, i))
+      const gone = new Set<number>()
+      for (let n = 0; n < 8; n++) {
+        const victim = keys[r(keys.length)]!
+        assert.equal(index.delete(victim), gone.has(victim) ? -1 : keys.indexOf(victim))
+        gone.add(victim)
+        keys.forEach((k, i) => assert.equal(index.get(k), gone.has(k) ? -1 : i, `key ${k} after removing ${[...gone]}`))
+      }
     }
   })
 
