@@ -246,6 +246,8 @@ describe('keyed backends: the state objects against a model', () => {
       const model: Model = { v: new Map(), l: new Map(), m: new Map(), r: new Map() }
       const snaps: { restore: KeyedRestore[]; model: Model }[] = []
       const persists: Promise<void>[] = []
+      // A new name per call, as the runtime's stateFileName gives: a file must be referenced by the name it was written under.
+      let names = 0
       const later = new Map<number, () => void>()
       const ctx = `seed ${seed0}`
       for (let step = 1; step <= 6000; step++) {
@@ -322,7 +324,7 @@ describe('keyed backends: the state objects against a model', () => {
           const job = b.snapshot([], barrier(id, dir))
           const snap = { restore: [] as KeyedRestore[], model: copyModel(model) }
           snaps.push(snap)
-          later.set(step + 300, () => persists.push(job.persist({ location: dir, storage: fs, fileName: (x) => `${x}-${id}` }).then((res) => {
+          later.set(step + 300, () => persists.push(job.persist({ location: dir, storage: fs, fileName: (x) => `${x}-${id}-${++names}` }).then((res) => {
             const files = new Map(res.files.map((f) => [join(dir, f.path), f]))
             snap.restore = handles(dir, res.handle).map((h) => ({ ...h, files }))
             b.notifyCheckpointComplete(id)

@@ -2,16 +2,18 @@
  * The snapshot encoder: numeric column images become key-group sections (one per key group,
  * ascending, each key in the section of its key group), merged with the sections the task wrote
  * for other entries and timers; integral numbers are written as small integers (not doubles);
- * the encoder thread gives the same sections as the inline encoder; a
+ * the encoder thread gives the same sections as the inline encoder, also when it writes them to
+ * a local file itself (same bytes, size and checksum); a
  * closed encoder fails its requests and the next one starts a new thread; an idle encoder thread
  * does not keep a process alive.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { checksumOf } from '../src/runtime/checkpoint/metadata.js'
 import { keyGroupForKey } from '../src/runtime/core/key-groups.js'
 import { SectionEncoder } from '../src/runtime/state/encoder-pool.js'
 import { readKeyGroupSections, serializeSections, type KeyGroupSection, type TimerEntry } from '../src/runtime/state/keyed-backend.js'
@@ -108,6 +110,24 @@ describe('section encoder', () => {
       const threaded = (await enc.encode([c.image('v').image], other))!
       assert.deepEqual(threaded.keyGroups.map(([kg]) => kg), inline.keyGroups.map(([kg]) => kg))
       assert.deepEqual(sections(threaded), sections(inline))
+    } finally {
+      await enc.close()
+    }
+  })
+
+  it('writes to a local file on its thread the same bytes, with their size and checksum', async () => {
+    const enc = new SectionEncoder(0)
+    try {
+      const c = columns('v', 70_000, (i) => (i % 3 === 0 ? `s${i}` : i))
+      const other = (await serializeSections([['l', 1, ['x']]], [[0, 1, 2]], MAXP))!
+      const inline = encodeImages([c.image('v').image], { data: other.data.slice(), keyGroups: other.keyGroups })!
+      const path = join(tmp(), 'chk-1', 'keyed-1')
+      const r = await enc.encode([c.image('v').image], other, path)
+      assert.ok(r !== undefined && 'written' in r, 'the thread answers where, not what')
+      const bytes = readFileSync(path)
+      assert.deepEqual(new Uint8Array(bytes), inline.data)
+      assert.deepEqual(r.keyGroups, inline.keyGroups)
+      assert.deepEqual(r.written, { size: inline.data.length, checksum: checksumOf(inline.data) })
     } finally {
       await enc.close()
     }

@@ -92,7 +92,12 @@ export interface FileReference {
 
 /** The content checksum recorded for a state file: CRC-32 (IEEE), as `crc32:<8 lower-case hex>`. */
 export function checksumOf(data: Uint8Array): string {
-  return `crc32:${crc32(data).toString(16).padStart(8, '0')}`
+  return crcChecksum(crc32(data))
+}
+
+/** The checksum of content whose CRC-32 (zlib's) is `crc`, computed as it was written. */
+export function crcChecksum(crc: number): string {
+  return `crc32:${crc.toString(16).padStart(8, '0')}`
 }
 
 export interface CheckpointMetadata {

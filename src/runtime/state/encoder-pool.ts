@@ -11,16 +11,18 @@
 import { RequestThread } from '../core/request-thread.js'
 import { siblingModule } from '../core/worker-entry.js'
 import type { NumericImage } from './numeric-columns.js'
-import { encodeImages, type EncodedSections } from './section-encoder.js'
+import { encodeImages, type EncodedSections, type WrittenSections } from './section-encoder.js'
 
 /** What the encoder thread is asked (section-encoder-worker.ts answers it). */
 export interface EncodeRequest {
   images: NumericImage[]
   other?: EncodedSections
+  /** Write the sections to this local file (durably) instead of answering with their bytes. */
+  target?: string
 }
 
 export class SectionEncoder {
-  private readonly thread = new RequestThread<EncodeRequest, EncodedSections | undefined>(
+  private readonly thread = new RequestThread<EncodeRequest, EncodedSections | WrittenSections | undefined>(
     siblingModule('./section-encoder-worker', import.meta.url), 'tsflink-snapshot-encoder', 'the snapshot encoder', 'Encoding a snapshot failed',
   )
 
@@ -29,9 +31,13 @@ export class SectionEncoder {
   /**
    * Encodes `images` merged with `other` (sections the task serialized itself: they are
    * transferred, so the caller must not use `other.data` afterwards). The images are read in place
-   * (shared memory): release them only once the returned promise has settled.
+   * (shared memory): release them only once the returned promise has settled. With `target` (a
+   * local file path, see Storage.durableLocalPath), a snapshot encoded on the thread is written
+   * there by the thread, durably, as it is encoded: the answer says where, not what.
    */
-  encode(images: NumericImage[], other?: EncodedSections): Promise<EncodedSections | undefined> {
+  encode(images: NumericImage[], other?: EncodedSections): Promise<EncodedSections | undefined>
+  encode(images: NumericImage[], other: EncodedSections | undefined, target: string | undefined): Promise<EncodedSections | WrittenSections | undefined>
+  encode(images: NumericImage[], other?: EncodedSections, target?: string): Promise<EncodedSections | WrittenSections | undefined> {
     let slots = 0
     for (const im of images) slots += im.count
     if (slots === 0) return Promise.resolve(other)
@@ -43,7 +49,7 @@ export class SectionEncoder {
     // The images are shared memory (posted, not copied); the task's own sections are moved.
     const transfer: ArrayBuffer[] = []
     if (other !== undefined && other.data.byteOffset === 0 && other.data.byteLength === other.data.buffer.byteLength) transfer.push(other.data.buffer as ArrayBuffer)
-    return this.thread.request({ images, ...(other === undefined ? {} : { other }) }, transfer)
+    return this.thread.request({ images, ...(other === undefined ? {} : { other }), ...(target === undefined ? {} : { target }) }, transfer)
   }
 
   /**

@@ -15,6 +15,7 @@
  */
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { KeyedRestore } from '../checkpoint/state-assignment.js'
+import { join } from '../storage/paths.js'
 import type { Storage } from '../storage/storage.js'
 import type { StateKey } from '../core/key-groups.js'
 import { sharedEncoder, type SectionEncoder } from './encoder-pool.js'
@@ -121,7 +122,10 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
         }
         try {
           const other = await serializeSections(entries(), timers, maxParallelism)
-          return await persistSections(ctx, await encoder.encode(images.map((x) => x.image), other), keyGroupRange)
+          // A big snapshot of a local checkpoint is written by the encoder thread as it encodes it.
+          const file = ctx.fileName('keyed')
+          const target = ctx.storage.durableLocalPath?.(join(ctx.location, file))
+          return await persistSections(ctx, await encoder.encode(images.map((x) => x.image), other, target), keyGroupRange, file)
         } finally {
           for (const [, v] of views) v.release()
           for (const x of images) x.release()

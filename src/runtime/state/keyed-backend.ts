@@ -284,13 +284,21 @@ export async function serializeSections(
   return { data: Buffer.concat(parts), keyGroups }
 }
 
-/** Writes serialized sections (`serializeSections`, or merged by the snapshot encoder) as one sections file of the snapshot. */
+/**
+ * Writes serialized sections (`serializeSections`, or merged by the snapshot encoder) as one
+ * sections file of the snapshot named `file`; sections the encoder already wrote there (`written`)
+ * are only referenced.
+ */
 export async function persistSections(
-  ctx: PersistContext, serialized: { data: Uint8Array; keyGroups: [number, number, number][] } | undefined, range: KeyGroupRange,
+  ctx: PersistContext,
+  serialized: { data: Uint8Array; keyGroups: [number, number, number][] } | { written: { size: number; checksum: string }; keyGroups: [number, number, number][] } | undefined,
+  range: KeyGroupRange,
+  file = ctx.fileName('keyed'),
 ): Promise<PersistedKeyedState> {
   if (serialized === undefined) return { handle: undefined, files: [] }
-  const file = ctx.fileName('keyed')
-  const ref = await writeStateFile(ctx.storage, ctx.location, file, serialized.data)
+  const ref: FileReference = 'written' in serialized
+    ? { path: file, size: serialized.written.size, checksum: serialized.written.checksum }
+    : await writeStateFile(ctx.storage, ctx.location, file, serialized.data)
   const handle: KeyGroupsStateHandle = { file, keyGroupRange: [range.start, range.end], keyGroups: serialized.keyGroups }
   return { handle, files: [ref] }
 }

@@ -13,13 +13,14 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { serveRequests } from '../core/request-thread.js'
 import type { EncodeRequest } from './encoder-pool.js'
-import { encodeImages } from './section-encoder.js'
+import { encodeImages, encodeImagesToFile, type EncodedSections, type WrittenSections } from './section-encoder.js'
 
 setFlagsFromString('--expose-gc')
 const collect = runInNewContext('gc') as () => void
 setFlagsFromString('--no-expose-gc')
 
-serveRequests((m: EncodeRequest) => {
+serveRequests<EncodeRequest, EncodedSections | WrittenSections | undefined>((m) => {
+  if (m.target !== undefined) return { result: encodeImagesToFile(m.images, m.other, m.target) }
   const result = encodeImages(m.images, m.other)
   return { result, transfer: result === undefined ? [] : [result.data.buffer as ArrayBuffer] }
 }, collect)

@@ -14,6 +14,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
+import { crc32 } from 'node:zlib'
 
 export interface SyncFsOps {
   /** mkdir -p; the first folder it created, or undefined when `dir` existed. */
@@ -36,15 +37,30 @@ export const NODE_FS_OPS: SyncFsOps = {
   unlink: (path) => unlinkSync(path),
 }
 
-/** Writes `data` to `location` durably; `atomic`: through a temporary sibling renamed over it. */
-export function writeDurablySync(ops: SyncFsOps, location: string, data: Uint8Array, atomic: boolean): void {
+/** What was written: the size and the CRC-32 of the content (zlib's). */
+export interface Written {
+  size: number
+  crc: number
+}
+
+/**
+ * Writes `data` to `location` durably; `atomic`: through a temporary sibling renamed over it.
+ * `data` may be parts produced as they are written (one part in memory at a time).
+ */
+export function writeDurablySync(ops: SyncFsOps, location: string, data: Uint8Array | Iterable<Uint8Array>, atomic: boolean): Written {
   const dir = dirname(location)
   const first = ops.mkdirp(dir)
   const target = atomic ? join(dir, `.${randomBytes(6).toString('hex')}.tmp`) : location
+  let size = 0
+  let crc = 0
   try {
     const fd = ops.open(target, 'w')
     try {
-      for (let off = 0; off < data.byteLength;) off += ops.write(fd, data, off)
+      for (const part of data instanceof Uint8Array ? [data] : data) {
+        for (let off = 0; off < part.byteLength;) off += ops.write(fd, part, off)
+        size += part.byteLength
+        crc = crc32(part, crc)
+      }
       ops.fsync(fd)
     } finally {
       ops.close(fd)
@@ -68,6 +84,7 @@ export function writeDurablySync(ops: SyncFsOps, location: string, data: Uint8Ar
       if (d === first || dirname(d) === d) break
     }
   }
+  return { size, crc }
 }
 
 /** fsync of a folder's entries; platforms that cannot fsync a folder order their renames anyway. */

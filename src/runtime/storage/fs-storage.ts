@@ -99,6 +99,10 @@ export class FsStorage implements Storage {
     await Promise.all([this.syncDirectory(dir), created])
   }
 
+  durableLocalPath(location: string): string | undefined {
+    return this.writer === undefined ? undefined : location
+  }
+
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
     if (this.writer !== undefined && data.byteLength <= OFFLOAD_MAX_BYTES) return this.writer.write(location, data, true)
     const dir = dirname(location)

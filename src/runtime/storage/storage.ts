@@ -33,4 +33,10 @@ export interface Storage {
   deleteTree(prefix: string): Promise<void>
   /** Creates the object only if it does not exist yet; false when it did (locks). */
   createExclusive(location: string, data: Uint8Array): Promise<boolean>
+  /**
+   * The file path at which another thread may write `location` itself, durably, with synchronous
+   * system calls (durable-write.ts) instead of through `write`: defined only for local files that
+   * `write` would fsync the same way. A big snapshot's encoder streams it to disk there.
+   */
+  durableLocalPath?(location: string): string | undefined
 }
