@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import {
   Configuration, DataGeneratorSource, EmbeddedRocksDBStateBackend, KeyedProcessFunction, RestartStrategies, StreamExecutionEnvironment, ValueStateDescriptor,
   WatermarkStrategy, type Collector, type KeyedProcessContext, type ValueState,
-} from '../src/index.js'
+} from '../dist/index.js'
 
 /** The keyed count every keyed-count bench runs (also bench/jobs/lsm-count.ts). */
 export class Count extends KeyedProcessFunction<number, number, number> {

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Configuration, DataGeneratorSource, RestartStrategies, StreamExecutionEnvironment, WatermarkStrategy } from '../../src/index.js'
+import { Configuration, DataGeneratorSource, RestartStrategies, StreamExecutionEnvironment, WatermarkStrategy } from '../../dist/index.js'
 import { Count } from '../keyed-count.js'
 
 const [keysArg, perKeyArg, backend, intervalArg, managed] = process.argv.slice(2)
