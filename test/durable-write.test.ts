@@ -4,7 +4,7 @@
  * temporary renamed only once fsynced, the folder fsynced after the name appeared, and the parent of
  * every folder the write created), observed through recording `SyncFsOps`; and the real thread:
  * writes land, errors keep their code, FsStorage sends small writes there and big ones not, and an
- * idle writer holds no process open.
+ * idle writer (also one started ahead of its first write) holds no process open.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -167,6 +167,20 @@ describe('durable writer thread', () => {
     } finally {
       await writer.close()
     }
+  })
+
+  it('a writer started ahead of its first write does not keep a process alive', () => {
+    const dir = tmp()
+    const script = join(dir, 'warm.mts')
+    const writer = fileURLToPath(new URL('../src/runtime/storage/durable-writer.ts', import.meta.url))
+    writeFileSync(script, `
+      import { sharedDurableWriter } from ${JSON.stringify(writer)}
+      sharedDurableWriter.warm()
+      console.log('warmed')
+    `)
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000, cwd: process.cwd() })
+    assert.equal(r.status, 0, r.stderr || `ended by ${r.signal}`)
+    assert.equal(r.stdout.trim(), 'warmed')
   })
 
   it('does not keep a process alive once its writes are done', () => {

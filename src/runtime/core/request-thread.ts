@@ -72,7 +72,6 @@ export class RequestThread<Q, R> {
     if (this.worker !== undefined) return this.worker
     const { entry, evaluate } = workerEntry(this.module)
     const worker = new Worker(entry, { eval: evaluate, name: this.name })
-    worker.unref()
     worker.on('message', (m: Reply<R>) => {
       const p = this.pending.get(m.id)
       if (p === undefined) return
@@ -88,6 +87,8 @@ export class RequestThread<Q, R> {
     }
     worker.on('error', (e) => lost(new Error(`${capitalized(this.what)} thread failed: ${e.message}`)))
     worker.on('exit', (code) => lost(new Error(`${capitalized(this.what)} thread exited with code ${code}`)))
+    // After the listeners: adding a 'message' listener references the worker again.
+    worker.unref()
     this.worker = worker
     return worker
   }
