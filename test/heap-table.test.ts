@@ -81,4 +81,24 @@ describe('HeapTable', () => {
       await encoder.close()
     })
   }
+
+  it('starts the encoder thread once its numbers reach a quarter of what the thread takes, before any snapshot', async () => {
+    const encoder = new SectionEncoder(4000)
+    try {
+      const b = new HeapKeyedStateBackend(ALL, 128, { encoder })
+      const s = b.getState(new ValueStateDescriptor<number>('v'))
+      for (let i = 0; i < 999; i++) {
+        b.currentKey = i
+        s.update(i)
+      }
+      b.maintain()
+      assert.equal(encoder.started, false, '999 numbers: not yet')
+      b.currentKey = 999
+      s.update(1)
+      b.maintain()
+      assert.equal(encoder.started, true, '1000 numbers: started')
+    } finally {
+      await encoder.close()
+    }
+  })
 })

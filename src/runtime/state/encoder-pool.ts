@@ -60,6 +60,11 @@ export class SectionEncoder {
     this.thread.warm()
   }
 
+  /** Whether the encoder thread runs (started by a big snapshot or by `warm()`). */
+  get started(): boolean {
+    return this.thread.started
+  }
+
   /** Stops the encoder thread; requests in flight fail. */
   close(): Promise<void> {
     return this.thread.close()

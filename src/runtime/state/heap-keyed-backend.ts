@@ -89,6 +89,7 @@ export interface HeapBackendOptions {
 export class HeapKeyedStateBackend extends KeyedStateBackend {
   private readonly tables = new Map<string, HeapTable>()
   private readonly encoder: SectionEncoder
+  private encoderWarm = false
 
   constructor(range: KeyedStateBackend['keyGroupRange'], maxParallelism: number, options: HeapBackendOptions = {}) {
     super(range, maxParallelism)
@@ -103,7 +104,17 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
 
   maintain(budget = 8192): boolean {
     let more = false
-    for (const t of this.tables.values()) if (t.hasObjects && t.objects.maintain(budget)) more = true
+    let slots = 0
+    for (const t of this.tables.values()) {
+      if (t.hasObjects && t.objects.maintain(budget)) more = true
+      slots += t.numbers.size
+    }
+    // State on its way to snapshots that the encoder thread takes: start the thread before the
+    // first of them (a job's last checkpoint would otherwise wait for it to load).
+    if (!this.encoderWarm && slots >= this.encoder.inlineBelow >> 2) {
+      this.encoderWarm = true
+      this.encoder.warm()
+    }
     return more
   }
 
