@@ -3,7 +3,8 @@
  * it durable before it answers (the file's data fsynced before the answer, an atomic write's
  * temporary renamed only once fsynced, the folder fsynced after the name appeared, and the parent of
  * every folder the write created), observed through recording `SyncFsOps`; and the real thread:
- * writes land, errors keep their code, FsStorage sends small writes there and big ones not, and an
+ * writes land, errors keep their code, FsStorage sends small writes there (once the thread has
+ * loaded: until then it writes them itself) and big ones not, and an
  * idle writer (also one started ahead of its first write) holds no process open.
  */
 import assert from 'node:assert/strict'
@@ -118,6 +119,14 @@ describe('durable write (system calls in order)', () => {
   })
 })
 
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (!cond()) {
+    assert.ok(Date.now() < deadline, 'timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
 describe('durable writer thread', () => {
   it('writes, replaces atomically, and creates folders', async () => {
     const dir = tmp()
@@ -151,11 +160,29 @@ describe('durable writer thread', () => {
     }
   })
 
+  it('FsStorage writes itself until its writer thread has loaded, never waiting for it to start', async () => {
+    const dir = tmp()
+    const writer = new DurableWriter()
+    const storage = new FsStorage({ writer })
+    try {
+      await storage.write(join(dir, 'early'), Buffer.from('e'))
+      assert.equal(writer.requests, 0, 'written before the thread was up')
+      assert.equal(readFileSync(join(dir, 'early'), 'utf8'), 'e')
+      await until(() => writer.ready)
+      await storage.write(join(dir, 'later'), Buffer.from('l'))
+      assert.equal(writer.requests, 1, 'the first write started the thread; later ones go there')
+    } finally {
+      await writer.close()
+    }
+  })
+
   it('FsStorage sends writes up to the limit to its writer thread and writes bigger ones itself', async () => {
     const dir = tmp()
     const writer = new DurableWriter()
     const storage = new FsStorage({ writer })
     try {
+      writer.warm()
+      await until(() => writer.ready)
       await storage.write(join(dir, 'small'), Buffer.alloc(OFFLOAD_MAX_BYTES, 1))
       await storage.writeAtomic(join(dir, 'meta'), Buffer.from('m'))
       assert.equal(writer.requests, 2)

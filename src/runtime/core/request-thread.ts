@@ -18,7 +18,7 @@ interface ErrorInfo {
   path?: string
 }
 
-type Reply<R> = { id: number; result: R; error?: undefined } | { id: number; error: ErrorInfo }
+type Reply<R> = { id: number; result: R; error?: undefined } | { id: number; error: ErrorInfo } | { ready: true }
 
 interface Pending<R> {
   resolve(r: R): void
@@ -27,6 +27,8 @@ interface Pending<R> {
 
 export class RequestThread<Q, R> {
   private worker: Worker | undefined
+  /** The thread answers requests now (its module loaded): a request waits for nothing but the work. */
+  private isReady = false
   private nextId = 1
   private readonly pending = new Map<number, Pending<R>>()
 
@@ -60,10 +62,16 @@ export class RequestThread<Q, R> {
     return this.worker !== undefined
   }
 
+  /** Whether the thread has loaded and answers requests at once. */
+  get ready(): boolean {
+    return this.isReady
+  }
+
   /** Stops the thread; requests in flight fail. */
   async close(): Promise<void> {
     const w = this.worker
     this.worker = undefined
+    this.isReady = false
     this.failAll(new Error(`${capitalized(this.what)} was closed`))
     if (w !== undefined) await w.terminate()
   }
@@ -73,6 +81,10 @@ export class RequestThread<Q, R> {
     const { entry, evaluate } = workerEntry(this.module)
     const worker = new Worker(entry, { eval: evaluate, name: this.name })
     worker.on('message', (m: Reply<R>) => {
+      if ('ready' in m) {
+        if (this.worker === worker) this.isReady = true
+        return
+      }
       const p = this.pending.get(m.id)
       if (p === undefined) return
       this.pending.delete(m.id)
@@ -83,6 +95,7 @@ export class RequestThread<Q, R> {
     const lost = (err: Error): void => {
       if (this.worker !== worker) return
       this.worker = undefined
+      this.isReady = false
       this.failAll(err)
     }
     worker.on('error', (e) => lost(new Error(`${capitalized(this.what)} thread failed: ${e.message}`)))
@@ -114,6 +127,7 @@ export function serveRequests<Q, R>(handle: (body: Q) => { result: R; transfer?:
     }
     if (after !== undefined) setImmediate(after)
   })
+  parentPort?.postMessage({ ready: true })
 }
 
 function errorInfo(e: unknown): ErrorInfo {

@@ -29,6 +29,11 @@ export class DurableWriter {
     await this.thread.request({ location, data, atomic })
   }
 
+  /** Whether the thread has loaded: until then, FsStorage writes itself rather than wait for it. */
+  get ready(): boolean {
+    return this.thread.ready
+  }
+
   /** Starts the thread now (a job with checkpoints does this as it deploys), so the first checkpoint does not wait for it. */
   warm(): void {
     this.thread.warm()

@@ -7,9 +7,10 @@
  * lists is on stable storage, and an OS crash (not only `kill -9`) leaves only checkpoints that
  * are complete or look incomplete.
  *
- * Writes of up to 1 MiB go to the durable writer thread (durable-writer.ts), which does the same
- * steps with synchronous system calls: one message round trip instead of an event-loop turn per
- * step, which a task thread busy with records hands out only between slices. Bigger writes, and
+ * Writes of up to 1 MiB go to the durable writer thread (durable-writer.ts) once it has loaded
+ * (until then they are written here, and the first starts it), which does the same steps with
+ * synchronous system calls: one message round trip instead of an event-loop turn per step, which
+ * a task thread busy with records hands out only between slices. Bigger writes, and
  * every write of a storage given its own Syncer, are done here asynchronously.
  * Fsyncs go through a Syncer (injectable: tests observe the order, the benchmark compares with no
  * fsync); fsyncs of one directory that overlap are coalesced (a caller joins the next fsync that
@@ -86,7 +87,7 @@ export class FsStorage implements Storage {
   }
 
   async write(location: string, data: Uint8Array): Promise<void> {
-    if (this.writer !== undefined && data.byteLength <= OFFLOAD_MAX_BYTES) return this.writer.write(location, data, false)
+    if (this.offloads(data)) return this.writer!.write(location, data, false)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const fh = await open(location, 'w')
@@ -99,12 +100,24 @@ export class FsStorage implements Storage {
     await Promise.all([this.syncDirectory(dir), created])
   }
 
+  /**
+   * Whether the writer thread takes this write: small enough, and the thread loaded (a write never
+   * waits for it to start; the first one starts it and is written here).
+   */
+  private offloads(data: Uint8Array): boolean {
+    const w = this.writer
+    if (w === undefined || data.byteLength > OFFLOAD_MAX_BYTES) return false
+    if (w.ready) return true
+    w.warm()
+    return false
+  }
+
   durableLocalPath(location: string): string | undefined {
     return this.writer === undefined ? undefined : location
   }
 
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
-    if (this.writer !== undefined && data.byteLength <= OFFLOAD_MAX_BYTES) return this.writer.write(location, data, true)
+    if (this.offloads(data)) return this.writer!.write(location, data, true)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`)
