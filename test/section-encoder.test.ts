@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { serialize } from 'node:v8'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -99,6 +100,65 @@ describe('section encoder', () => {
     let total = 0
     for (const s of secs.values()) total += (s.s.count?.length ?? 0) / 2
     assert.equal(total, 201)
+  })
+
+  it('writes number-keyed sections byte for byte as v8.serialize writes the section objects', () => {
+    // Values at every boundary of v8's number encodings: Smis, their varint lengths, doubles.
+    const edge = [0, 1, -1, 63, 64, -64, -65, 127, 128, 8191, 8192, 2 ** 20, 2 ** 30 - 1, 2 ** 30, 2 ** 31 - 1, -(2 ** 31),
+      2 ** 31, -(2 ** 31) - 1, 0.5, -0, Number.NaN, Infinity, -Infinity, 1e300, Number.MIN_VALUE, 2 ** 53]
+    const keys: number[] = []
+    for (let i = 1; i <= 6000; i++) keys.push(i % 3 === 0 ? -i : i % 7 === 0 ? i + 0.25 : 1e7 + i * 977)
+    keys.push(...edge.filter((k) => !Number.isNaN(k) && k !== 0), -0)
+    const count = new NumericColumns(MAXP)
+    const sum = new NumericColumns(MAXP)
+    keys.forEach((k, i) => {
+      count.insert(k, edge[i % edge.length]!)
+      if (i % 2 === 0) sum.insert(k, i * 1.5)
+    })
+    // The oracle: the section objects built from the inserted entries (insertion order = slot
+    // order within a group) with values kept as v8 keeps them in an array, through v8.serialize.
+    const tagged = (): unknown[] => {
+      const a: unknown[] = ['']
+      a.pop()
+      return a
+    }
+    // The format's rule: an integral int32 value (not -0) is a small integer (a Smi), whatever
+    // arithmetic produced it; anything else a double.
+    const asElement = (x: number): number => {
+      const n = x | 0
+      return n === x && !Object.is(x, -0) ? n : x
+    }
+    const expected: [number, Buffer][] = []
+    for (let kg = 0; kg < MAXP; kg++) {
+      const s: Record<string, unknown[]> = {}
+      keys.forEach((k, i) => {
+        if (keyGroupForKey(k, MAXP) !== kg) return
+        ;(s.count ??= tagged()).push(asElement(k), asElement(edge[i % edge.length]!))
+      })
+      keys.forEach((k, i) => {
+        if (i % 2 !== 0 || keyGroupForKey(k, MAXP) !== kg) return
+        ;(s.sum ??= tagged()).push(asElement(k), asElement(i * 1.5))
+      })
+      if (Object.keys(s).length > 0) expected.push([kg, serialize({ s, t: [] })])
+    }
+    const e = encodeImages([count.image('count').image, sum.image('sum').image])!
+    assert.deepEqual(e.keyGroups.map(([kg]) => kg), expected.map(([kg]) => kg))
+    for (const [i, [kg, offset, length]] of e.keyGroups.entries()) {
+      assert.deepEqual(Buffer.from(e.data.subarray(offset, offset + length)), expected[i]![1], `key group ${kg}`)
+    }
+    // A state whose name is an array index: v8 writes that key as a number.
+    const byIndex = new NumericColumns(MAXP)
+    byIndex.insert(5, 1)
+    const one = encodeImages([byIndex.image('12').image])!
+    const [[kg, offset, length]] = one.keyGroups as [[number, number, number]]
+    assert.equal(kg, keyGroupForKey(5, MAXP))
+    assert.deepEqual(Buffer.from(one.data.subarray(offset, offset + length)), serialize({ s: { 12: [5, 1] }, t: [] }))
+    // Two-byte names: v8 aligns their characters with a padding byte where the offset asks for it.
+    for (const name of ['счёт', 'aсчёт', 'abсчёт']) {
+      const two = encodeImages([byIndex.image(name).image])!
+      const [[, o2, l2]] = two.keyGroups as [[number, number, number]]
+      assert.deepEqual(Buffer.from(two.data.subarray(o2, o2 + l2)), serialize({ s: { [name]: [5, 1] }, t: [] }), name)
+    }
   })
 
   it('gives the same sections on its thread as inline', async () => {
