@@ -174,8 +174,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly layers: Layer[] = []
   private l0: L0Table[] = []
   private l1: L1Table[] = []
-  /** Key group → level-0 tables for which it is pending. */
-  private readonly pendingCount = new Map<number, number>()
+  /**
+   * Key group (minus the range's start) → the level-0 tables it is pending in, oldest first: a
+   * read probes only these, not every level-0 table.
+   */
+  private readonly pendingIn: (L0Table[] | undefined)[] = []
   private readonly cache = new BlockCache(1 << 20)
   private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
@@ -230,12 +233,22 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     return this.l0.length + this.l1.length
   }
 
-  /** Level-0 and level-1 table counts (tests, bench). */
-  get levels(): { l0: number; l1: number; l1Bytes: number; l0Bytes: number } {
+  /**
+   * Level-0 and level-1 table counts and bytes, and level 0's depth: the most level-0 tables any
+   * key group is pending in, which is what a read that misses probes (tests, bench).
+   */
+  get levels(): { l0: number; l1: number; l1Bytes: number; l0Bytes: number; depth: number } {
     return {
       l0: this.l0.length, l1: this.l1.length,
       l1Bytes: this.l1.reduce((n, t) => n + t.r.size, 0), l0Bytes: this.l0.reduce((n, t) => n + t.r.size, 0),
+      depth: this.depth(),
     }
+  }
+
+  private depth(): number {
+    let d = 0
+    for (const list of this.pendingIn) if (list !== undefined && list.length > d) d = list.length
+    return d
   }
 
   /** Estimated bytes of the active memtables. */
@@ -290,10 +303,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const hash = bloomHash(enc)
     // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
     // once merged is in level 1, older than every table still pending for it.
-    for (let i = this.l0.length - 1; i >= 0; i--) {
-      const t = this.l0[i]!
-      if (!t.pending.has(kg)) continue
-      const e = t.r.get(enc, hash)
+    const pending = this.pendingIn[kg - this.keyGroupRange.start]
+    if (pending !== undefined) for (let i = pending.length - 1; i >= 0; i--) {
+      const e = pending[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
@@ -552,7 +564,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private nextStep(): { lo: number; hi: number; l1: L1Table[] } | undefined {
     const { start, end } = this.keyGroupRange
     const pendingAt = (lo: number, hi: number): boolean => {
-      for (let g = lo; g <= hi; g++) if ((this.pendingCount.get(g) ?? 0) > 0) return true
+      for (let g = lo; g <= hi; g++) if ((this.pendingIn[g - start]?.length ?? 0) > 0) return true
       return false
     }
     // Segments in key-group order: level-1 tables and the gaps between them.
@@ -601,7 +613,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       const wholeGap = this.l1.every((x) => x.hi < min || x.lo > max)
       if (t.pending.size === t.r.groupsIn(min, max).length && min >= lo && max <= hi && !olderOverlap && !newerOverlap && wholeGap) {
         this.l0.splice(idx, 1)
-        for (const g of t.pending) this.unpend(g)
+        for (const g of t.pending) this.unpend(t, g)
         this.l1.push({ r: t.r, lo: min, hi: max })
         this.l1.sort((a, b) => a.lo - b.lo)
         this.trivialMoves++
@@ -667,7 +679,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       for (const g of [...t.pending]) {
         if (g >= lo && g <= hi) {
           t.pending.delete(g)
-          this.unpend(g)
+          this.unpend(t, g)
         }
       }
     }
@@ -875,14 +887,17 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** A new newest level-0 table: every key group it holds is pending. */
   private addL0(r: SstReader): void {
     const pending = new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER))
-    for (const g of pending) this.pendingCount.set(g, (this.pendingCount.get(g) ?? 0) + 1)
-    this.l0.push({ r, pending })
+    const t: L0Table = { r, pending }
+    const start = this.keyGroupRange.start
+    for (const g of pending) (this.pendingIn[g - start] ??= []).push(t)
+    this.l0.push(t)
   }
 
-  private unpend(g: number): void {
-    const n = (this.pendingCount.get(g) ?? 1) - 1
-    if (n > 0) this.pendingCount.set(g, n)
-    else this.pendingCount.delete(g)
+  /** Table `t`'s data of key group `g` is merged into level 1. */
+  private unpend(t: L0Table, g: number): void {
+    const list = this.pendingIn[g - this.keyGroupRange.start]
+    const i = list?.indexOf(t) ?? -1
+    if (i >= 0) list!.splice(i, 1)
   }
 
   override dispose(): void {
