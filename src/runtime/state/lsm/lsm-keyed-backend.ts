@@ -214,6 +214,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   trivialMoves = 0
   /** Flushes the memory budget (not a checkpoint) started. */
   budgetFlushes = 0
+  /** Reads that reached the tables, and the tables they probed (bloom filter first), both levels (observability, bench). */
+  tableReads = 0
+  tableProbes = 0
   /** Bytes written by flushes and by compaction (observability, bench). */
   flushedBytes = 0
   compactedBytes = 0
@@ -304,12 +307,15 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
     // once merged is in level 1, older than every table still pending for it.
     const pending = this.pendingIn[kg - this.keyGroupRange.start]
+    this.tableReads++
     if (pending !== undefined) for (let i = pending.length - 1; i >= 0; i--) {
+      this.tableProbes++
       const e = pending[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
     if (t === undefined) return undefined
+    this.tableProbes++
     const e = t.r.get(enc, hash)
     return e === undefined || e[4] === 1 ? undefined : e[5]
   }
@@ -636,7 +642,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private async merge(lo: number, hi: number, inputs: L0Table[], base: L1Table[]): Promise<number> {
     const req: MergeRequest = {
       // Streams newest first: level 0 newest to oldest, then level 1.
-      inputs: inputs.map((t) => t.r.path).reverse(), base: base.map((b) => b.r.path), lo, hi,
+      inputs: inputs.map((t) => t.r.path).reverse(), groups: pendingGroups(inputs, lo, hi).reverse(), base: base.map((b) => b.r.path), lo, hi,
       targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
     }
     let written: MergeOutput[] | undefined
@@ -916,6 +922,19 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // while it is removed (retried), and once it is gone the merge fails and is ignored.
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 })
   }
+}
+
+/**
+ * Per table, its pending key groups in lo..hi when they are not all it holds there (undefined:
+ * all). A step's range may take in a neighbour range merged earlier (a small level-1 table takes
+ * its small neighbour along), whose data in this table is then older than level 1's.
+ */
+function pendingGroups(tables: readonly L0Table[], lo: number, hi: number): (number[] | undefined)[] {
+  return tables.map((t) => {
+    const held = t.r.groupsIn(lo, hi)
+    const pending = held.filter((g) => t.pending.has(g))
+    return pending.length === held.length ? undefined : pending
+  })
 }
 
 /** Every live entry across tables listed in write order (newest wins), as [key group, state name, key, value], in key order, streamed. */
