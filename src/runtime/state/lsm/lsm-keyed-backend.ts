@@ -8,14 +8,15 @@
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
  * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
  * kept are always the newest ones and "newest first" stays right); decoded blocks share the rest.
- * Reads look in the active memtable, the frozen layers, level 0 newest first, then the one level-1
- * table owning the key's group (bloom filter, block index, checksummed blocks).
+ * Reads look in the active memtable, the frozen layers, the level-0 tables the key's group is
+ * pending in (a list per key group), newest first, then the one level-1 table owning the key's
+ * group (bloom filter, block index, checksummed blocks).
  *
  * Compaction. Level 1 is a partition of the key groups: each table owns a contiguous range and is
  * written at most `targetFileBytes` (split at key-group boundaries; default 1/128 of the state). A step picks the next range
  * (round robin) that level-0 data is pending for and merges that data with the range's level-1
  * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
- * deletions dropped). A level-0 table is deleted once every key group it holds and every older
+ * deletions dropped; from each level-0 table only the key groups still pending in it). A level-0 table is deleted once every key group it holds and every older
  * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
  * that overlaps nothing older moves to level 1 without being rewritten. A step's merge (merge.ts)
  * runs on the compaction thread (compaction-pool.ts) by file path while the task goes on; the task
