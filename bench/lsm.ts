@@ -99,11 +99,13 @@ async function incrementalSteady(checkpoints = 100, keys = 1_000_000): Promise<v
     const full = await checkpoint(1)
     const incs: number[] = []
     let maxMs = 0
+    let maxDepth = 0
     for (let id = 2; id <= checkpoints + 1; id++) {
       await touch(keys / 100, true)
       const inc = await checkpoint(id)
       incs.push(inc.newBytes)
       maxMs = Math.max(maxMs, inc.ms)
+      maxDepth = Math.max(maxDepth, b.levels.depth)
     }
     await b.whenIdle()
     const pct = incs.map((x) => (100 * x) / full.newBytes)
@@ -111,7 +113,7 @@ async function incrementalSteady(checkpoints = 100, keys = 1_000_000): Promise<v
     console.log(`incremental checkpoints of the LSM backend: ${keys.toLocaleString()} keys, then ${checkpoints} checkpoints with 1% of the keys (random) touched before each; compaction running`)
     console.log(`  full checkpoint (baseline): ${mb(full.newBytes)}`)
     console.log(`  incremental: median ${fmt(median(pct))}%, max ${fmt(Math.max(...pct))}%, min ${fmt(Math.min(...pct))}% of the full one's bytes; ${over} of ${checkpoints} over 5% (target: none); slowest ${fmt(maxMs)} ms`)
-    console.log(`  local tables at the end: ${b.tableCount}, compactions ${b.compactions}`)
+    console.log(`  local tables at the end: ${b.tableCount}, compactions ${b.compactions}; level-0 depth (tables a read may probe) at most ${maxDepth}, at the end ${b.levels.depth}; level 0 ${mb(b.levels.l0Bytes)}, level 1 ${mb(b.levels.l1Bytes)}`)
   } finally {
     b.dispose()
     rmSync(root, { recursive: true, force: true })

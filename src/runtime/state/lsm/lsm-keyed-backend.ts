@@ -8,14 +8,15 @@
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
  * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
  * kept are always the newest ones and "newest first" stays right); decoded blocks share the rest.
- * Reads look in the active memtable, the frozen layers, level 0 newest first, then the one level-1
- * table owning the key's group (bloom filter, block index, checksummed blocks).
+ * Reads look in the active memtable, the frozen layers, the level-0 tables the key's group is
+ * pending in (a list per key group), newest first, then the one level-1 table owning the key's
+ * group (bloom filter, block index, checksummed blocks).
  *
  * Compaction. Level 1 is a partition of the key groups: each table owns a contiguous range and is
  * written at most `targetFileBytes` (split at key-group boundaries; default 1/128 of the state). A step picks the next range
  * (round robin) that level-0 data is pending for and merges that data with the range's level-1
  * table into new level-1 tables (a k-way merge of sorted streams: one block per input in memory;
- * deletions dropped). A level-0 table is deleted once every key group it holds and every older
+ * deletions dropped; from each level-0 table only the key groups still pending in it). A level-0 table is deleted once every key group it holds and every older
  * level-0 table was merged (so what remains of level 0 always shadows correctly). A table
  * that overlaps nothing older moves to level 1 without being rewritten. A step's merge (merge.ts)
  * runs on the compaction thread (compaction-pool.ts) by file path while the task goes on; the task
@@ -174,8 +175,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private readonly layers: Layer[] = []
   private l0: L0Table[] = []
   private l1: L1Table[] = []
-  /** Key group → level-0 tables for which it is pending. */
-  private readonly pendingCount = new Map<number, number>()
+  /**
+   * Key group (minus the range's start) → the level-0 tables it is pending in, oldest first: a
+   * read probes only these, not every level-0 table.
+   */
+  private readonly pendingIn: (L0Table[] | undefined)[] = []
   private readonly cache = new BlockCache(1 << 20)
   private readonly memory: MemoryShare
   private queue: Promise<unknown> = Promise.resolve()
@@ -211,6 +215,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   trivialMoves = 0
   /** Flushes the memory budget (not a checkpoint) started. */
   budgetFlushes = 0
+  /** Reads that reached the tables, and the tables they probed (bloom filter first), both levels (observability, bench). */
+  tableReads = 0
+  tableProbes = 0
   /** Bytes written by flushes and by compaction (observability, bench). */
   flushedBytes = 0
   compactedBytes = 0
@@ -230,12 +237,22 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     return this.l0.length + this.l1.length
   }
 
-  /** Level-0 and level-1 table counts (tests, bench). */
-  get levels(): { l0: number; l1: number; l1Bytes: number; l0Bytes: number } {
+  /**
+   * Level-0 and level-1 table counts and bytes, and level 0's depth: the most level-0 tables any
+   * key group is pending in, which is what a read that misses probes (tests, bench).
+   */
+  get levels(): { l0: number; l1: number; l1Bytes: number; l0Bytes: number; depth: number } {
     return {
       l0: this.l0.length, l1: this.l1.length,
       l1Bytes: this.l1.reduce((n, t) => n + t.r.size, 0), l0Bytes: this.l0.reduce((n, t) => n + t.r.size, 0),
+      depth: this.depth(),
     }
+  }
+
+  private depth(): number {
+    let d = 0
+    for (const list of this.pendingIn) if (list !== undefined && list.length > d) d = list.length
+    return d
   }
 
   /** Estimated bytes of the active memtables. */
@@ -290,14 +307,16 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const hash = bloomHash(enc)
     // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
     // once merged is in level 1, older than every table still pending for it.
-    for (let i = this.l0.length - 1; i >= 0; i--) {
-      const t = this.l0[i]!
-      if (!t.pending.has(kg)) continue
-      const e = t.r.get(enc, hash)
+    const pending = this.pendingIn[kg - this.keyGroupRange.start]
+    this.tableReads++
+    if (pending !== undefined) for (let i = pending.length - 1; i >= 0; i--) {
+      this.tableProbes++
+      const e = pending[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
     const t = this.l1For(kg)
     if (t === undefined) return undefined
+    this.tableProbes++
     const e = t.r.get(enc, hash)
     return e === undefined || e[4] === 1 ? undefined : e[5]
   }
@@ -552,7 +571,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private nextStep(): { lo: number; hi: number; l1: L1Table[] } | undefined {
     const { start, end } = this.keyGroupRange
     const pendingAt = (lo: number, hi: number): boolean => {
-      for (let g = lo; g <= hi; g++) if ((this.pendingCount.get(g) ?? 0) > 0) return true
+      for (let g = lo; g <= hi; g++) if ((this.pendingIn[g - start]?.length ?? 0) > 0) return true
       return false
     }
     // Segments in key-group order: level-1 tables and the gaps between them.
@@ -601,7 +620,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       const wholeGap = this.l1.every((x) => x.hi < min || x.lo > max)
       if (t.pending.size === t.r.groupsIn(min, max).length && min >= lo && max <= hi && !olderOverlap && !newerOverlap && wholeGap) {
         this.l0.splice(idx, 1)
-        for (const g of t.pending) this.unpend(g)
+        for (const g of t.pending) this.unpend(t, g)
         this.l1.push({ r: t.r, lo: min, hi: max })
         this.l1.sort((a, b) => a.lo - b.lo)
         this.trivialMoves++
@@ -624,7 +643,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   private async merge(lo: number, hi: number, inputs: L0Table[], base: L1Table[]): Promise<number> {
     const req: MergeRequest = {
       // Streams newest first: level 0 newest to oldest, then level 1.
-      inputs: inputs.map((t) => t.r.path).reverse(), base: base.map((b) => b.r.path), lo, hi,
+      inputs: inputs.map((t) => t.r.path).reverse(), groups: pendingGroups(inputs, lo, hi).reverse(), base: base.map((b) => b.r.path), lo, hi,
       targetBytes: this.targetFileBytes(), outPrefix: joinPath(this.dir, `c${String(this.seq++).padStart(6, '0')}-`),
     }
     let written: MergeOutput[] | undefined
@@ -667,7 +686,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       for (const g of [...t.pending]) {
         if (g >= lo && g <= hi) {
           t.pending.delete(g)
-          this.unpend(g)
+          this.unpend(t, g)
         }
       }
     }
@@ -875,14 +894,17 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** A new newest level-0 table: every key group it holds is pending. */
   private addL0(r: SstReader): void {
     const pending = new Set(r.groupsIn(0, Number.MAX_SAFE_INTEGER))
-    for (const g of pending) this.pendingCount.set(g, (this.pendingCount.get(g) ?? 0) + 1)
-    this.l0.push({ r, pending })
+    const t: L0Table = { r, pending }
+    const start = this.keyGroupRange.start
+    for (const g of pending) (this.pendingIn[g - start] ??= []).push(t)
+    this.l0.push(t)
   }
 
-  private unpend(g: number): void {
-    const n = (this.pendingCount.get(g) ?? 1) - 1
-    if (n > 0) this.pendingCount.set(g, n)
-    else this.pendingCount.delete(g)
+  /** Table `t`'s data of key group `g` is merged into level 1. */
+  private unpend(t: L0Table, g: number): void {
+    const list = this.pendingIn[g - this.keyGroupRange.start]
+    const i = list?.indexOf(t) ?? -1
+    if (i >= 0) list!.splice(i, 1)
   }
 
   override dispose(): void {
@@ -901,6 +923,19 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     // while it is removed (retried), and once it is gone the merge fails and is ignored.
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 })
   }
+}
+
+/**
+ * Per table, its pending key groups in lo..hi when they are not all it holds there (undefined:
+ * all). A step's range may take in a neighbour range merged earlier (a small level-1 table takes
+ * its small neighbour along), whose data in this table is then older than level 1's.
+ */
+function pendingGroups(tables: readonly L0Table[], lo: number, hi: number): (number[] | undefined)[] {
+  return tables.map((t) => {
+    const held = t.r.groupsIn(lo, hi)
+    const pending = held.filter((g) => t.pending.has(g))
+    return pending.length === held.length ? undefined : pending
+  })
 }
 
 /** Every live entry across tables listed in write order (newest wins), as [key group, state name, key, value], in key order, streamed. */

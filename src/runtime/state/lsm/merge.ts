@@ -14,6 +14,12 @@ import { BlockCache, SstReader, SstWriter, type SstEntry } from './sstable.js'
 export interface MergeRequest {
   /** Level-0 tables holding pending data in lo..hi, newest first. */
   inputs: string[]
+  /**
+   * Per input, the key groups of lo..hi taken from it, when not all it holds there (undefined:
+   * all): its data of a key group merged before is older than what that merge wrote to level 1,
+   * and must not come back over it.
+   */
+  groups?: (number[] | undefined)[]
   /** The level-1 tables replaced (read whole). */
   base: string[]
   lo: number
@@ -80,6 +86,10 @@ export class MergeHeap {
   }
 }
 
+function* inGroups(entries: Iterable<SstEntry>, groups: ReadonlySet<number>): Generator<SstEntry> {
+  for (const e of entries) if (groups.has(e[1])) yield e
+}
+
 /**
  * Runs a merge, yielding every few hundred entries so that a caller on a busy thread can slice it;
  * returns the tables written. On failure, or when abandoned, the partial outputs are deleted.
@@ -92,11 +102,12 @@ export function* mergeSteps(req: MergeRequest): Generator<void, MergeOutput[]> {
   let done = false
   try {
     const streams: Iterator<SstEntry>[] = []
-    for (const p of req.inputs) {
+    req.inputs.forEach((p, i) => {
       const r = new SstReader(p, cache)
       readers.push(r)
-      streams.push(r.range(req.lo, req.hi))
-    }
+      const only = req.groups?.[i]
+      streams.push(only === undefined ? r.range(req.lo, req.hi) : inGroups(r.range(req.lo, req.hi), new Set(only)))
+    })
     for (const p of req.base) {
       const r = new SstReader(p, cache)
       readers.push(r)

@@ -80,9 +80,13 @@ export interface SstMeta {
 /** Memory a decoded block is charged in a cache (its serialized size times this). */
 const DECODED_FACTOR = 5
 
-/** An LRU of decoded blocks with a byte capacity, shared by the readers of one store. */
+/**
+ * A cache of decoded blocks with a byte capacity, shared by the readers of one store: the oldest
+ * block leaves first unless it was read since it was (re)inserted, in which case it gets a second
+ * chance at the young end (CLOCK, an approximation of LRU whose hit costs a flag, not a move).
+ */
 export class BlockCache {
-  private readonly map = new Map<string, { block: Map<string, SstEntry>; bytes: number }>()
+  private readonly map = new Map<string, { block: Map<string, SstEntry>; bytes: number; used: boolean }>()
   private used = 0
 
   constructor(private capacity = 8 << 20) {}
@@ -98,18 +102,15 @@ export class BlockCache {
 
   get(id: string): Map<string, SstEntry> | undefined {
     const b = this.map.get(id)
-    if (b !== undefined) {
-      this.map.delete(id)
-      this.map.set(id, b)
-      return b.block
-    }
-    return undefined
+    if (b === undefined) return undefined
+    b.used = true
+    return b.block
   }
 
   put(id: string, block: Map<string, SstEntry>, serializedBytes: number): void {
     const bytes = serializedBytes * DECODED_FACTOR
     if (bytes > this.capacity) return
-    this.map.set(id, { block, bytes })
+    this.map.set(id, { block, bytes, used: false })
     this.used += bytes
     this.evict()
   }
@@ -125,10 +126,15 @@ export class BlockCache {
   }
 
   private evict(): void {
+    // Each block gets at most one second chance per call: the loop ends.
+    let chances = this.map.size
     while (this.used > this.capacity && this.map.size > 0) {
       const [id, b] = this.map.entries().next().value!
       this.map.delete(id)
-      this.used -= b.bytes
+      if (b.used && chances-- > 0) {
+        b.used = false
+        this.map.set(id, b)
+      } else this.used -= b.bytes
     }
   }
 }
