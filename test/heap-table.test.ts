@@ -82,11 +82,19 @@ describe('HeapTable', () => {
     })
   }
 
-  it('starts the encoder thread once its numbers reach a quarter of what the thread takes, before any snapshot', async () => {
+  it('with checkpoints, starts the encoder thread once its numbers reach a quarter of what the thread takes, before any snapshot', async () => {
     const encoder = new SectionEncoder(4000)
     try {
-      const b = new HeapKeyedStateBackend(ALL, 128, { encoder })
+      const idle = new HeapKeyedStateBackend(ALL, 128, { encoder })
+      const b = new HeapKeyedStateBackend(ALL, 128, { encoder, snapshots: true })
       const s = b.getState(new ValueStateDescriptor<number>('v'))
+      const t = idle.getState(new ValueStateDescriptor<number>('v'))
+      for (let i = 0; i < 5000; i++) {
+        idle.currentKey = i
+        t.update(i)
+      }
+      idle.maintain()
+      assert.equal(encoder.started, false, 'without checkpoints the thread waits for a snapshot')
       for (let i = 0; i < 999; i++) {
         b.currentKey = i
         s.update(i)

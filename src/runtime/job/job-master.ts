@@ -334,7 +334,7 @@ export class JobMaster {
 function createRuntime(spec: JobSpec): TaskRuntime {
   const keyedBackend = (range: KeyGroupRange, maxParallelism: number): KeyedStateBackend => spec.backend === 'rocksdb'
     ? new LsmKeyedStateBackend(range, maxParallelism, spec.localStateDir)
-    : new HeapKeyedStateBackend(range, maxParallelism)
+    : new HeapKeyedStateBackend(range, maxParallelism, { snapshots: spec.checkpoint.intervalMs !== undefined })
   const cp = spec.checkpoint
   const checkpointing = taskCheckpointOptions(cp)
   const x = spec.execution

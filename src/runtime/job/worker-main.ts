@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         restore: m.restore, replay: m.replay,
         keyedBackend: (range, maxParallelism) => init.backend === 'rocksdb'
           ? new LsmKeyedStateBackend(range, maxParallelism, init.localStateDir)
-          : new HeapKeyedStateBackend(range, maxParallelism),
+          : new HeapKeyedStateBackend(range, maxParallelism, { snapshots: init.checkpoint.intervalMs !== undefined }),
         hooks: {
           ack: (id, task, ops) => send({ t: 'ack', attempt: a, id, task, ops }),
           decline: (id, task, err) => send({ t: 'decline', attempt: a, id, task, error: errorInfo(err) }),
