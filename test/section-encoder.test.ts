@@ -161,6 +161,22 @@ describe('section encoder', () => {
     }
   })
 
+  it('gives the same bytes in many passes over the columns as in one, written directly or through arrays', async () => {
+    const numbers = columns('n', 20_000, (i) => i * 3)
+    const strings = columns('s', 20_000, (i) => (i % 2 === 0 ? i : `k${i}`))
+    const other = (await serializeSections([['l', 7, ['x']]], [[0, 1, 2]], MAXP))!
+    for (const [what, images, task] of [['direct', [numbers], undefined], ['arrays', [numbers, strings], other]] as const) {
+      const copy = task === undefined ? undefined : { data: task.data.slice(), keyGroups: task.keyGroups }
+      const one = encodeImages(images.map((c, i) => c.image(['n', 's'][i]!).image), copy)!
+      for (const passEntries of [1, 150, 2000]) {
+        const again = task === undefined ? undefined : { data: task.data.slice(), keyGroups: task.keyGroups }
+        const many = encodeImages(images.map((c, i) => c.image(['n', 's'][i]!).image), again, passEntries)!
+        assert.deepEqual(many.keyGroups, one.keyGroups, `${what}, ${passEntries} per pass`)
+        assert.deepEqual(many.data, one.data, `${what}, ${passEntries} per pass`)
+      }
+    }
+  })
+
   it('gives the same sections on its thread as inline', async () => {
     const enc = new SectionEncoder(0)
     try {

@@ -53,8 +53,36 @@ function counted(image: NumericImage): Counted {
   return { image, segments: arenaBuffers(image.arena), count }
 }
 
-/** Key groups encoded per pass over the columns. */
-const GROUPS_PER_PASS = 16
+/**
+ * Entries encoded per pass over the columns, at most (a pass takes consecutive key groups while
+ * they fit, at least one): as JavaScript arrays (~16 bytes an entry), and as bytes written directly
+ * (~7 bytes an entry, room for 18 reserved but not touched). Each pass reads every slot's key group,
+ * so fewer, bigger passes are faster: one pass over 4 M keys encodes in ~130 ms, eight in ~265 ms.
+ */
+const ARRAY_PASS_ENTRIES = 1 << 20
+const DIRECT_PASS_ENTRIES = 1 << 23
+
+/** Consecutive runs of `groups` (ascending) whose entries fit in `max` per pass: [from, to) each. */
+function planPasses(all: readonly Counted[], groups: readonly number[], max: number): [number, number][] {
+  const passes: [number, number][] = []
+  let from = -1
+  let to = -1
+  let n = 0
+  for (const kg of groups) {
+    let c = 0
+    for (const x of all) c += x.count[kg]!
+    if (from >= 0 && n + c > max) {
+      passes.push([from, to])
+      from = -1
+      n = 0
+    }
+    if (from < 0) from = kg
+    to = kg + 1
+    n += c
+  }
+  if (from >= 0) passes.push([from, to])
+  return passes
+}
 
 /**
  * Fills `flats[g - from]` (emptied first) with the [k0, v0, k1, v1, …] of the image's slots in key
@@ -91,34 +119,36 @@ function fillFlats({ image, segments }: Counted, from: number, to: number, flats
 
 /**
  * The sections' bytes, one part per key group in ascending order, produced as they are consumed:
- * the columns are read in passes of GROUPS_PER_PASS key groups, so only those groups' entries are
- * in memory at a time (and their arrays are reused, so a big snapshot leaves no large arrays
- * behind). `keyGroups` receives [keyGroup, offset, length] of each part as it is yielded.
+ * the columns are read in passes over consecutive key groups (planPasses), so only those groups'
+ * entries are in memory at a time. `keyGroups` receives [keyGroup, offset, length] of each part as it is yielded.
  */
-function* sectionParts(images: readonly NumericImage[], other: EncodedSections | undefined, keyGroups: [number, number, number][]): Generator<Uint8Array> {
+function* sectionParts(images: readonly NumericImage[], other: EncodedSections | undefined, keyGroups: [number, number, number][], passEntries?: number): Generator<Uint8Array> {
   const all = images.map(counted)
   const names = other === undefined ? directNames(all) : undefined
   if (names !== undefined) {
-    yield* directSectionParts(all, names, keyGroups)
+    yield* directSectionParts(all, names, keyGroups, passEntries ?? DIRECT_PASS_ENTRIES)
     return
   }
-  const flats = images.map(() => Array.from({ length: GROUPS_PER_PASS }, taggedArray))
   const others = new Map<number, Uint8Array>()
   if (other !== undefined) for (const [kg, off, len] of other.keyGroups) others.set(kg, other.data.subarray(off, off + len))
   const groups = new Set(others.keys())
   for (const c of all) {
     for (let kg = 0; kg < UPPER_BOUND_MAX_PARALLELISM; kg++) if (c.count[kg]! > 0) groups.add(kg)
   }
+  const sorted = [...groups].sort((a, b) => a - b)
+  const passes = planPasses(all, sorted, passEntries ?? ARRAY_PASS_ENTRIES)
   let offset = 0
-  let passFrom = -1
-  for (const kg of [...groups].sort((a, b) => a - b)) {
-    if (passFrom < 0 || kg >= passFrom + GROUPS_PER_PASS) {
-      // A new pass: the images that have entries in [kg, kg + GROUPS_PER_PASS).
-      passFrom = kg
-      all.forEach((c, i) => {
-        let any = false
-        for (let g = kg; g < kg + GROUPS_PER_PASS && g < UPPER_BOUND_MAX_PARALLELISM; g++) if (c.count[g]! > 0) any = true
-        if (any) fillFlats(c, kg, kg + GROUPS_PER_PASS, flats[i]!)
+  let pass = -1
+  let passFrom = 0
+  let flats: unknown[][][] = []
+  for (const kg of sorted) {
+    if (pass < 0 || kg >= passes[pass]![1]) {
+      const [from, to] = passes[++pass]!
+      passFrom = from
+      flats = all.map((c) => {
+        const f = Array.from({ length: to - from }, taggedArray)
+        if (c.count.subarray(from, to).some((n) => n > 0)) fillFlats(c, from, to, f)
+        return f
       })
     }
     const task = others.get(kg)
@@ -232,18 +262,21 @@ function fillRegion({ image, count }: Counted, from: number, to: number): Region
   return { bytes, start, end }
 }
 
-function* directSectionParts(all: readonly Counted[], names: readonly Uint8Array[], keyGroups: [number, number, number][]): Generator<Uint8Array> {
+function* directSectionParts(all: readonly Counted[], names: readonly Uint8Array[], keyGroups: [number, number, number][], passEntries: number): Generator<Uint8Array> {
   const groups: number[] = []
   for (let kg = 0; kg < UPPER_BOUND_MAX_PARALLELISM; kg++) if (all.some((c) => c.count[kg]! > 0)) groups.push(kg)
+  const passes = planPasses(all, groups, passEntries)
   let offset = 0
-  let passFrom = -1
+  let pass = -1
+  let passFrom = 0
   let regions: (Region | undefined)[] = []
   const lengthBytes = new Uint8Array(5)
   for (const kg of groups) {
-    if (passFrom < 0 || kg >= passFrom + GROUPS_PER_PASS) {
-      passFrom = kg
-      const to = Math.min(UPPER_BOUND_MAX_PARALLELISM, kg + GROUPS_PER_PASS)
-      regions = all.map((c) => (c.count.subarray(kg, to).some((n) => n > 0) ? fillRegion(c, kg, to) : undefined))
+    if (pass < 0 || kg >= passes[pass]![1]) {
+      const [from, to] = passes[++pass]!
+      passFrom = from
+      regions = [] // the previous pass's bytes may go before this pass's are made
+      regions = all.map((c) => (c.count.subarray(from, to).some((n) => n > 0) ? fillRegion(c, from, to) : undefined))
     }
     const g = kg - passFrom
     const present = all.map((c, i) => i).filter((i) => all[i]!.count[kg]! > 0)
@@ -284,9 +317,10 @@ function* directSectionParts(all: readonly Counted[], names: readonly Uint8Array
   }
 }
 
-export function encodeImages(images: readonly NumericImage[], other?: EncodedSections): EncodedSections | undefined {
+/** `passEntries`: entries per pass over the columns (tests make it small to get many passes). */
+export function encodeImages(images: readonly NumericImage[], other?: EncodedSections, passEntries?: number): EncodedSections | undefined {
   const keyGroups: [number, number, number][] = []
-  const parts = [...sectionParts(images, other, keyGroups)]
+  const parts = [...sectionParts(images, other, keyGroups, passEntries)]
   if (parts.length === 0) return undefined
   let size = 0
   for (const p of parts) size += p.length
