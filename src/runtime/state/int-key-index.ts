@@ -35,13 +35,19 @@ export class IntKeyIndex {
 
   /** The slot of `key` (an int32), or -1. */
   get(key: number): number {
+    const i = this.find(key)
+    return i < 0 ? -1 : this.table[2 * i + 1]! - 1
+  }
+
+  /** The entry holding `key`, or -1. */
+  private find(key: number): number {
     const t = this.table
     const mask = this.mask
     let i = this.home(key)
     for (;;) {
       const s = t[2 * i + 1]!
       if (s === 0) return -1
-      if (t[2 * i] === key) return s - 1
+      if (t[2 * i] === key) return i
       i = (i + 1) & mask
     }
   }
@@ -55,15 +61,10 @@ export class IntKeyIndex {
 
   /** Removes `key`; its slot, or -1 when it was not present. */
   delete(key: number): number {
+    const i = this.find(key)
+    if (i < 0) return -1
     const t = this.table
     const mask = this.mask
-    let i = this.home(key)
-    for (;;) {
-      const s = t[2 * i + 1]!
-      if (s === 0) return -1
-      if (t[2 * i] === key) break
-      i = (i + 1) & mask
-    }
     const slot = t[2 * i + 1]! - 1
     // Backward shift: move later entries of the probe run into the hole when their home allows it.
     let hole = i
