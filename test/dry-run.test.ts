@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { ROOT, killWhenDone, runCli, sleep, tmp, untilRunning } from './helpers.js'
+import { ROOT, killWhenDone, runCli, savepointByStop, sleep, tmp, untilRunning } from './helpers.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'state-kinds.ts')
 const MAX = 128
@@ -44,14 +44,7 @@ describe('run --dry-run -s', () => {
   let snapshotFiles: [string, number][] = []
 
   before(async () => {
-    const r = await runCli(['run', '-d', '-p', '2', '-D', 'execution.checkpointing.interval=200ms', JOB, '1000000000', '1000', '50'], { env })
-    assert.equal(r.code, 0, r.stderr)
-    const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)![1]!
-    await untilRunning(jobId, env)
-    await sleep(500)
-    const stop = await runCli(['stop', '-p', join(home, 'sp'), jobId], { env })
-    assert.equal(stop.code, 0, stop.stderr)
-    sp = /^Savepoint completed\. Path: (.+)$/m.exec(stop.stdout)![1]!
+    sp = await savepointByStop(['-p', '2', '-D', 'execution.checkpointing.interval=200ms', JOB, '1000000000', '1000', '50'], env, join(home, 'sp'))
     snapshotFiles = readdirSync(sp).sort().map((f) => [f, statSync(join(sp, f)).mtimeMs])
   })
 

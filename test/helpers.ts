@@ -100,6 +100,21 @@ export async function untilRunning(jobId: string, env: NodeJS.ProcessEnv, timeou
 }
 
 /**
+ * Runs a job detached (`run -d` with `args`), lets it run `runMs` once RUNNING, then stops it with a
+ * savepoint into `savepointDir`; returns the savepoint's path as `stop` printed it.
+ */
+export async function savepointByStop(args: string[], env: NodeJS.ProcessEnv, savepointDir: string, runMs = 500): Promise<string> {
+  const r = await runCli(['run', '-d', ...args], { env })
+  if (r.code !== 0) throw new Error(`run failed (${r.code}): ${r.stderr}`)
+  const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)![1]!
+  await untilRunning(jobId, env)
+  await sleep(runMs)
+  const stop = await runCli(['stop', '-p', savepointDir, jobId], { env })
+  if (stop.code !== 0) throw new Error(`stop failed (${stop.code}): ${stop.stderr}`)
+  return /^Savepoint completed\. Path: (.+)$/m.exec(stop.stdout)![1]!
+}
+
+/**
  * Kills a detached job's process when the test ends, whatever happened (a failed assertion leaves
  * a detached job running, and the test's TSFLINK_HOME may already be gone by then).
  */

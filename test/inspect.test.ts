@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { ROOT, runCli, sleep, tmp, untilRunning } from './helpers.js'
+import { ROOT, runCli, savepointByStop, sleep, tmp, untilRunning } from './helpers.js'
 
 const JOB = join(ROOT, 'test', 'jobs', 'state-kinds.ts')
 const KEYS = 50
@@ -26,16 +26,9 @@ interface Report {
 
 /** Runs the job detached at parallelism p, waits until every key has had records, stops it with a savepoint. */
 async function savepointOf(home: string, p: number, variant: string, restoreFrom?: string): Promise<string> {
-  const env = { TSFLINK_HOME: home }
-  const r = await runCli(['run', '-d', '-p', String(p), ...(restoreFrom === undefined ? [] : ['-s', restoreFrom]), '-D', 'execution.checkpointing.interval=200ms', JOB, '1000000000', '1000', String(KEYS), variant], { env })
-  assert.equal(r.code, 0, r.stderr)
-  const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)![1]!
-  await untilRunning(jobId, env)
   // 1000 records/s: after 0.5 s every one of the 50 keys has had records.
-  await sleep(500)
-  const stop = await runCli(['stop', '-p', join(home, 'sp'), jobId], { env })
-  assert.equal(stop.code, 0, stop.stderr)
-  return /^Savepoint completed\. Path: (.+)$/m.exec(stop.stdout)![1]!
+  const args = ['-p', String(p), ...(restoreFrom === undefined ? [] : ['-s', restoreFrom]), '-D', 'execution.checkpointing.interval=200ms', JOB, '1000000000', '1000', String(KEYS), variant]
+  return savepointByStop(args, { TSFLINK_HOME: home }, join(home, 'sp'), 500)
 }
 
 async function inspectJson(home: string, path: string): Promise<Report> {

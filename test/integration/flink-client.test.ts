@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseMetadata } from '../../src/runtime/checkpoint/metadata.js'
 import { ROOT, committedLines, expectedCounts, runCli, sleep } from '../helpers.js'
-import { flinkClient, flinkRestProbe, flinkSkipReason, freePort } from '../servers/flink.js'
+import { flinkClient, flinkRestProbe, flinkSkipReason } from '../servers/flink.js'
+import { freePort } from '../servers/ports.js'
 
 const skip = flinkSkipReason()
 const COUNTER = join(ROOT, 'test', 'jobs', 'counter.ts')

@@ -13,9 +13,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
+import { freePort } from './ports.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -88,17 +88,6 @@ export interface FlinkCluster {
   stop(): Promise<void>
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer()
-    server.once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => ok(port))
-    })
-  })
-}
 
 /** The `env.java.opts.all` line of the distribution's default config (Java 17 needs its --add-opens). */
 function defaultJavaOpts(home: string): string {

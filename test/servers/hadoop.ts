@@ -16,10 +16,10 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { freePort } from './ports.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const SOURCES = join(ROOT, 'test', 'servers', 'hadoop')
@@ -47,16 +47,6 @@ export function hadoopSkip(): string | false {
   return checked
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer()
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => ok(port))
-    })
-  })
-}
 
 const LOG4J = [
   'log4j.rootLogger=WARN, stderr',

@@ -11,12 +11,12 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createHook } from 'node:async_hooks'
 import { createInterface } from 'node:readline'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
+import { freePort } from './ports.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 /** The Kafka version the tests run: the install script's default, or KAFKA_VERSION (see README, Kafka). */
@@ -63,16 +63,6 @@ function install(): void {
   if (!installed()) execFileSync('bash', [join(ROOT, 'scripts', 'install-kafka.sh')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KAFKA_VERSION } })
 }
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer()
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => ok(port))
-    })
-  })
-}
 
 const jvm = (fast: boolean): string[] => [
   '-Xms256m', '-Xmx768m', '-XX:+UseSerialGC', '-Xshare:auto', '-XX:-UsePerfData', '-Djava.awt.headless=true',

@@ -14,7 +14,7 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { createConnection, type Connection } from 'mysql2/promise'
-import { freePort } from './rabbitmq.js'
+import { freePort } from './ports.js'
 
 function find(names: string[]): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin']

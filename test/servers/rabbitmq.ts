@@ -9,11 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { connect } from 'amqplib'
+import { freePort } from './ports.js'
 
 /** The broker's start script, run directly (the /usr/sbin wrapper would switch to the rabbitmq user). */
 function serverScript(): string | undefined {
@@ -37,16 +37,6 @@ export function rabbitmqSkip(): string | false {
   return checked
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer()
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => ok(port))
-    })
-  })
-}
 
 export interface RabbitMQBroker {
   readonly host: string

@@ -111,18 +111,21 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
 
   maintain(budget = 8192): boolean {
     let more = false
-    let slots = 0
-    for (const t of this.tables.values()) {
-      if (t.hasObjects && t.objects.maintain(budget)) more = true
-      slots += t.numbers.size
-    }
-    // With checkpoints, state on its way to snapshots that the encoder thread takes: start the
-    // thread before the first of them (a job's last checkpoint would otherwise wait for it to load).
-    if (!this.encoderWarm && slots >= this.encoder.inlineBelow >> 2) {
-      this.encoderWarm = true
-      this.encoder.warm()
-    }
+    for (const t of this.tables.values()) if (t.hasObjects && t.objects.maintain(budget)) more = true
+    if (!this.encoderWarm) this.warmEncoderWhenBig()
     return more
+  }
+
+  /**
+   * With checkpoints, state on its way to snapshots that the encoder thread takes: start the thread
+   * before the first of them (a job's last checkpoint would otherwise wait for it to load).
+   */
+  private warmEncoderWhenBig(): void {
+    let slots = 0
+    for (const t of this.tables.values()) slots += t.numbers.size
+    if (slots < this.encoder.inlineBelow >> 2) return
+    this.encoderWarm = true
+    this.encoder.warm()
   }
 
   snapshot(timers: TimerEntry[], _barrier: CheckpointBarrier): KeyedSnapshotJob {
