@@ -1,7 +1,8 @@
 /**
  * Channels between task slots on different threads, over one MessagePort per pair of slots
- * (Flink's netty partition client/server, in miniature). A batch crosses as one v8-serialized
- * buffer whose memory is transferred, not copied; events (barriers, watermarks, end of partition)
+ * (Flink's netty partition client/server, in miniature). A batch crosses as one buffer
+ * (batch-codec.ts: numbers as a Float64Array, anything else v8-serialized) whose memory is
+ * transferred, not copied; events (barriers, watermarks, end of partition)
  * cross as small messages in the same FIFO, so they never overtake a batch sent before them.
  *
  * Credit-based flow control: the receiver acknowledges what it consumed with its current credit;
@@ -12,7 +13,7 @@
  * Tests: test/workers.test.ts (across slots), test/channel.test.ts (the local channel's contract).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
-import { deserialize, serialize } from 'node:v8'
+import { decodeBatch, encodeBatch } from './batch-codec.js'
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import { INITIAL_CREDIT, batchHintFor, type ChannelEvent, type ChannelItem, type InputChannel, type OutputChannel, type RecordBatch } from './channel.js'
 
@@ -20,16 +21,11 @@ import { INITIAL_CREDIT, batchHintFor, type ChannelEvent, type ChannelItem, type
 export const MAX_IN_FLIGHT_BYTES = 4 << 20
 
 export type PeerMessage =
-  | { t: 'd'; a: number; c: string; b: ArrayBuffer; n: number }
+  | { t: 'd'; a: number; c: string; b: ArrayBuffer; n: number; f: number }
   | { t: 'e'; a: number; c: string; e: ChannelEvent }
   | { t: 'k'; a: number; c: string; n: number; bytes: number; credit: number }
 
-type Queued = ChannelItem | { kind: 'raw'; data: Uint8Array; n: number }
-
-function ownBuffer(buf: Buffer): ArrayBuffer {
-  const ab = buf.buffer as ArrayBuffer
-  return buf.byteOffset === 0 && buf.byteLength === ab.byteLength ? ab : ab.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)
-}
+type Queued = ChannelItem | { kind: 'raw'; data: Uint8Array; n: number; form: number }
 
 export class RemoteOutputChannel implements OutputChannel {
   private inFlight = 0
@@ -43,11 +39,11 @@ export class RemoteOutputChannel implements OutputChannel {
 
   send(item: ChannelItem): void {
     if (item.kind === 'batch') {
-      const b = ownBuffer(serialize([item.records, item.keys, item.timestamps]))
+      const { buffer: b, form: f } = encodeBatch(item)
       const n = item.records.length
       this.inFlight += n
       this.inFlightBytes += b.byteLength
-      this.link.post({ t: 'd', a: this.link.attempt, c: this.id, b, n }, [b])
+      this.link.post({ t: 'd', a: this.link.attempt, c: this.id, b, n, f }, [b])
     } else {
       this.link.post({ t: 'e', a: this.link.attempt, c: this.id, e: item }, [])
     }
@@ -84,8 +80,8 @@ export class RemoteInputChannel implements InputChannel {
     readonly id: string,
   ) {}
 
-  onData(data: Uint8Array, n: number): void {
-    this.items.push({ kind: 'raw', data, n })
+  onData(data: Uint8Array, n: number, form: number): void {
+    this.items.push({ kind: 'raw', data, n, form })
     this.records += n
   }
 
@@ -97,7 +93,7 @@ export class RemoteInputChannel implements InputChannel {
   private decode(i: number): ChannelItem {
     const q = this.items[i]!
     if (q.kind !== 'raw') return q
-    const [records, keys, timestamps] = deserialize(q.data) as [unknown[], unknown[] | null, number[] | null]
+    const { records, keys, timestamps } = decodeBatch(q.data, q.form, q.n)
     const b: RecordBatch & { bytes: number } = { kind: 'batch', records, keys, timestamps, bytes: q.data.byteLength }
     this.items[i] = b
     return b
@@ -206,7 +202,7 @@ export class PeerLink {
         this.early.push(m)
         return
       }
-      if (m.t === 'd') c.onData(new Uint8Array(m.b), m.n)
+      if (m.t === 'd') c.onData(new Uint8Array(m.b), m.n, m.f)
       else c.onEvent(m.e)
     }
     this.wake()
