@@ -5,6 +5,7 @@
  * bench` builds first), as `tsflink run` does: the JobMaster, the task slots and their helper
  * threads load compiled modules; only the job file goes through tsx, as a user's job file does.
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { Configuration } from '../dist/runtime/config/configuration.js'
 import { currentContext, installContext, type ExecutionContext } from '../dist/runtime/job/context.js'
@@ -57,4 +58,46 @@ export const fmt = (n: number): string => n.toLocaleString('en-US', { maximumFra
 /** "median (min–max)" of several runs. */
 export function spread(xs: readonly number[], unit = ''): string {
   return `${fmt(median(xs))}${unit} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}${unit}, ${xs.length} runs)`
+}
+
+/**
+ * CPU time per thread of this process (Linux: /proc/self/task), sampled every 20 ms so that a
+ * thread that ends is counted up to its last sample (it may lose up to 20 ms). `stop()` gives the
+ * CPU milliseconds each thread used since `start()` (or since it began), largest first. CPU time
+ * does not grow while a thread waits for a core, so these figures hold on a busy machine where
+ * wall times do not. Empty where /proc is missing.
+ */
+export function threadCpu(): { start(): void; stop(): number[] } {
+  const seen = new Map<string, number>()
+  let base = new Map<string, number>()
+  const sample = (): void => {
+    let tids: string[]
+    try {
+      tids = readdirSync('/proc/self/task')
+    } catch {
+      return
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        // utime and stime, in clock ticks of 10 ms.
+        seen.set(tid, Math.max(seen.get(tid) ?? 0, (Number(f[11]) + Number(f[12])) * 10))
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+  }
+  const timer = setInterval(sample, 20)
+  return {
+    start(): void {
+      sample()
+      base = new Map(seen)
+    },
+    stop(): number[] {
+      clearInterval(timer)
+      sample()
+      return [...seen].map(([tid, ms]) => ms - (base.get(tid) ?? 0)).filter((ms) => ms > 0).sort((a, b) => b - a)
+    },
+  }
 }

@@ -3,7 +3,8 @@
  * files from bench/jobs the way `tsflink run` does (the JobMaster on this thread, tasks in worker
  * threads) and prints figures against a baseline measured in the same run, with the median of
  * several runs and their spread. On a shared machine, other load skews every figure: the ratios
- * are what to compare.
+ * are what to compare. `slots` and `checkpoint-pauses` also print the CPU time of each thread
+ * (Linux), which waiting for a busy core does not inflate: what a run costs, apart from when.
  *   slots              -p 2 vs -p 1 on a CPU-heavy keyed job (target >= 1.6x on 2 cores)
  *   keyed-count        keyed count at p=1 vs a hand-written loop (target >= 0.5x)
  *   checkpoint-latency checkpoints every 150 ms with an operator burning 6 ms per 100 records
@@ -18,7 +19,7 @@ import { request } from 'node:http'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { JobRestServer } from '../dist/runtime/control/rest-server.js'
-import { fmt, launch, median, percentile, sleep, spread } from './launch.js'
+import { fmt, launch, median, percentile, sleep, spread, threadCpu } from './launch.js'
 import { baseline } from './keyed-count.js'
 
 const JOBS = resolve(import.meta.dirname, 'jobs')
@@ -29,29 +30,58 @@ function scratch(): string {
 
 /** Runs a job to its end; returns the time from RUNNING (every task deployed and restored) to the end, ms. */
 async function runToEnd(job: string, args: string[], config: Record<string, string | number>, parallelism?: number): Promise<number> {
+  return (await runMeasured(job, args, config, parallelism)).ms
+}
+
+/**
+ * Runs a job to its end; returns the time from RUNNING to the end (ms), the CPU milliseconds each
+ * thread of the process used in that time (largest first: the task threads of a CPU-bound job),
+ * and the end-to-end durations of its checkpoints, the last one the final checkpoint.
+ */
+async function runMeasured(job: string, args: string[], config: Record<string, string | number>, parallelism?: number): Promise<{ ms: number; cpu: number[]; checkpoints: number[] }> {
+  const cpu = threadCpu()
   const { master, result } = await launch(join(JOBS, job), args, config, parallelism)
   let running = 0
   master.onStatus((s) => {
-    if (s === 'RUNNING') running = performance.now()
+    if (s === 'RUNNING') {
+      running = performance.now()
+      cpu.start()
+    }
   })
   const r = await result
+  const ms = performance.now() - running
+  const threads = cpu.stop()
   if (r.status !== 'FINISHED') throw new Error(`${job} ended ${r.status}`)
-  return performance.now() - running
+  const checkpoints = master.coordinator.history.filter((c) => c.type === 'checkpoint').map((c) => c.completedAt - c.triggeredAt)
+  return { ms, cpu: threads, checkpoints }
 }
 
 export async function slotsBench(runs = 3): Promise<void> {
-  const records = 1_500_000
+  // Long enough (about 3 s at -p 1) that the speed-up is the steady state's, not the JIT warming
+  // up the map in freshly started slots.
+  const records = 4_500_000
   const args = [String(records), '100000', '400']
   console.log(`task slots: ${records.toLocaleString()} records → CPU-heavy map → keyBy → count over 100k keys (${availableParallelism()} cores)`)
   await runToEnd('cpu-keyed.ts', ['200000', '100000', '400'], {}, 1) // warm-up
   const p1: number[] = []
   const p2: number[] = []
+  const cpu1: number[] = []
+  const cpu2: number[] = []
+  const busiest2: number[] = []
   for (let i = 0; i < runs; i++) {
-    p1.push(await runToEnd('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 1))
-    p2.push(await runToEnd('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 2))
+    const a = await runMeasured('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 1)
+    const b = await runMeasured('cpu-keyed.ts', args, { 'taskmanager.numberOfTaskSlots': 2 }, 2)
+    p1.push(a.ms)
+    p2.push(b.ms)
+    cpu1.push(a.cpu[0] ?? 0)
+    cpu2.push((b.cpu[0] ?? 0) + (b.cpu[1] ?? 0))
+    busiest2.push(b.cpu[0] ?? 0)
   }
   console.log(`  -p 1 (baseline)   ${spread(p1, ' ms')}`)
   console.log(`  -p 2, 2 slots     ${spread(p2, ' ms')}   speed-up ${fmt(median(p1) / median(p2))}x (target >= 1.6x)`)
+  if (median(cpu1) > 0) {
+    console.log(`  CPU of the task threads: -p 1 ${spread(cpu1, ' ms')}, -p 2 both ${spread(cpu2, ' ms')} (${fmt(median(cpu2) / median(cpu1))}x the work), busiest ${spread(busiest2, ' ms')}: ${fmt(median(cpu1) / median(busiest2))}x the speed-up two otherwise idle cores would give`)
+  }
 }
 
 export async function keyedCountBench(runs = 3): Promise<void> {
@@ -161,13 +191,14 @@ export async function savepointLoadBench(savepoints = 5): Promise<void> {
 }
 
 export async function checkpointPausesBench(runs = 3): Promise<void> {
-  const records = 10_000_000
+  // About 2.5 s without checkpoints: several periodic checkpoints fall in the run, so the cost
+  // measured is the steady state's (plus the final checkpoint the job waits for, printed apart).
+  const records = 40_000_000
   const keys = 1_000_000
   console.log(`processing pauses: ${records.toLocaleString()} records over ${keys.toLocaleString()} keys, p=1, checkpoint every 500 ms (baseline: no checkpoints)`)
-  const rows: Record<'off' | 'on', { ms: number[]; p99: number[]; max: number[]; heap: number[]; rss: number[] }> = {
-    off: { ms: [], p99: [], max: [], heap: [], rss: [] },
-    on: { ms: [], p99: [], max: [], heap: [], rss: [] },
-  }
+  type Row = { ms: number[]; p99: number[]; max: number[]; heap: number[]; rss: number[]; task: number[]; others: number[]; count: number[]; final: number[] }
+  const row = (): Row => ({ ms: [], p99: [], max: [], heap: [], rss: [], task: [], others: [], count: [], final: [] })
+  const rows: Record<'off' | 'on', Row> = { off: row(), on: row() }
   for (let i = 0; i < runs; i++) {
     for (const mode of ['off', 'on'] as const) {
       const dir = scratch()
@@ -176,15 +207,19 @@ export async function checkpointPausesBench(runs = 3): Promise<void> {
         const config = mode === 'on' ? { 'execution.checkpointing.interval': '500ms', 'execution.checkpointing.dir': join(dir, 'cp') } : {}
         let rss = 0
         const sampler = setInterval(() => (rss = Math.max(rss, process.memoryUsage.rss())), 100)
-        const ms = await runToEnd('keyed-count.ts', [String(records), String(keys), stats], config)
+        const m = await runMeasured('keyed-count.ts', [String(records), String(keys), stats], config)
         clearInterval(sampler)
         const s = JSON.parse(readFileSync(stats, 'utf8')) as { gaps: number[]; heapMb: number }
         const r = rows[mode]
-        r.ms.push(ms)
+        r.ms.push(m.ms)
         r.p99.push(percentile(s.gaps, 99))
         r.max.push(Math.max(...s.gaps))
         r.heap.push(s.heapMb)
         r.rss.push(rss / 2 ** 20)
+        r.task.push(m.cpu[0] ?? 0)
+        r.others.push(m.cpu.slice(1).reduce((a, b) => a + b, 0))
+        r.count.push(m.checkpoints.length)
+        if (m.checkpoints.length > 0) r.final.push(m.checkpoints.at(-1)!)
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
@@ -193,6 +228,8 @@ export async function checkpointPausesBench(runs = 3): Promise<void> {
   for (const mode of ['off', 'on'] as const) {
     const r = rows[mode]
     console.log(`  ${mode === 'off' ? 'no checkpoints   ' : 'checkpoint 500 ms'}  ${spread(r.ms, ' ms')}; pause p99 ${spread(r.p99, ' ms')}, max ${spread(r.max, ' ms')}; slot heap ${fmt(median(r.heap))} MB, process RSS ${fmt(median(r.rss))} MB`)
+    if (median(r.task) > 0) console.log(`    CPU: task thread ${spread(r.task, ' ms')}, every other thread together ${spread(r.others, ' ms')}`)
   }
+  console.log(`  checkpoints per run ${rows.on.count.join('/')}, the final one (the job waits for it) ${spread(rows.on.final, ' ms')}`)
   console.log(`  throughput with checkpoints ${fmt(median(rows.off.ms) / median(rows.on.ms))}x of without (target >= 0.95x); targets: pause p99 <= 10 ms, max <= 100 ms`)
 }
