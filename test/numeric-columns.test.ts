@@ -28,6 +28,13 @@ function decode(im: NumericImage): Map<string | number, [number, number]> {
   return out
 }
 
+/** Live keys per key group, counted from the keys themselves. */
+function groupCounts(keys: Iterable<string | number>, maxParallelism: number): Uint32Array {
+  const counts = new Uint32Array(maxParallelism)
+  for (const k of keys) counts[keyGroupForKey(k, maxParallelism)]!++
+  return counts
+}
+
 /** An image's entries, read now; the image is released. */
 function take(c: NumericColumns): Map<string | number, [number, number]> {
   const { image, release } = c.image('s')
@@ -50,6 +57,7 @@ describe('NumericColumns', () => {
     const seen = decode(im)
     release()
     assert.equal(seen.size, keys.length)
+    assert.deepEqual(im.groupCounts, groupCounts(keys, 128), 'entries per key group at the image')
     keys.forEach((k, i) => assert.deepEqual(seen.get(k), [i * 10, keyGroupForKey(k, 128)], `key ${String(k)}`))
     const now = take(c)
     assert.equal(now.get('a')![0], 999)
@@ -135,6 +143,9 @@ describe('NumericColumns', () => {
       if (step % 20_000 === 0) {
         const seen = take(c)
         assert.deepEqual(new Map([...seen].map(([key, [v]]) => [key, v])), model, `step ${step}`)
+        const { image, release } = c.image('s')
+        release()
+        assert.deepEqual(image.groupCounts, groupCounts(model.keys(), 4096), `entries per key group at step ${step}`)
       }
     }
     const { image: im, release } = c.image('s')

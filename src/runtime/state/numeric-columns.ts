@@ -118,6 +118,8 @@ export interface NumericImage {
   chunks: ColumnChunk[]
   /** Arena segments holding string keys. */
   arena: Uint8Array[]
+  /** Live entries per key group (index: key group), so the encoder plans without a pass over the slots. */
+  groupCounts: Uint32Array
 }
 
 /** ES2024's String.prototype.isWellFormed (Node 20 has it; the configured lib does not declare it). */
@@ -138,6 +140,8 @@ export class NumericColumns {
   private lastSlot = -1
   private free: number[] = []
   private count = 0
+  /** Live entries per key group. */
+  private readonly groupCounts: Uint32Array
   private chunks: LiveChunk[] = []
   /** Full-size parts no image reads any more, kept for the next copies-on-write. */
   private spareKeys: KeysPart[] = []
@@ -149,7 +153,9 @@ export class NumericColumns {
   /** Arena bytes of keys that were removed (reclaimed when they outweigh the live ones). */
   private arenaGarbage = 0
 
-  constructor(private readonly maxParallelism: number) {}
+  constructor(private readonly maxParallelism: number) {
+    this.groupCounts = new Uint32Array(maxParallelism)
+  }
 
   get size(): number {
     return this.ints.size + this.index.size
@@ -204,7 +210,9 @@ export class NumericColumns {
       k.key[i] = at
       k.keyLength[i] = length
     }
-    k.keyGroup[i] = keyGroupForKey(key, this.maxParallelism)
+    const group = keyGroupForKey(key, this.maxParallelism)
+    k.keyGroup[i] = group
+    this.groupCounts[group]!++
     this.setAt(slot, v)
     if (isIndexKey(key)) this.ints.insert(key, slot)
     else this.index.set(key, slot)
@@ -228,6 +236,7 @@ export class NumericColumns {
     const k = this.chunks[n]!.k.pins === 0 ? this.chunks[n]!.k : this.unshareKeys(n)
     const i = slot & MASK
     if (k.tag[i] === STRING_KEY) this.arenaGarbage += k.keyLength[i]!
+    this.groupCounts[k.keyGroup[i]!]!--
     k.tag[i] = FREE
     this.free.push(slot)
     if (this.arenaGarbage > SEGMENT && this.arenaGarbage > this.arenaBytes / 2) this.compactArena()
@@ -249,7 +258,7 @@ export class NumericColumns {
       v.pins++
       chunks.push({ tag: k.tag, keyGroup: k.keyGroup, key: k.key, keyLength: k.keyLength, value: v.value })
     }
-    const image: NumericImage = { name, count: this.count, chunks, arena: this.segments.slice() }
+    const image: NumericImage = { name, count: this.count, chunks, arena: this.segments.slice(), groupCounts: this.groupCounts.slice() }
     let released = false
     const { spareKeys, spareValues } = this
     return {

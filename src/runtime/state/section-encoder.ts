@@ -45,11 +45,7 @@ interface Counted {
 
 function counted(image: NumericImage): Counted {
   const count = new Uint32Array(UPPER_BOUND_MAX_PARALLELISM)
-  for (let i = 0; i < image.count; i++) {
-    const c = image.chunks[i >>> CHUNK_BITS]!
-    const j = i & (CHUNK - 1)
-    if (c.tag[j] !== FREE) count[c.keyGroup[j]!]!++
-  }
+  count.set(image.groupCounts)
   return { image, segments: arenaBuffers(image.arena), count }
 }
 
