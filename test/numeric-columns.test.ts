@@ -86,6 +86,28 @@ describe('NumericColumns', () => {
     assert.equal(take(c).get(1)![0], 3)
   })
 
+  it('a table that was copied on write while small keeps growing, and copies on write when large', () => {
+    // The small table's one chunk is replaced while an image pins it; once released, that small
+    // part must never be taken as the memory of a full-size chunk's copy.
+    const c = new NumericColumns(128)
+    for (let i = 0; i < 10; i++) c.insert(i, i)
+    const small = c.image('s')
+    c.setAt(c.slotOf(3)!, 30)
+    c.insert('k', 1) // a key copied on write too
+    small.release()
+    for (let i = 10; i < 2 * CHUNK + 5; i++) c.insert(i, i)
+    const large = c.image('s')
+    c.setAt(c.slotOf(5)!, 50)
+    c.insert(-1, -1)
+    c.remove(7)
+    const seen = decode(large.image)
+    large.release()
+    assert.equal(seen.size, 2 * CHUNK + 6)
+    assert.deepEqual([seen.get(5)![0], seen.get(3)![0], seen.get(7)![0], seen.has(-1)], [5, 30, 7, false])
+    const now = take(c)
+    assert.deepEqual([now.get(5)![0], now.get(-1)![0], now.has(7), now.size], [50, -1, false, 2 * CHUNK + 6])
+  })
+
   it('forgets a removed key at once, also the one it found last', () => {
     const c = new NumericColumns(128)
     c.insert('a', 1)

@@ -266,14 +266,15 @@ export class NumericColumns {
       release(): void {
         if (released) return
         released = true
+        // Only full-size parts are kept: a small table's replaced chunk is no copy's memory.
         for (const { k, v } of used) {
           if (--k.pins === 0 && k.retired) {
             k.retired = false
-            spareKeys.push(k)
+            if (k.tag.length === CHUNK) spareKeys.push(k)
           }
           if (--v.pins === 0 && v.retired) {
             v.retired = false
-            spareValues.push(v)
+            if (v.value.length === CHUNK) spareValues.push(v)
           }
         }
       },
