@@ -116,8 +116,11 @@ export class RecordWriter implements Output<unknown> {
     }
     const c = this.channels[i]!
     c.send({ kind: 'batch', records: b.records, keys: b.keys, timestamps: b.timestamps })
-    this.hints[i] = c.batchHint()
-    this.buffers[i] = emptyBuffer(this.hints[i]!, b.keys !== null, b.timestamps !== null)
+    const hint = c.batchHint()
+    this.hints[i] = hint
+    // A channel that copied the batch leaves its arrays to the next one, if they have its size.
+    if (c.copiesBatches === true && b.records.length === hint) b.n = 0
+    else this.buffers[i] = emptyBuffer(hint, b.keys !== null, b.timestamps !== null)
   }
 
   flush(): void {
