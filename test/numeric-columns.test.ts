@@ -213,6 +213,24 @@ describe('NumericColumns', () => {
     for (let i = CHUNK; i < n; i++) assert.equal(now.get(key(i))?.[0], i, key(i))
   })
 
+  it('keeps string keys in segments of up to 1 MB however many segments the arena has', () => {
+    // Segments grow from 4 KB to 1 MB and stay at 1 MB: about 25 MB of keys take about 30
+    // segments, not one segment per key once the arena holds 20 of them.
+    const c = new NumericColumns(128)
+    const key = (i: number): string => `${String(i).padStart(8, '0')}:${'s'.repeat(91)}` // 100 bytes
+    const n = 250_000
+    for (let i = 0; i < n; i++) c.insert(key(i), i)
+    const { image, release } = c.image('s')
+    release()
+    const bytes = image.arena.reduce((sum, seg) => sum + seg.length, 0)
+    // 4 KB + 8 KB + … + 512 KB (8 segments, < 1 MB), then 1 MB ones, each filled to within a key of its end.
+    const bound = 8 + Math.ceil((n * 100) / ((1 << 20) - 300)) + 1
+    assert.ok(image.arena.length <= bound, `${image.arena.length} segments (${bytes} bytes) for ${n * 100} bytes of keys; at most ${bound} expected`)
+    const seen = decode(image)
+    for (let i = 0; i < n; i += 997) assert.equal(seen.get(key(i))?.[0], i)
+    assert.equal(seen.get(key(n - 1))?.[0], n - 1)
+  })
+
   it('takes numbers and well-formed strings as keys, nothing else', () => {
     assert.equal(columnKey(1), true)
     assert.equal(columnKey('ok'), true)
