@@ -87,7 +87,7 @@ export class FsStorage implements Storage {
   }
 
   async write(location: string, data: Uint8Array): Promise<void> {
-    if (this.offloads(data)) return this.writer!.write(location, data, false)
+    if (this.offloads(data)) return this.offloaded(location, data, false)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const fh = await open(location, 'w')
@@ -112,12 +112,27 @@ export class FsStorage implements Storage {
     return false
   }
 
+  /**
+   * A write done by the writer thread. The thread makes durable only the folders it created itself:
+   * like a write done here, it answers once the folders above it that another write created are too.
+   */
+  private async offloaded(location: string, data: Uint8Array, atomic: boolean): Promise<void> {
+    await this.writer!.write(location, data, atomic)
+    const waits: Promise<void>[] = []
+    for (let d = dirname(location); ; d = dirname(d)) {
+      const pending = this.creating.get(d)
+      if (pending !== undefined) waits.push(pending)
+      if (dirname(d) === d) break
+    }
+    await Promise.all(waits)
+  }
+
   durableLocalPath(location: string): string | undefined {
     return this.writer === undefined ? undefined : location
   }
 
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
-    if (this.offloads(data)) return this.writer!.write(location, data, true)
+    if (this.offloads(data)) return this.offloaded(location, data, true)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`)
