@@ -82,6 +82,42 @@ describe('HeapTable', () => {
     })
   }
 
+  it('snapshots and restores states whatever their names, also names of Object.prototype\'s properties', async () => {
+    // A state's name is the user's string: names such as 'toString' or '__proto__' are property
+    // keys of a section object like any other.
+    const encoder = new SectionEncoder(Number.MAX_SAFE_INTEGER)
+    const root = tmp()
+    const names = ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'plain']
+    const b = new HeapKeyedStateBackend(ALL, 128, { encoder })
+    const model = new Map<string, Map<string | number, unknown>>()
+    for (const name of names) {
+      const s = b.getState(new ValueStateDescriptor<unknown>(name))
+      const m = new Map<string | number, unknown>()
+      for (let i = 0; i < 200; i++) {
+        // Number keys, string keys (their numbers are encoded through arrays) and object values.
+        const k = i % 3 === 0 ? i : `${name}-${i}`
+        const v = i % 4 === 0 ? { n: i } : i
+        b.currentKey = k
+        s.update(v)
+        m.set(k, v)
+      }
+      model.set(name, m)
+    }
+    const barrier = { id: 1, timestamp: 1, type: 'checkpoint', format: 'native', location: join(root, 'chk-1'), incremental: false } as unknown as CheckpointBarrier
+    const fs = new FsStorage()
+    const r = await b.snapshot([], barrier).persist({ location: barrier.location, storage: fs, fileName: (x) => `${x}-1` })
+    const restored = new HeapKeyedStateBackend(ALL, 128, { encoder })
+    await restored.restore([{ checkpointDir: barrier.location, location: join(barrier.location, 'keyed-1'), handle: r.handle! }], () => fs)
+    for (const name of names) {
+      const rs = restored.getState(new ValueStateDescriptor<unknown>(name))
+      for (const [k, v] of model.get(name)!) {
+        restored.currentKey = k
+        assert.deepEqual(rs.value(), v, `state ${name}, key ${String(k)}`)
+      }
+    }
+    await encoder.close()
+  })
+
   it('with checkpoints, starts the encoder thread once its numbers reach a quarter of what the thread takes, before any snapshot', async () => {
     const encoder = new SectionEncoder(4000)
     try {
