@@ -118,6 +118,14 @@ export class FsStorage implements Storage {
    */
   private async offloaded(location: string, data: Uint8Array, atomic: boolean): Promise<void> {
     await this.writer!.write(location, data, atomic)
+    await this.localWriteDone(location)
+  }
+
+  durableLocalPath(location: string): string | undefined {
+    return this.writer === undefined ? undefined : location
+  }
+
+  async localWriteDone(location: string): Promise<void> {
     const waits: Promise<void>[] = []
     for (let d = dirname(location); ; d = dirname(d)) {
       const pending = this.creating.get(d)
@@ -125,10 +133,6 @@ export class FsStorage implements Storage {
       if (dirname(d) === d) break
     }
     await Promise.all(waits)
-  }
-
-  durableLocalPath(location: string): string | undefined {
-    return this.writer === undefined ? undefined : location
   }
 
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
