@@ -55,9 +55,18 @@ export function encodeBatch({ records, keys, timestamps }: BatchParts): EncodedB
   return { buffer: ownBuffer(serialize([records, keys, timestamps])), form: V8_FORM }
 }
 
+/**
+ * `n` numbers of `f` from `from`, int32 values (not -0) as small integers: an array of those holds
+ * them unboxed, as the sender's did, so a consumer that stores one (the current key) allocates
+ * nothing; a double read straight from the Float64Array would be boxed on each such store.
+ */
 function numbers(f: Float64Array, from: number, n: number): number[] {
   const out = new Array<number>(n)
-  for (let i = 0; i < n; i++) out[i] = f[from + i]!
+  for (let i = 0; i < n; i++) {
+    const x = f[from + i]!
+    const s = x | 0
+    out[i] = s === x && (s !== 0 || 1 / x > 0) ? s : x
+  }
   return out
 }
 

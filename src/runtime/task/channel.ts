@@ -79,6 +79,8 @@ export interface OutputChannel {
   room(): number
   /** Records a batch should hold, given the current credit. */
   batchHint(): number
+  /** True when send() copies a batch before it returns (the producer may then reuse its arrays). */
+  readonly copiesBatches?: boolean
 }
 
 export function batchHintFor(credit: number): number {

@@ -11,10 +11,20 @@ import { keyGroupForKey, normalizeKey, operatorIndexForKeyGroup } from '../core/
 import type { Output, TimestampContext } from '../operators/operator.js'
 import type { ChannelItem, OutputChannel } from './channel.js'
 
+/**
+ * Records waiting for one channel. The arrays are made at the size the channel's batch hint asks
+ * for and filled by index (`n` records so far): growing them by push would allocate about four
+ * times their final size on the way (V8 grows a backing store by half plus 16 and copies it).
+ */
 interface Buffer {
   records: unknown[]
   keys: unknown[] | null
   timestamps: number[] | null
+  n: number
+}
+
+function emptyBuffer(size: number, keyed: boolean, timestamps: boolean): Buffer {
+  return { records: new Array<unknown>(size), keys: keyed ? new Array<unknown>(size) : null, timestamps: timestamps ? new Array<number>(size) : null, n: 0 }
 }
 
 export class RecordWriter implements Output<unknown> {
@@ -33,10 +43,9 @@ export class RecordWriter implements Output<unknown> {
     private readonly timestamps: TimestampContext | undefined,
     subtask: number,
   ) {
-    const keyed = partitioner === 'hash'
-    this.buffers = channels.map(() => ({ records: [], keys: keyed ? [] : null, timestamps: timestamps === undefined ? null : [] }))
-    this.next = subtask % channels.length
     this.hints = channels.map((c) => c.batchHint())
+    this.buffers = channels.map((_c, i) => emptyBuffer(this.hints[i]!, partitioner === 'hash', timestamps !== undefined))
+    this.next = subtask % channels.length
     this.spreads = partitioner !== 'forward' && partitioner !== 'global'
     this.collect = this.chooseCollect(partitioner)
   }
@@ -46,27 +55,30 @@ export class RecordWriter implements Output<unknown> {
 
   private collectHashSingle(record: unknown): void {
     const b = this.buffers[0]!
-    b.records.push(record)
-    b.keys!.push(normalizeKey(this.key!.selector(record)))
-    if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= this.hints[0]!) this.flushChannel(0)
+    const i = b.n
+    b.records[i] = record
+    b.keys![i] = normalizeKey(this.key!.selector(record))
+    if (b.timestamps !== null) b.timestamps[i] = this.timestamps!.ts ?? Number.NEGATIVE_INFINITY
+    if ((b.n = i + 1) >= this.hints[0]!) this.flushChannel(0)
   }
 
   private collectHash(record: unknown): void {
     const key = normalizeKey(this.key!.selector(record))
     const target = operatorIndexForKeyGroup(this.maxParallelism, this.channels.length, keyGroupForKey(key, this.maxParallelism))
     const b = this.buffers[target]!
-    b.records.push(record)
-    b.keys!.push(key)
-    if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= this.hints[target]!) this.flushChannel(target)
+    const i = b.n
+    b.records[i] = record
+    b.keys![i] = key
+    if (b.timestamps !== null) b.timestamps[i] = this.timestamps!.ts ?? Number.NEGATIVE_INFINITY
+    if ((b.n = i + 1) >= this.hints[target]!) this.flushChannel(target)
   }
 
   private collectTo(target: number, record: unknown): void {
     const b = this.buffers[target]!
-    b.records.push(record)
-    if (b.timestamps !== null) b.timestamps.push(this.timestamps!.ts ?? Number.NEGATIVE_INFINITY)
-    if (b.records.length >= this.hints[target]!) this.flushChannel(target)
+    const i = b.n
+    b.records[i] = record
+    if (b.timestamps !== null) b.timestamps[i] = this.timestamps!.ts ?? Number.NEGATIVE_INFINITY
+    if ((b.n = i + 1) >= this.hints[target]!) this.flushChannel(target)
   }
 
   private chooseCollect(partitioner: PartitionerKind): (record: unknown) => void {
@@ -94,13 +106,21 @@ export class RecordWriter implements Output<unknown> {
 
   private flushChannel(i: number): void {
     const b = this.buffers[i]!
-    if (b.records.length === 0) return
+    const n = b.n
+    if (n === 0) return
+    // A batch holds exactly its records: a buffer flushed before it filled is cut to size.
+    if (b.records.length !== n) {
+      b.records.length = n
+      if (b.keys !== null) b.keys.length = n
+      if (b.timestamps !== null) b.timestamps.length = n
+    }
     const c = this.channels[i]!
     c.send({ kind: 'batch', records: b.records, keys: b.keys, timestamps: b.timestamps })
-    this.hints[i] = c.batchHint()
-    b.records = []
-    if (b.keys !== null) b.keys = []
-    if (b.timestamps !== null) b.timestamps = []
+    const hint = c.batchHint()
+    this.hints[i] = hint
+    // A channel that copied the batch leaves its arrays to the next one, if they have its size.
+    if (c.copiesBatches === true && b.records.length === hint) b.n = 0
+    else this.buffers[i] = emptyBuffer(hint, b.keys !== null, b.timestamps !== null)
   }
 
   flush(): void {
@@ -126,7 +146,7 @@ export class RecordWriter implements Output<unknown> {
   room(): number {
     let min = Number.POSITIVE_INFINITY
     for (let i = 0; i < this.channels.length; i++) {
-      const r = this.channels[i]!.room() - this.buffers[i]!.records.length
+      const r = this.channels[i]!.room() - this.buffers[i]!.n
       if (r < min) min = r
     }
     if (min <= 0) return 0

@@ -31,6 +31,8 @@ export class RemoteOutputChannel implements OutputChannel {
   private inFlight = 0
   private inFlightBytes = 0
   private credit = INITIAL_CREDIT
+  /** A batch crosses as a copy of its records, made in send(). */
+  readonly copiesBatches = true
 
   constructor(
     private readonly link: PeerLink,
