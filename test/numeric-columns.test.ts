@@ -1,6 +1,7 @@
 /**
  * NumericColumns: slots for number and string keys, reuse of freed slots, the arena's compaction,
- * key groups computed as Flink computes them, and images that later writes cannot reach.
+ * key groups computed as Flink computes them, images that later writes cannot reach, arena
+ * segments that stay at 1 MB however many there are, and how many copies of the table stay held.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'

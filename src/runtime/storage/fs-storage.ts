@@ -10,7 +10,9 @@
  * Writes of up to 1 MiB go to the durable writer thread (durable-writer.ts) once it has loaded
  * (until then they are written here, and the first starts it), which does the same steps with
  * synchronous system calls: one message round trip instead of an event-loop turn per step, which
- * a task thread busy with records hands out only between slices. Bigger writes, and
+ * a task thread busy with records hands out only between slices (such a write, like the file a
+ * snapshot encoder wrote at `durableLocalPath`, answers only once the folders above it that this
+ * storage's own writes created are durable: `localWriteDone`). Bigger writes, and
  * every write of a storage given its own Syncer, are done here asynchronously.
  * Fsyncs go through a Syncer (injectable: tests observe the order, the benchmark compares with no
  * fsync); fsyncs of one directory that overlap are coalesced (a caller joins the next fsync that
