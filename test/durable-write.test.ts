@@ -4,7 +4,8 @@
  * temporary renamed only once fsynced, the folder fsynced after the name appeared, and the parent of
  * every folder the write created), observed through recording `SyncFsOps`; and the real thread:
  * writes land, errors keep their code, FsStorage sends small writes there (once the thread has
- * loaded: until then it writes them itself) and big ones not, and an
+ * loaded: until then it writes them itself) and big ones not, a write there below a folder another
+ * write created answers only once that folder is durable, and an
  * idle writer (also one started ahead of its first write) holds no process open.
  */
 import assert from 'node:assert/strict'
@@ -15,7 +16,7 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { NODE_FS_OPS, writeDurablySync, type SyncFsOps } from '../src/runtime/storage/durable-write.js'
 import { DurableWriter } from '../src/runtime/storage/durable-writer.js'
-import { FsStorage, OFFLOAD_MAX_BYTES } from '../src/runtime/storage/fs-storage.js'
+import { FSYNC, FsStorage, OFFLOAD_MAX_BYTES, type Syncer } from '../src/runtime/storage/fs-storage.js'
 import { tmp } from './helpers.js'
 
 type Call = { op: 'fsync-file'; path: string; content: string } | { op: 'fsync-dir'; path: string; entries: string[] } | { op: 'rename'; from: string; to: string; fromContent: string } | { op: 'close'; path: string }
@@ -192,6 +193,48 @@ describe('durable writer thread', () => {
       assert.equal(readFileSync(join(dir, 'big')).length, OFFLOAD_MAX_BYTES + 1)
       assert.equal(readFileSync(join(dir, 'meta'), 'utf8'), 'm')
     } finally {
+      await writer.close()
+    }
+  })
+
+  it('FsStorage: a write sent to the thread below a folder another write created waits until that folder is durable', async () => {
+    // The first write (too big for the thread) creates `chk-1` and waits for the fsync of `root`
+    // (held here) that makes the name `chk-1` durable; a small write into `chk-1` meanwhile goes to
+    // the thread, which finds the folder existing and fsyncs only `chk-1`: it must not answer
+    // before `chk-1` itself is durable, as a write done in-process does not.
+    const root = tmp()
+    let releaseRoot!: () => void
+    const rootHeld = new Promise<void>((r) => (releaseRoot = r))
+    let rootSynced = false
+    const syncer: Syncer = {
+      file: (path, handle) => FSYNC.file(path, handle),
+      async directory(path) {
+        if (path === root) {
+          await rootHeld
+          rootSynced = true
+        }
+        await FSYNC.directory(path)
+      },
+    }
+    const writer = new DurableWriter()
+    const storage = new FsStorage({ syncer, writer })
+    try {
+      writer.warm()
+      await until(() => writer.ready)
+      const big = storage.write(join(root, 'chk-1', 'big'), Buffer.alloc(OFFLOAD_MAX_BYTES + 1, 1))
+      await until(() => existsSync(join(root, 'chk-1')))
+      const done: string[] = []
+      const small = storage.write(join(root, 'chk-1', 'small'), Buffer.from('s')).then(() => done.push('write'))
+      const meta = storage.writeAtomic(join(root, 'chk-1', 'meta'), Buffer.from('m')).then(() => done.push('writeAtomic'))
+      await until(() => existsSync(join(root, 'chk-1', 'small')) && existsSync(join(root, 'chk-1', 'meta')))
+      await Promise.race([Promise.all([small, meta]), new Promise((r) => setTimeout(r, 1000))])
+      assert.equal(writer.requests, 2, 'the small writes went to the thread')
+      assert.deepEqual(done, [], 'answered before the folder it was written in was durable')
+      releaseRoot()
+      await Promise.all([big, small, meta])
+      assert.equal(rootSynced, true)
+    } finally {
+      releaseRoot()
       await writer.close()
     }
   })

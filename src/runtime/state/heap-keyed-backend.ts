@@ -146,7 +146,9 @@ export class HeapKeyedStateBackend extends KeyedStateBackend {
           // A big snapshot of a local checkpoint is written by the encoder thread as it encodes it.
           const file = ctx.fileName('keyed')
           const target = ctx.storage.durableLocalPath?.(join(ctx.location, file))
-          return await persistSections(ctx, await encoder.encode(images.map((x) => x.image), other, target), keyGroupRange, file)
+          const encoded = await encoder.encode(images.map((x) => x.image), other, target)
+          if (target !== undefined && encoded !== undefined && 'written' in encoded) await ctx.storage.localWriteDone?.(target)
+          return await persistSections(ctx, encoded, keyGroupRange, file)
         } finally {
           for (const [, v] of views) v.release()
           for (const x of images) x.release()

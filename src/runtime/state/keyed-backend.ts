@@ -263,7 +263,8 @@ export async function serializeSections(
   const sections = new Map<number, KeyGroupSection>()
   const section = (kg: number): KeyGroupSection => {
     let s = sections.get(kg)
-    if (s === undefined) sections.set(kg, (s = { s: {}, t: [] }))
+    // No prototype: a state's name ('toString', '__proto__') is an own property like any other.
+    if (s === undefined) sections.set(kg, (s = { s: Object.create(null) as Record<string, unknown[]>, t: [] }))
     return s
   }
   await cooperative(entries, ([name, k, v]) => {

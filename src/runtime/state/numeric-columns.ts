@@ -319,7 +319,7 @@ export class NumericColumns {
     let seg = this.segments[this.segments.length - 1]
     if (seg === undefined || this.segmentUsed + need > seg.length) {
       // Segments grow from 4 KB to 1 MB, so that a state with a few keys holds a few KB.
-      const size = Math.min(SEGMENT, 4096 << this.segments.length)
+      const size = Math.min(SEGMENT, 4096 * 2 ** this.segments.length)
       seg = Buffer.from(new SharedArrayBuffer(Math.max(size, need)))
       this.segments.push(seg)
       this.segmentUsed = 0

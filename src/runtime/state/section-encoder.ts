@@ -154,8 +154,10 @@ function* sectionParts(images: readonly NumericImage[], other: EncodedSections |
       if (c.count[kg] === 0) return
       numeric = true
       const flat = flats[i]![kg - passFrom]!
-      const there = section.s[c.image.name]
-      if (there === undefined) section.s[c.image.name] = flat
+      // An own property: a state's name ('toString', '__proto__') is a property key like any other.
+      const name = c.image.name
+      const there = Object.hasOwn(section.s, name) ? section.s[name] : undefined
+      if (there === undefined) Object.defineProperty(section.s, name, { value: flat, enumerable: true, writable: true, configurable: true })
       else for (const x of flat) there.push(x)
     })
     const buf = numeric || task === undefined ? serialize(section) : task

@@ -10,7 +10,9 @@
  * Writes of up to 1 MiB go to the durable writer thread (durable-writer.ts) once it has loaded
  * (until then they are written here, and the first starts it), which does the same steps with
  * synchronous system calls: one message round trip instead of an event-loop turn per step, which
- * a task thread busy with records hands out only between slices. Bigger writes, and
+ * a task thread busy with records hands out only between slices (such a write, like the file a
+ * snapshot encoder wrote at `durableLocalPath`, answers only once the folders above it that this
+ * storage's own writes created are durable: `localWriteDone`). Bigger writes, and
  * every write of a storage given its own Syncer, are done here asynchronously.
  * Fsyncs go through a Syncer (injectable: tests observe the order, the benchmark compares with no
  * fsync); fsyncs of one directory that overlap are coalesced (a caller joins the next fsync that
@@ -87,7 +89,7 @@ export class FsStorage implements Storage {
   }
 
   async write(location: string, data: Uint8Array): Promise<void> {
-    if (this.offloads(data)) return this.writer!.write(location, data, false)
+    if (this.offloads(data)) return this.offloaded(location, data, false)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const fh = await open(location, 'w')
@@ -112,12 +114,31 @@ export class FsStorage implements Storage {
     return false
   }
 
+  /**
+   * A write done by the writer thread. The thread makes durable only the folders it created itself:
+   * like a write done here, it answers once the folders above it that another write created are too.
+   */
+  private async offloaded(location: string, data: Uint8Array, atomic: boolean): Promise<void> {
+    await this.writer!.write(location, data, atomic)
+    await this.localWriteDone(location)
+  }
+
   durableLocalPath(location: string): string | undefined {
     return this.writer === undefined ? undefined : location
   }
 
+  async localWriteDone(location: string): Promise<void> {
+    const waits: Promise<void>[] = []
+    for (let d = dirname(location); ; d = dirname(d)) {
+      const pending = this.creating.get(d)
+      if (pending !== undefined) waits.push(pending)
+      if (dirname(d) === d) break
+    }
+    await Promise.all(waits)
+  }
+
   async writeAtomic(location: string, data: Uint8Array): Promise<void> {
-    if (this.offloads(data)) return this.writer!.write(location, data, true)
+    if (this.offloads(data)) return this.offloaded(location, data, true)
     const dir = dirname(location)
     const { durable: created } = await this.makeDirectory(dir)
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`)

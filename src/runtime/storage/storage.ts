@@ -39,4 +39,10 @@ export interface Storage {
    * `write` would fsync the same way. A big snapshot's encoder streams it to disk there.
    */
   durableLocalPath?(location: string): string | undefined
+  /**
+   * After another thread wrote `location` at its durableLocalPath: resolves once the folders above
+   * it that this storage's own writes created are durable too (that thread made durable only the
+   * folders it created itself).
+   */
+  localWriteDone?(location: string): Promise<void>
 }
