@@ -234,9 +234,7 @@ describe('NumericColumns', () => {
     assert.equal(seen.get(key(n - 1))?.[0], n - 1)
   })
 
-  it('holds at most one copy of the table once overlapping images are released', {
-    todo: 'released parts all become spares and spares are never dropped: after k images overlapped (a savepoint during a checkpoint, concurrent checkpoints), k copies of every written chunk stay allocated for good',
-  }, () => {
+  it('holds at most one copy of the table once overlapping images are released', () => {
     // The header's promise: steady checkpointing allocates nothing and holds at most one copy of the
     // table. Shared memory is measured after full collections (gc taken from V8 as the encoder
     // thread takes it).

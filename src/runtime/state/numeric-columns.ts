@@ -261,20 +261,23 @@ export class NumericColumns {
     const image: NumericImage = { name, count: this.count, chunks, arena: this.segments.slice(), groupCounts: this.groupCounts.slice() }
     let released = false
     const { spareKeys, spareValues } = this
+    const columns = this
     return {
       image,
       release(): void {
         if (released) return
         released = true
-        // Only full-size parts are kept: a small table's replaced chunk is no copy's memory.
+        // Only full-size parts are kept: a small table's replaced chunk is no copy's memory. And
+        // one spare per chunk at most: all that one image at a time needs; the extra copies made
+        // while images overlapped (a savepoint during a checkpoint) are let go.
         for (const { k, v } of used) {
           if (--k.pins === 0 && k.retired) {
             k.retired = false
-            if (k.tag.length === CHUNK) spareKeys.push(k)
+            if (k.tag.length === CHUNK && spareKeys.length < columns.chunks.length) spareKeys.push(k)
           }
           if (--v.pins === 0 && v.retired) {
             v.retired = false
-            if (v.value.length === CHUNK) spareValues.push(v)
+            if (v.value.length === CHUNK && spareValues.length < columns.chunks.length) spareValues.push(v)
           }
         }
       },
