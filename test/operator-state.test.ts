@@ -29,6 +29,22 @@ describe('OperatorStateBackend', () => {
     assert.deepEqual(union.get(), [])
   })
 
+  it('snapshots lists named like properties of Object.prototype, and they survive the metadata round trip', () => {
+    const b = new OperatorStateBackend()
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty']
+    names.forEach((n, i) => b.getListState(new ListStateDescriptor<number>(n)).update([i, i + 10]))
+    const s = b.snapshot()!
+    // The modes travel in _metadata (JSON), the elements in the state file (v8).
+    const states = JSON.parse(JSON.stringify(s.states)) as Record<string, string>
+    const body = deserialize(s.data) as Record<string, unknown>
+    assert.deepEqual(Object.keys(states).sort(), [...names].sort())
+    for (const [i, n] of names.entries()) {
+      assert.ok(Object.hasOwn(body, n), `${n} is an own property of the snapshot`)
+      assert.deepEqual(body[n], [i, i + 10], n)
+      assert.equal(states[n], 'split', n)
+    }
+  })
+
   it('get returns a copy', () => {
     const l = new OperatorStateBackend().getListState(new ListStateDescriptor<number>('l'))
     l.add(1)

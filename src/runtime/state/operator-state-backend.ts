@@ -54,9 +54,11 @@ export class OperatorStateBackend implements OperatorStateStore {
     if (this.lists.size === 0) return undefined
     const body: Record<string, unknown[]> = {}
     const states: Record<string, DistributionMode> = {}
+    // Own properties whatever the name: a list named '__proto__' would otherwise set a prototype.
+    const own = { enumerable: true, writable: true, configurable: true }
     for (const [name, { mode, elements }] of this.lists) {
-      body[name] = elements
-      states[name] = mode
+      Object.defineProperty(body, name, { ...own, value: elements })
+      Object.defineProperty(states, name, { ...own, value: mode })
     }
     return { data: serialize(body), states }
   }
