@@ -11,10 +11,13 @@ import { after } from 'node:test'
 export const ROOT = resolve(import.meta.dirname, '..')
 export const CLI = join(ROOT, 'bin', 'run.js')
 
-/** A fresh folder, removed when the test file ends. */
+/**
+ * A fresh folder, removed when the test file ends (retried a few times: a job of the test that is
+ * still stopping may write one last file into it while it is removed).
+ */
 export function tmp(prefix = 'tsflink-test-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix))
-  after(() => rmSync(d, { recursive: true, force: true }))
+  after(() => rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
   return d
 }
 

@@ -210,6 +210,13 @@ describe('authentication none: confinement, as user nobody', { skip: otherUserUn
   let result: Promise<unknown>
   let server: JobRestServer
   let base: string
+  // Registered before the folders' removal, so the job (checkpointing into rootDir) stops first.
+  after(async () => {
+    // Unset when `before` failed.
+    ;(master as JobMaster | undefined)?.cancel()
+    await (result as Promise<unknown> | undefined)?.catch(() => {})
+    await (server as JobRestServer | undefined)?.stop()
+  })
   const rootDir = tmp() // root's, 0700
   const att = tmp('tsflink-attacker-')
   const scripts = tmp()
@@ -238,12 +245,6 @@ describe('authentication none: confinement, as user nobody', { skip: otherUserUn
     server = new JobRestServer(master, { address: '127.0.0.1', ports: [0], storageFor, authentication: 'none' })
     base = `http://${await server.start()}`
     await until('the job to run', async () => (master.status === 'RUNNING' ? true : undefined))
-  })
-
-  after(async () => {
-    master.cancel()
-    await result.catch(() => {})
-    await server.stop()
   })
 
   it('a non-canonical target is a 400; a folder nobody does not own is a 403; nobody\'s own folder is fine', async () => {
