@@ -156,6 +156,16 @@ export class NumericColumns {
   }
 
   /**
+   * An estimate of the memory held: the columns' slots (23 bytes each, free ones too), the int
+   * index's table, ~80 bytes per Map entry of the other keys, and the string arena. O(chunks).
+   */
+  get bytes(): number {
+    let n = this.ints.bytes + this.index.size * 80 + this.arenaBytes + this.arenaGarbage
+    for (const c of this.chunks) n += c.k.bytes.length + c.v.bytes.length
+    return n
+  }
+
+  /**
    * The slot of `key`, or undefined. The last key found is remembered: a state access is usually a
    * read and a write of the same key (value() then update()), and the second lookup is then free.
    */

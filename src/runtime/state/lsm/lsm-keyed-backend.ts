@@ -61,14 +61,13 @@ import {
   KeyedStateBackend, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,
 } from '../keyed-backend.js'
-import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
+import { MemoryShare, keyBytes } from './memory.js'
+import { FlushPlan, Memtable, TOMBSTONE } from './memtable.js'
 import { acquireCompactionThread } from './compaction-pool.js'
 import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
 import { persistSectionStream, sectionGroups } from './sections.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
 
-const TOMBSTONE: unique symbol = Symbol('deleted')
-type Memtable = Map<StateKey, unknown>
 
 export interface LsmOptions {
   /** This instance's memory budget in bytes; unset: an equal share of the process-wide managed memory. */
@@ -258,7 +257,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** Estimated bytes of the active memtables. */
   get memtableBytes(): number {
     let n = 0
-    for (const d of this.data.values()) n += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
+    for (const d of this.data.values()) n += d.dirty.bytes(d.valueBytes)
     return n
   }
 
@@ -284,7 +283,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   private stateData(name: string): StateData {
     let d = this.data.get(name)
-    if (d === undefined) this.data.set(name, (d = { name, dirty: new Map(), frozen: [], valueBytes: 32 }))
+    if (d === undefined) this.data.set(name, (d = { name, dirty: new Memtable(this.maxParallelism), frozen: [], valueBytes: 32 }))
     return d
   }
 
@@ -303,18 +302,20 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       if (v !== undefined) return v === TOMBSTONE ? undefined : v
     }
     const kg = keyGroupForKey(key, this.maxParallelism)
-    const enc = encodeKey(kg, d.name, key)
-    const hash = bloomHash(enc)
     // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
     // once merged is in level 1, older than every table still pending for it.
     const pending = this.pendingIn[kg - this.keyGroupRange.start]
+    const t = this.l1For(kg)
+    // No table to probe (a new key before the first flush): no encoded key, no hash.
+    if ((pending === undefined || pending.length === 0) && t === undefined) return undefined
+    const enc = encodeKey(kg, d.name, key)
+    const hash = bloomHash(enc)
     this.tableReads++
     if (pending !== undefined) for (let i = pending.length - 1; i >= 0; i--) {
       this.tableProbes++
       const e = pending[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
-    const t = this.l1For(kg)
     if (t === undefined) return undefined
     this.tableProbes++
     const e = t.r.get(enc, hash)
@@ -377,9 +378,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     for (const d of this.data.values()) {
       if (d.dirty.size === 0) continue
       parts.push([d, d.dirty])
-      bytes += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
+      bytes += d.dirty.bytes(d.valueBytes)
       d.frozen.unshift(d.dirty)
-      d.dirty = new Map()
+      d.dirty = new Memtable(this.maxParallelism)
     }
     if (parts.length === 0) return undefined
     const layer: Layer = { parts, bytes, flushed: false }
@@ -390,44 +391,30 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** Writes a frozen layer as level-0 tables (split by size at key-group boundaries); keeps it as a cache. */
   private async flush(layer: Layer | undefined): Promise<void> {
     if (layer === undefined || this.disposed) return
-    const maxP = this.maxParallelism
-    // Keys by key group (flat [state, key, value, …] per group: no object per entry), then one key
-    // group at a time as sorted entries.
-    const byGroup = new Map<number, unknown[]>()
-    let deadline = performance.now() + this.sliceMs()
-    let n = 0
-    for (const [d, mem] of layer.parts) {
-      const sample: unknown[] = []
-      let sampledKeys = 0
-      for (const [k, v] of mem) {
-        const kg = keyGroupForKey(k, maxP)
-        let bucket = byGroup.get(kg)
-        if (bucket === undefined) byGroup.set(kg, (bucket = []))
-        bucket.push(d, k, v)
-        if (sample.length < 32 && (n & 7) === 0) {
-          sample.push(v)
-          sampledKeys += keyBytes(k)
-        }
-        if ((++n & 1023) === 0 && performance.now() > deadline) {
+    const plan = new FlushPlan(layer.parts.map(([d, mem]) => ({ name: d.name, mem })), this.maxParallelism)
+    let tables: SstReader[]
+    try {
+      let deadline = performance.now() + this.sliceMs()
+      for (const _ of plan.prepare()) {
+        if (performance.now() > deadline) {
           await yieldNow()
           deadline = performance.now() + this.sliceMs()
         }
       }
-      // An entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
-      if (sample.length > 0) d.valueBytes = valueBytes(sample) + Math.ceil(sampledKeys / sample.length)
-    }
-    const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
-      const flat = byGroup.get(kg)!
-      byGroup.delete(kg)
-      const entries: SstEntry[] = new Array(flat.length / 3)
-      for (let i = 0, j = 0; i < flat.length; i += 3, j++) {
-        const d = flat[i] as StateData
-        const k = flat[i + 1] as StateKey
-        const v = flat[i + 2]
-        entries[j] = v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]
+      // A Map entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
+      for (const [d] of layer.parts) {
+        const s = plan.samples.get(d.name)
+        if (s === undefined) continue
+        let keys = 0
+        for (const k of s.keys) keys += keyBytes(k)
+        d.valueBytes = valueBytes(s.values) + Math.ceil(keys / s.keys.length)
       }
-      return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    }, { level: 0 })
+      tables = await this.writeGroups((function* () {
+        for (const [, write] of plan.groups()) yield write
+      })(), { level: 0 })
+    } finally {
+      plan.release()
+    }
     if (this.disposed) return
     for (const r of tables) {
       this.addL0(r)
@@ -442,15 +429,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.trimCaches()
   }
 
-  /** Writes the entries of groups (each group's entries sorted) as tables split at group boundaries. */
-  private writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
-    return this.writeGroups((function* () {
-      for (const kg of groups) yield entriesOf(kg)
-    })(), meta)
-  }
-
-  /** Writes key groups (ascending, each one's entries sorted) as tables split at group boundaries. */
-  private async writeGroups(groups: Iterable<SstEntry[]>, meta: SstMeta): Promise<SstReader[]> {
+  /**
+   * Writes key groups (ascending; each one's entries sorted, or a function adding them in order to
+   * a writer) as tables split at group boundaries.
+   */
+  private async writeGroups(groups: Iterable<SstEntry[] | ((w: SstWriter) => void)>, meta: SstMeta): Promise<SstReader[]> {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
@@ -462,10 +445,14 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           out.push(new SstReader(w.path, this.cache))
           w = undefined
         }
-        for (const e of entries) {
+        if (typeof entries === 'function') {
           w ??= new SstWriter(this.newPath(), meta)
-          w.add(e)
-          if (w.needsDrain) w.drain()
+          entries(w)
+        } else {
+          for (const e of entries) {
+            w ??= new SstWriter(this.newPath(), meta)
+            w.add(e)
+          }
         }
         if (performance.now() > deadline) {
           await yieldNow()
