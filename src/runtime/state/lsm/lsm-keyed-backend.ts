@@ -163,6 +163,10 @@ function valueBytes(sample: unknown[]): number {
   return Math.ceil(n / sample.length)
 }
 
+/** Table uploads of a checkpoint in flight at once, at most, and their bytes (at least one upload runs). */
+const UPLOADS = 8
+const UPLOAD_BYTES = 32 << 20
+
 /** Flushed memtables kept as read caches, at most. */
 const MAX_CACHED_LAYERS = 4
 
@@ -765,19 +769,41 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
             return await persistSectionStream(ctx, mergedEntries(live), timers, range, maxParallelism, joinPath(this.dir, `savepoint-${this.seq++}.tmp`), this.opts.sectionLimits)
           }
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
-          const sstables: string[] = []
-          const files: FileReference[] = []
-          const uploads = new Map<string, FileReference>()
-          for (const r of live) {
-            let ref = incremental ? base.get(r.path) : undefined
-            if (ref === undefined) {
+          // Uploads run side by side (each is a write and an fsync: one after the other, a flush's
+          // hundred small tables waited on a hundred fsyncs), within a count and a bytes bound.
+          const refs: FileReference[] = new Array(live.length)
+          const uploading = new Set<Promise<void>>()
+          let inFlight = 0
+          try {
+            for (let i = 0; i < live.length; i++) {
+              const r = live[i]!
+              const reused = incremental ? base.get(r.path) : undefined
+              if (reused !== undefined) {
+                refs[i] = reused
+                continue
+              }
               const rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
-              ref = await writeStateFile(ctx.storage, ctx.location, rel, readFileSync(r.path))
+              while (uploading.size >= UPLOADS || (uploading.size > 0 && inFlight + r.size > UPLOAD_BYTES)) await Promise.race(uploading)
+              const data = readFileSync(r.path)
+              inFlight += data.length
+              const upload: Promise<void> = writeStateFile(ctx.storage, ctx.location, rel, data).then((ref) => {
+                refs[i] = ref
+              }).finally(() => {
+                inFlight -= data.length
+                uploading.delete(upload)
+              })
+              upload.catch(() => {}) // awaited below; this only keeps a failure from being unhandled meanwhile
+              uploading.add(upload)
             }
-            uploads.set(r.path, ref)
-            sstables.push(ref.path)
-            files.push(ref)
+            await Promise.all(uploading)
+          } catch (e) {
+            await Promise.allSettled(uploading)
+            throw e
           }
+          const sstables = refs.map((ref) => ref.path)
+          const files: FileReference[] = [...refs]
+          const uploads = new Map<string, FileReference>()
+          live.forEach((r, i) => uploads.set(r.path, refs[i]!))
           if (incremental) this.uploadsOf.set(barrier.id, uploads)
           const handle: SstStateHandle = { type: 'sst', keyGroupRange: [range.start, range.end], sstables }
           if (timers.length > 0) {

@@ -21,7 +21,7 @@
  * test/lsm.test.ts, test/keyed-backend.test.ts.
  */
 import { keyGroupForKey, type StateKey } from '../../core/key-groups.js'
-import { CHUNK, CHUNK_BITS, NUMBER_KEY, NumericColumns, STRING_KEY, arenaBuffers, columnKey, keyString, type NumericImage } from '../numeric-columns.js'
+import { CHUNK, NUMBER_KEY, NumericColumns, STRING_KEY, arenaBuffers, columnKey, keyString } from '../numeric-columns.js'
 import { ENTRY_OVERHEAD } from './memory.js'
 import { directPrefix, encodeKey, intKeyOrder, type DirectPrefix, type SstEntry, type SstWriter } from './sstable.js'
 
@@ -97,13 +97,13 @@ export interface FlushPart {
   mem: Memtable
 }
 
-/** What a flush writes of one state, prepared: int32-keyed column slots by key group, and other entries. */
+/** What a flush writes of one state, prepared: int32-keyed column entries by key group, and other entries. */
 interface PreparedPart {
   name: string
-  image: NumericImage | undefined
-  /** Per key group g: its int32-keyed slots are slots[start[g] .. start[g + 1]). */
+  /** Per key group g: its int32-keyed column entries are keys/values[start[g] .. start[g + 1]). */
   start: Int32Array | undefined
-  slots: Int32Array | undefined
+  keys: Int32Array | undefined
+  values: Float64Array | undefined
   /** Entries written as arrays, per key group (sorted when the group is written). */
   entries: Map<number, SstEntry[]>
   /** False when the name is not written directly (not one-byte): every entry goes as an array. */
@@ -152,13 +152,15 @@ export class FlushPlan {
       const direct = !nul && directPrefix(0, name) !== undefined
       const held = mem.image(name)
       let start: Int32Array | undefined
-      let slots: Int32Array | undefined
+      let keys: Int32Array | undefined
+      let values: Float64Array | undefined
       if (held !== undefined) {
         this.releases.push(held.release)
         const im = held.image
         const segments = arenaBuffers(im.arena)
-        // Count int32-keyed slots per key group, then place them (a counting sort by key group);
-        // every other column entry becomes an array entry.
+        // Count int32-keyed entries per key group, then copy them out grouped (a counting sort by
+        // key group, reading the columns in order; a group is then contiguous when it is sorted and
+        // written); every other column entry becomes an array entry.
         const count = new Int32Array(maxP + 1)
         for (let base = 0, ci = 0; base < im.count; base += CHUNK, ci++) {
           const { tag, keyGroup, key, keyLength, value } = im.chunks[ci]!
@@ -174,31 +176,37 @@ export class FlushPlan {
         }
         for (let g = 0; g < maxP; g++) count[g + 1]! += count[g]!
         start = count
-        slots = new Int32Array(count[maxP]!)
+        keys = new Int32Array(count[maxP]!)
+        values = new Float64Array(count[maxP]!)
         const at = count.slice(0, maxP)
         for (let base = 0, ci = 0; base < im.count; base += CHUNK, ci++) {
-          const { tag, keyGroup, key } = im.chunks[ci]!
+          const { tag, keyGroup, key, value } = im.chunks[ci]!
           const n = Math.min(CHUNK, im.count - base)
           for (let j = 0; j < n; j++) {
-            if (tag[j] === NUMBER_KEY && direct && (key[j]! | 0) === key[j]) slots[at[keyGroup[j]!]!++] = base + j
+            if (tag[j] === NUMBER_KEY && direct && (key[j]! | 0) === key[j]) {
+              const i = at[keyGroup[j]!]!++
+              keys[i] = key[j]!
+              values[i] = value[j]!
+            }
           }
           yield
         }
+        held.release()
       }
-      const values: unknown[] = []
-      const keys: StateKey[] = []
+      const sampleValues: unknown[] = []
+      const sampleKeys: StateKey[] = []
       let i = 0
       for (const [k, v] of mem.other) {
         const kg = keyGroupForKey(k, maxP)
         add(v === TOMBSTONE ? [encodeKey(kg, name, k), kg, name, k, 1, null] : [encodeKey(kg, name, k), kg, name, k, 0, v])
-        if (values.length < 32 && (i & 7) === 0) {
-          values.push(v)
-          keys.push(k)
+        if (sampleValues.length < 32 && (i & 7) === 0) {
+          sampleValues.push(v)
+          sampleKeys.push(k)
         }
         if ((++i & 1023) === 0) yield
       }
-      if (values.length > 0) this.samples.set(name, { values, keys })
-      this.parts.push({ name, image: held?.image, start, slots, entries, direct })
+      if (sampleValues.length > 0) this.samples.set(name, { values: sampleValues, keys: sampleKeys })
+      this.parts.push({ name, start, keys, values, entries, direct })
     }
   }
 
@@ -236,38 +244,38 @@ export class FlushPlan {
       if (arrays !== undefined) for (const e of arrays) w.add(e)
       return
     }
-    const im = p.image!
-    const slots = p.slots!
-    const order = sortedByKey(im, slots, from, n)
+    const keys = p.keys!
+    const values = p.values!
+    const orders = new Float64Array(n)
+    const order = sortedByKey(keys, from, n, orders)
     const prefix = directPrefix(g, p.name)!
     let j = 0
     for (let i = 0; i < n; i++) {
-      const slot = slots[from + order[i]!]!
-      const c = im.chunks[slot >>> CHUNK_BITS]!
-      const key = c.key[slot & (CHUNK - 1)]! | 0
+      const index = order[i]!
+      const at = from + index
+      const key = keys[at]!
       if (arrays !== undefined && j < arrays.length) {
         // Array entries that sort before this key go first (built keys are compared as strings).
         const enc = prefix.prefix + String(key)
         while (j < arrays.length && arrays[j]![0] < enc) w.add(arrays[j++]!)
       }
-      w.addInt(prefix, key, c.value[slot & (CHUNK - 1)]!)
+      w.addInt(prefix, key, values[at]!, orders[index]!)
     }
     if (arrays !== undefined) while (j < arrays.length) w.add(arrays[j++]!)
   }
 }
 
 /**
- * The group-local indexes 0..n-1 of slots[from..from+n) in ascending intKeyOrder of their keys:
- * each key's order (< 2^41) and its index (< 2^22) packed into one 64-bit integer, sorted natively.
+ * The group-local indexes 0..n-1 of keys[from..from+n) in ascending intKeyOrder, which `orders`
+ * receives by index: each key's order (< 2^41) and its index (< 2^22) packed into one 64-bit
+ * integer, sorted natively (no comparator).
  */
-function sortedByKey(im: NumericImage, slots: Int32Array, from: number, n: number): Int32Array {
+function sortedByKey(keys: Int32Array, from: number, n: number, orders: Float64Array): Int32Array {
   const out = new Int32Array(n)
   if (n >= 2 ** INDEX_BITS) {
     // Beyond what the packing holds: a comparator sort (slower, never expected from one flush's key group).
-    const orders = new Float64Array(n)
     for (let i = 0; i < n; i++) {
-      const slot = slots[from + i]!
-      orders[i] = intKeyOrder(im.chunks[slot >>> CHUNK_BITS]!.key[slot & (CHUNK - 1)]! | 0)
+      orders[i] = intKeyOrder(keys[from + i]!)
       out[i] = i
     }
     return out.sort((a, b) => orders[a]! - orders[b]!)
@@ -278,15 +286,18 @@ function sortedByKey(im: NumericImage, slots: Int32Array, from: number, n: numbe
   const hi = 1 - lo
   const shift = 2 ** (32 - INDEX_BITS)
   for (let i = 0; i < n; i++) {
-    const slot = slots[from + i]!
-    const o = intKeyOrder(im.chunks[slot >>> CHUNK_BITS]!.key[slot & (CHUNK - 1)]! | 0)
+    const o = intKeyOrder(keys[from + i]!)
     // o * 2^22 + i, as two 32-bit words: o's high bits above, its low 10 bits over the index.
     words[2 * i + hi] = Math.floor(o / shift)
     words[2 * i + lo] = ((o % shift) * 2 ** INDEX_BITS + i) >>> 0
   }
   packed.sort()
   const mask = 2 ** INDEX_BITS - 1
-  for (let i = 0; i < n; i++) out[i] = words[2 * i + lo]! & mask
+  for (let i = 0; i < n; i++) {
+    const index = words[2 * i + lo]! & mask
+    out[i] = index
+    orders[index] = words[2 * i + hi]! * shift + (words[2 * i + lo]! >>> INDEX_BITS)
+  }
   return out
 }
 

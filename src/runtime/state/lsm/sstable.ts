@@ -420,7 +420,8 @@ export class SstWriter {
   private readonly offsets: number[] = []
   private readonly crcs: number[] = []
   private readonly groups: [number, number][] = []
-  private hashes: number[] = []
+  /** stringHash of every encoded key added (the bloom filter is built from them at finish). */
+  private hashes = new Uint32Array(1024)
   private count = 0
   /** The last key added: its encoded form, or (after addInt) its prefix and int key, encoded when needed. */
   private lastKey: string | undefined
@@ -457,6 +458,15 @@ export class SstWriter {
     return this.lastKey
   }
 
+  private hash(h: number): void {
+    if (this.count > this.hashes.length) {
+      const more = new Uint32Array(2 * this.hashes.length)
+      more.set(this.hashes)
+      this.hashes = more
+    }
+    this.hashes[this.count - 1] = h
+  }
+
   /** Bookkeeping of every entry: key groups, count. */
   private counted(kg: number): void {
     // A new key group starts in the block being filled, whose number is the count of blocks cut.
@@ -472,7 +482,7 @@ export class SstWriter {
     if (last !== undefined && e[0] <= last) throw new Error(`${this.path}: entries out of order (${JSON.stringify(e[0])} after ${JSON.stringify(last)})`)
     this.lastKey = e[0]
     this.counted(e[1])
-    this.hashes.push(stringHash(e[0]) >>> 0)
+    this.hash(stringHash(e[0]))
     if (this.directCount > 0) {
       // A block begun as bytes: this entry as v8 writes it inside an array.
       const bytes = serialize(e)
@@ -488,13 +498,13 @@ export class SstWriter {
 
   /**
    * Appends the live entry [p.prefix + String(key), p.keyGroup, p.name, key, 0, value] for an int32
-   * `key` (keys strictly ascending, as add()). Written as v8.serialize would write it, straight into
-   * the block's bytes: no entry array, and its encoded key is a string only when it starts a block.
+   * `key` (keys strictly ascending, as add(); `order` is intKeyOrder(key) when the caller has it).
+   * Written as v8.serialize would write it, straight into the block's bytes: no entry array, and its
+   * encoded key is a string only when it starts a block.
    */
-  addInt(p: DirectPrefix, key: number, value: number): void {
+  addInt(p: DirectPrefix, key: number, value: number, order = intKeyOrder(key)): void {
     if ((key | 0) !== key) throw new Error(`${this.path}: addInt takes int32 keys, not ${key}`)
     key |= 0 // -0 is the key 0, as in a Map
-    const order = intKeyOrder(key)
     if (this.lastPrefix === p) {
       if (order <= this.lastOrder) throw new Error(`${this.path}: entries out of order (${JSON.stringify(p.prefix + String(key))} after ${JSON.stringify(p.prefix + String(this.lastInt))})`)
     } else {
@@ -510,14 +520,20 @@ export class SstWriter {
     const digits = this.digits
     let u = key < 0 ? -key : key
     let nd = 0
-    do {
+    if (u > 0x7fffffff) {
+      // -2^31: its magnitude is no int32; its last digit first.
       digits[nd++] = 48 + (u % 10)
-      u = Math.floor(u / 10)
+      u = (u - (u % 10)) / 10
+    }
+    do {
+      const q = (u / 10) | 0
+      digits[nd++] = 48 + u - 10 * q
+      u = q
     } while (u > 0)
     let h = p.hash
     if (key < 0) h = (Math.imul(31, h) + 45) | 0
     for (let i = nd - 1; i >= 0; i--) h = (Math.imul(31, h) + digits[i]!) | 0
-    this.hashes.push(h >>> 0)
+    this.hash(h)
     if (this.block.length > 0) {
       // A block begun with arrays stays one.
       this.block.push([p.prefix + String(key), p.keyGroup, p.name, key, 0, value])
@@ -617,17 +633,21 @@ export class SstWriter {
     this.drain()
     const bits = Math.max(64, this.count * BLOOM_BITS_PER_KEY)
     const bloom = new Uint8Array(Math.ceil(bits / 8))
-    for (const h1 of this.hashes) {
-      const h2 = murmurHash(h1) >>> 0
-      // The three probes of mayContain: (h1 + i * h2) % bits.
+    const hashes = this.hashes
+    for (let i = 0; i < this.count; i++) {
+      const h1 = hashes[i]!
+      // The three probes of mayContain, (h1 + i * h2) % bits, in 32-bit integer arithmetic.
+      const step = (murmurHash(h1) >>> 0) % bits
       const p0 = h1 % bits
-      const p1 = (h1 + h2) % bits
-      const p2 = (h1 + 2 * h2) % bits
+      let p1 = p0 + step
+      if (p1 >= bits) p1 -= bits
+      let p2 = p1 + step
+      if (p2 >= bits) p2 -= bits
       bloom[p0 >> 3]! |= 1 << (p0 & 7)
       bloom[p1 >> 3]! |= 1 << (p1 & 7)
       bloom[p2 >> 3]! |= 1 << (p2 & 7)
     }
-    this.hashes = []
+    this.hashes = new Uint32Array(0)
     const offsets = Float64Array.from([...this.offsets, this.offset])
     const index: SstIndex = {
       firstKeys: this.firstKeys, offsets, crcs: Uint32Array.from(this.crcs), count: this.count, bloom, bits,
