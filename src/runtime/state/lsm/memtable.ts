@@ -23,7 +23,7 @@
 import { keyGroupForKey, type StateKey } from '../../core/key-groups.js'
 import { CHUNK, NUMBER_KEY, NumericColumns, STRING_KEY, arenaBuffers, columnKey, keyString } from '../numeric-columns.js'
 import { ENTRY_OVERHEAD } from './memory.js'
-import { directPrefix, encodeKey, intKeyOrder, type DirectPrefix, type SstEntry, type SstWriter } from './sstable.js'
+import { directPrefix, encodeKey, intKeyOrder, smiIfInt, type SstEntry, type SstWriter } from './sstable.js'
 
 export const TOMBSTONE: unique symbol = Symbol('deleted')
 
@@ -198,7 +198,9 @@ export class FlushPlan {
       let i = 0
       for (const [k, v] of mem.other) {
         const kg = keyGroupForKey(k, maxP)
-        add(v === TOMBSTONE ? [encodeKey(kg, name, k), kg, name, k, 1, null] : [encodeKey(kg, name, k), kg, name, k, 0, v])
+        // Numbers as v8 represents int32s it computed, so that their bytes do not depend on how they were made.
+        const key = typeof k === 'number' ? smiIfInt(k) : k
+        add(v === TOMBSTONE ? [encodeKey(kg, name, k), kg, name, key, 1, null] : [encodeKey(kg, name, k), kg, name, key, 0, typeof v === 'number' ? smiIfInt(v) : v])
         if (sampleValues.length < 32 && (i & 7) === 0) {
           sampleValues.push(v)
           sampleKeys.push(k)
@@ -301,7 +303,8 @@ function sortedByKey(keys: Int32Array, from: number, n: number, orders: Float64A
   return out
 }
 
+/** A column entry as an array; numbers read from the columns as v8 would represent them computed (as addInt writes them). */
 function entry(kg: number, name: string, key: StateKey, value: number): SstEntry {
-  return [encodeKey(kg, name, key), kg, name, key, 0, value]
+  return [encodeKey(kg, name, key), kg, name, typeof key === 'number' ? smiIfInt(key) : key, 0, smiIfInt(value)]
 }
 

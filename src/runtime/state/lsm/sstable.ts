@@ -413,6 +413,10 @@ export class SstWriter {
   private directAt = BLOCK_HEAD
   private directCount = 0
   private directFirstKey = ''
+  /** The entries of the bytes block, to rebuild it as arrays when an array entry joins it. */
+  private readonly directPrefixes: DirectPrefix[] = []
+  private readonly directKeys = new Int32Array(BLOCK_ENTRIES)
+  private readonly directValues = new Float64Array(BLOCK_ENTRIES)
   private pending: Buffer[] = []
   private pendingBytes = 0
   private offset = 0
@@ -484,13 +488,15 @@ export class SstWriter {
     this.counted(e[1])
     this.hash(stringHash(e[0]))
     if (this.directCount > 0) {
-      // A block begun as bytes: this entry as v8 writes it inside an array.
-      const bytes = serialize(e)
-      this.reserve(bytes.length - V8_HEADER.length)
-      this.direct.set(bytes.subarray(V8_HEADER.length), this.directAt)
-      this.directAt += bytes.length - V8_HEADER.length
-      if (++this.directCount >= BLOCK_ENTRIES) this.cut()
-      return
+      // A block begun as bytes becomes a block of arrays (as one v8.serialize of the block writes
+      // it: alignment of two-byte strings, for one, depends on where they fall in the block).
+      for (let i = 0; i < this.directCount; i++) {
+        const p = this.directPrefixes[i]!
+        const k = this.directKeys[i]!
+        this.block.push([p.prefix + String(k), p.keyGroup, p.name, k, 0, smiIfInt(this.directValues[i]!)])
+      }
+      this.directCount = 0
+      this.directAt = BLOCK_HEAD
     }
     this.block.push(e)
     if (this.block.length >= BLOCK_ENTRIES) this.cut()
@@ -536,7 +542,7 @@ export class SstWriter {
     this.hash(h)
     if (this.block.length > 0) {
       // A block begun with arrays stays one.
-      this.block.push([p.prefix + String(key), p.keyGroup, p.name, key, 0, value])
+      this.block.push([p.prefix + String(key), p.keyGroup, p.name, key, 0, smiIfInt(value)])
       if (this.block.length >= BLOCK_ENTRIES) this.cut()
       return
     }
@@ -544,6 +550,9 @@ export class SstWriter {
       this.directAt = BLOCK_HEAD
       this.directFirstKey = p.prefix + String(key)
     }
+    this.directPrefixes[this.directCount] = p
+    this.directKeys[this.directCount] = key
+    this.directValues[this.directCount] = value
     this.reserve(p.prefixBytes.length + p.nameBytes.length + MAX_DIRECT_BYTES)
     const out = this.direct
     let at = this.directAt
@@ -693,6 +702,14 @@ function writeVarint(out: Uint8Array, at: number, u: number): number {
   }
   out[at++] = u
   return at
+}
+
+/**
+ * `x` represented as v8 represents an int32 it computed (a Smi), so that v8.serialize writes it as
+ * addInt does: a number read from a typed array is a double to v8, even when it is integral.
+ */
+export function smiIfInt(x: number): number {
+  return (x | 0) === x && (x !== 0 || 1 / x > 0) ? x | 0 : x
 }
 
 /** An int32 as a Smi: 'I' and its zig-zag varint. */
