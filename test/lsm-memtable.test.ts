@@ -39,11 +39,11 @@ function rng(seed: number): (n: number) => number {
 const norm = (k: StateKey): StateKey => (k === 0 ? 0 : k)
 
 /** The entries a flush of `model` (state name → key → value or TOMBSTONE) must write, sorted as encoded keys. */
-function expectedEntries(model: Map<string, Map<StateKey, unknown>>): SstEntry[] {
+function expectedEntries(model: Map<string, Map<StateKey, unknown>>, maxP: number): SstEntry[] {
   const out: SstEntry[] = []
   for (const [name, m] of model) {
     for (const [k, v] of m) {
-      const kg = keyGroupForKey(k, MAXP)
+      const kg = keyGroupForKey(k, maxP)
       out.push(v === TOMBSTONE ? [encodeKey(kg, name, k), kg, name, k, 1, null] : [encodeKey(kg, name, k), kg, name, k, 0, v])
     }
   }
@@ -51,8 +51,8 @@ function expectedEntries(model: Map<string, Map<StateKey, unknown>>): SstEntry[]
 }
 
 /** Flushes frozen memtables into one table at `path` as the backend does (a FlushPlan into a writer). */
-function flushTo(path: string, parts: FlushPart[]): SstReader {
-  const plan = new FlushPlan(parts, MAXP)
+function flushTo(path: string, parts: FlushPart[], maxP: number): SstReader {
+  const plan = new FlushPlan(parts, maxP)
   try {
     for (const _ of plan.prepare()) {
       // the backend yields to processing here
@@ -67,9 +67,9 @@ function flushTo(path: string, parts: FlushPart[]): SstReader {
 }
 
 /** Flushes `parts`, checks the table against the model (entries, point reads) and against the reference bytes. */
-async function checkFlush(dir: string, parts: FlushPart[], model: Map<string, Map<StateKey, unknown>>): Promise<void> {
-  const want = expectedEntries(model)
-  const r = flushTo(join(dir, 'flushed.sst'), parts)
+async function checkFlush(dir: string, parts: FlushPart[], model: Map<string, Map<StateKey, unknown>>, maxP = MAXP): Promise<void> {
+  const want = expectedEntries(model, maxP)
+  const r = flushTo(join(dir, 'flushed.sst'), parts, maxP)
   try {
     const got = [...r.entries()]
     assert.equal(got.length, want.length)
@@ -146,15 +146,18 @@ describe('LSM memtable', () => {
     const model = new Map<StateKey, unknown>()
     const N = 200_000
     for (let i = 0; i < N; i++) {
-      // Spread over the whole int32 range, and dense near zero.
+      // Spread over the whole int32 range, and dense near zero; some values fractions or beyond int32.
       const k = i % 2 === 0 ? i - N / 2 : Math.imul(i, 0x9e3779b1)
-      mem.set(k, i)
-      model.set(norm(k), i)
+      const v = i % 5 === 0 ? i + 0.5 : i % 7 === 0 ? 2 ** 33 + i : i % 11 === 0 ? -i : i
+      mem.set(k, v)
+      model.set(norm(k), v)
     }
     for (const k of INT_EDGES) {
       mem.set(k, k / 2)
       model.set(norm(k), k / 2)
     }
+    // Numbers only: every entry goes the direct way.
+    await checkFlush(tmp(), [{ name: 'count', mem }], new Map([['count', model]]))
     const keys = [...model.keys()]
     for (let i = 0; i < keys.length; i += 3) {
       mem.set(keys[i]!, TOMBSTONE)
@@ -169,8 +172,21 @@ describe('LSM memtable', () => {
     await checkFlush(tmp(), [{ name: 'count', mem }], new Map([['count', model]]))
   })
 
+  it('flushes key groups of tens of thousands of keys (a small max parallelism)', async () => {
+    for (const maxP of [1, 3]) {
+      const mem = new Memtable(maxP)
+      const model = new Map<StateKey, unknown>()
+      for (let i = 0; i < 30_000; i++) {
+        const k = Math.imul(i, 0x9e3779b1)
+        mem.set(k, i)
+        model.set(norm(k), i)
+      }
+      await checkFlush(tmp(), [{ name: 'count', mem }], new Map([['count', model]]), maxP)
+    }
+  })
+
   it('flushes several states in encoded-key order: names that prefix each other, Latin-1, non-Latin-1 and NUL names', async () => {
-    for (const names of [['a', 'ab', 'a b', 'b', 'é-state'], ['ключ', 'a', 'z'], ['x\u0000y', 'x', 'xy']]) {
+    for (const names of [['a', 'ab', 'a b', 'b', 'é-state'], ['ключ', 'a', 'z'], ['x\u0000y', 'x\u0000a', 'x', 'xy']]) {
       const r = rng(names.length)
       const model = new Map<string, Map<StateKey, unknown>>()
       const parts: FlushPart[] = []

@@ -133,8 +133,9 @@ export class FlushPlan {
 
   *prepare(): Generator<void> {
     // Entries of one key group sort by state name, then key: states in the order of their names
-    // as encoded keys compare them (the name, then a NUL). A name holding a NUL would interleave
-    // with another's entries: then nothing is written directly and the generic path sorts it all.
+    // as encoded keys compare them (the name, then a NUL). A name holding a NUL may interleave
+    // with another's entries: then every entry is an array entry, all states' in one list per key
+    // group, sorted together.
     const ordered = [...this.input].sort((a, b) => {
       const x = `${a.name}\u0000`
       const y = `${b.name}\u0000`
@@ -142,8 +143,9 @@ export class FlushPlan {
     })
     const nul = ordered.some((p) => p.name.includes('\u0000'))
     const maxP = this.maxParallelism
+    const shared = nul ? new Map<number, SstEntry[]>() : undefined
     for (const { name, mem } of ordered) {
-      const entries = new Map<number, SstEntry[]>()
+      const entries = shared ?? new Map<number, SstEntry[]>()
       const add = (e: SstEntry): void => {
         let list = entries.get(e[1])
         if (list === undefined) entries.set(e[1], (list = []))
@@ -208,8 +210,9 @@ export class FlushPlan {
         if ((++i & 1023) === 0) yield
       }
       if (sampleValues.length > 0) this.samples.set(name, { values: sampleValues, keys: sampleKeys })
-      this.parts.push({ name, start, keys, values, entries, direct })
+      if (shared === undefined) this.parts.push({ name, start, keys, values, entries, direct })
     }
+    if (shared !== undefined) this.parts.push({ name: '', start: undefined, keys: undefined, values: undefined, entries: shared, direct: false })
   }
 
   /** Unpins the column images. */

@@ -526,13 +526,8 @@ export class SstWriter {
     const digits = this.digits
     let u = key < 0 ? -key : key
     let nd = 0
-    if (u > 0x7fffffff) {
-      // -2^31: its magnitude is no int32; its last digit first.
-      digits[nd++] = 48 + (u % 10)
-      u = (u - (u % 10)) / 10
-    }
     do {
-      const q = (u / 10) | 0
+      const q = (u / 10) | 0 // u may be 2^31 (key -2^31): u / 10 is an int32 all the same
       digits[nd++] = 48 + u - 10 * q
       u = q
     } while (u > 0)
