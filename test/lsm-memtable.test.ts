@@ -210,6 +210,35 @@ describe('LSM memtable', () => {
     }
   })
 
+  it('charges number entries in the columns to the write buffer: counts flush on the budget, without a checkpoint', async () => {
+    const budget = 16 << 20
+    const b = new LsmKeyedStateBackend({ start: 0, end: MAXP - 1 }, MAXP, join(tmp(), 'work'), { memoryBytes: budget })
+    const v = b.getState(new ValueStateDescriptor<number>('count'))
+    let peak = 0
+    const KEYS = 600_000
+    for (let k = 0; k < KEYS; k++) {
+      b.currentKey = k
+      v.update(k)
+      if (k % 256 === 255) {
+        b.maintain()
+        peak = Math.max(peak, b.memtableBytes)
+        await new Promise((r) => setImmediate(r))
+      }
+    }
+    await b.whenIdle()
+    // ~40 bytes an entry (23 in the columns, 8-16 in the int index's table at 1/4-1/2 load): 600 k
+    // entries are ~24 MB, three times the 8 MB write buffer; the active memtable flushes at 4 MB
+    // and overshoots by at most what one batch allocates (a 1.5 MB chunk of the columns, or the
+    // index table doubling).
+    assert.ok(b.budgetFlushes >= 3, `budget flushes: ${b.budgetFlushes}`)
+    assert.ok(peak >= (budget / 4) * 0.5 && peak <= budget / 4 + (3 << 20), `memtable peak ${peak} of ${budget / 4}`)
+    for (let k = 0; k < KEYS; k += 7) {
+      b.currentKey = k
+      assert.equal(v.value(), k)
+    }
+    b.dispose()
+  })
+
   it('the backend reads every key back after its memtables were flushed and dropped, and after a restore into both backends', async () => {
     const root = tmp()
     const b = new LsmKeyedStateBackend({ start: 0, end: MAXP - 1 }, MAXP, join(root, 'work'), { memtableEntries: 2000, compactionThread: false, memoryBytes: 4 << 20 })
