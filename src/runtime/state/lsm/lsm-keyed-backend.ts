@@ -393,7 +393,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Writes a frozen layer as level-0 tables (split by size at key-group boundaries); keeps it as a cache. */
-  private async flush(layer: Layer | undefined): Promise<void> {
+  private async flush(layer: Layer | undefined, onTable?: (r: SstReader) => void): Promise<void> {
     if (layer === undefined || this.disposed) return
     const plan = new FlushPlan(layer.parts.map(([d, mem]) => ({ name: d.name, mem })), this.maxParallelism)
     let tables: SstReader[]
@@ -415,7 +415,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       }
       tables = await this.writeGroups((function* () {
         for (const [, write] of plan.groups()) yield write
-      })(), { level: 0 })
+      })(), { level: 0 }, onTable)
     } finally {
       plan.release()
     }
@@ -437,7 +437,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
    * Writes key groups (ascending; each one's entries sorted, or a function adding them in order to
    * a writer) as tables split at group boundaries.
    */
-  private async writeGroups(groups: Iterable<SstEntry[] | ((w: SstWriter) => void)>, meta: SstMeta): Promise<SstReader[]> {
+  private async writeGroups(groups: Iterable<SstEntry[] | ((w: SstWriter) => void)>, meta: SstMeta, onTable?: (r: SstReader) => void): Promise<SstReader[]> {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
@@ -447,6 +447,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         if (w !== undefined && w.bytes >= target) {
           w.finish()
           out.push(new SstReader(w.path, this.cache))
+          onTable?.(out[out.length - 1]!)
           w = undefined
         }
         if (typeof entries === 'function') {
@@ -466,6 +467,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       if (w !== undefined) {
         w.finish()
         out.push(new SstReader(w.path, this.cache))
+        onTable?.(out[out.length - 1]!)
       }
       return out
     } catch (e) {
@@ -753,29 +755,51 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const layer = this.freeze()
     // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
     const base = this.confirmed
-    // The tables once every earlier job and this flush ran: exactly the state at this barrier.
+    // The tables once every earlier job ran, then this flush's tables as it writes them: exactly
+    // the state at this barrier, in write order. Each is pinned as it joins (compaction may retire
+    // one meanwhile: its file stays until this snapshot is persisted), so uploads start while the
+    // flush is still writing.
+    const live: SstReader[] = []
+    let complete = false
+    let wake: (() => void) | undefined
+    const joined = (): void => {
+      wake?.()
+      wake = undefined
+    }
     const tables = this.enqueue(async () => {
-      await this.flush(layer)
-      const live = this.liveTables()
-      this.pin(live)
-      return live
+      const before = this.liveTables()
+      this.pin(before)
+      live.push(...before)
+      joined()
+      await this.flush(layer, (r) => {
+        this.pin([r])
+        live.push(r)
+        joined()
+      })
+    }).finally(() => {
+      complete = true
+      joined()
     })
+    tables.catch(() => {}) // persist() rethrows it
     const { keyGroupRange: range, maxParallelism } = this
     return {
       persist: async (ctx) => {
-        const live = await tables
         try {
           if (barrier.type === 'savepoint' && barrier.format === 'canonical') {
+            await tables
             return await persistSectionStream(ctx, mergedEntries(live), timers, range, maxParallelism, joinPath(this.dir, `savepoint-${this.seq++}.tmp`), this.opts.sectionLimits)
           }
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
           // Uploads run side by side (each is a write and an fsync: one after the other, a flush's
           // hundred small tables waited on a hundred fsyncs), within a count and a bytes bound.
-          const refs: FileReference[] = new Array(live.length)
+          const refs: FileReference[] = []
           const uploading = new Set<Promise<void>>()
           let inFlight = 0
           try {
-            for (let i = 0; i < live.length; i++) {
+            for (let i = 0; ; i++) {
+              // The next table of the snapshot, once it has joined; none when the flush is done.
+              while (i >= live.length && !complete) await new Promise<void>((r) => { wake = r })
+              if (i >= live.length) break
               const r = live[i]!
               const reused = incremental ? base.get(r.path) : undefined
               if (reused !== undefined) {
@@ -795,6 +819,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
               upload.catch(() => {}) // awaited below; this only keeps a failure from being unhandled meanwhile
               uploading.add(upload)
             }
+            await tables
             await Promise.all(uploading)
           } catch (e) {
             await Promise.allSettled(uploading)
@@ -814,6 +839,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           }
           return { handle: sstables.length === 0 && handle.timers === undefined ? undefined : handle, files }
         } finally {
+          // Tables still joining after a failure are unpinned too, once the flush is over.
+          await tables.catch(() => {})
           this.unpin(live)
         }
       },
