@@ -3,7 +3,8 @@
  * tables on local disk (sstable.ts), with memtables in front, as RocksDB keeps it, within a memory
  * budget (memory.ts) and with leveled compaction in bounded steps.
  *
- * Memory. Writes go to the active memtable (one Map per state). When the memtables reach half the
+ * Memory. Writes go to the active memtable (one per state, memtable.ts: number values in numeric
+ * columns, everything else and deletions in a Map). When the memtables reach half the
  * instance's write-buffer budget (`maintain()`, between batches) or a checkpoint starts, they are
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
  * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
@@ -37,11 +38,12 @@
  * at any parallelism, table by table or key group by key group into local level-0 tables (never
  * all keys in memory).
  *
- * Architecture Invariant: a table file is never modified; a local table stays on disk while a
- * snapshot that lists it is being persisted; level-0 tables leave oldest first, so for any key the
+ * Architecture Invariant: a frozen memtable is never written (a flush reads its columns in place);
+ * a table file is never modified; a local table stays on disk while a snapshot that lists it is
+ * being persisted (pinned as it joins the snapshot, before the flush is over); level-0 tables leave oldest first, so for any key the
  * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
  * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts,
- * test/keyed-backend.test.ts.
+ * test/lsm-memtable.test.ts, test/keyed-backend.test.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'

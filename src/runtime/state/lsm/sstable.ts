@@ -19,7 +19,7 @@
  * entry, its encoded key or the block array first.
  * Pure file format: a streaming writer (memory bounded by one block), a reader with a shared block
  * cache, range scans. Must not import the task, the checkpoint coordinator or the CLI.
- * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts.
+ * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memtable.test.ts.
  */
 import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'
 import { deserialize, serialize } from 'node:v8'
