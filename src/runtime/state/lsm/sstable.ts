@@ -71,8 +71,7 @@ export function keyGroupPrefix(keyGroup: number): string {
  */
 export function intKeyOrder(k: number): number {
   const u = k < 0 ? -k : k
-  let d = 1
-  while (d < 10 && u >= POW10[d]!) d++
+  const d = u < 1e5 ? (u < 100 ? (u < 10 ? 1 : 2) : u < 1e3 ? 3 : u < 1e4 ? 4 : 5) : u < 1e7 ? (u < 1e6 ? 6 : 7) : u < 1e8 ? 8 : u < 1e9 ? 9 : 10
   return (k < 0 ? 0 : 2 ** 40) + u * POW10[10 - d]! * 16 + d
 }
 
@@ -556,14 +555,15 @@ export class SstWriter {
     // The encoded key: a one-byte string.
     out[at++] = TAG_ONE_BYTE_STRING
     at = writeVarint(out, at, p.prefixBytes.length + nd + (key < 0 ? 1 : 0))
-    out.set(p.prefixBytes, at)
-    at += p.prefixBytes.length
+    // Byte loops: for a few bytes they beat a call to set().
+    const pb = p.prefixBytes
+    for (let i = 0; i < pb.length; i++) out[at++] = pb[i]!
     if (key < 0) out[at++] = 45
     for (let i = nd - 1; i >= 0; i--) out[at++] = digits[i]!
     out[at++] = TAG_INT
     at = writeVarint(out, at, p.keyGroup << 1)
-    out.set(p.nameBytes, at)
-    at += p.nameBytes.length
+    const nb = p.nameBytes
+    for (let i = 0; i < nb.length; i++) out[at++] = nb[i]!
     at = writeSmi(out, at, key)
     out[at++] = TAG_INT
     out[at++] = 0
