@@ -226,11 +226,19 @@ describe('LSM memtable', () => {
       }
     }
     await b.whenIdle()
-    // ~40 bytes an entry (23 in the columns, 8-16 in the int index's table at 1/4-1/2 load): 600 k
-    // entries are ~24 MB, three times the 8 MB write buffer; the active memtable flushes at 4 MB
-    // and overshoots by at most what one batch allocates (a 1.5 MB chunk of the columns, or the
-    // index table doubling).
-    assert.ok(b.budgetFlushes >= 3, `budget flushes: ${b.budgetFlushes}`)
+    // At least NUMERIC_ENTRY_CHARGE (96) bytes an entry (the columns hold ~40: 23 in the columns,
+    // 8-16 in the int index's table): 600 k entries are ~58 MB, seven times the 8 MB write buffer;
+    // the active memtable flushes at 4 MB and overshoots by at most what one batch adds.
+    assert.ok(b.budgetFlushes >= 7, `budget flushes: ${b.budgetFlushes}`)
+    // The minimum charge, on a memtable that holds less.
+    const c = new LsmKeyedStateBackend({ start: 0, end: MAXP - 1 }, MAXP, join(tmp(), 'work'), { memoryBytes: 256 << 20 })
+    const w = c.getState(new ValueStateDescriptor<number>('count'))
+    for (let k = 0; k < 50_000; k++) {
+      c.currentKey = k
+      w.update(k)
+    }
+    assert.ok(c.memtableBytes >= 50_000 * 96, `charged ${c.memtableBytes} for 50 000 entries`)
+    c.dispose()
     assert.ok(peak >= (budget / 4) * 0.5 && peak <= budget / 4 + (3 << 20), `memtable peak ${peak} of ${budget / 4}`)
     for (let k = 0; k < KEYS; k += 7) {
       b.currentKey = k
