@@ -40,8 +40,9 @@
  *
  * Architecture Invariant: a frozen memtable is never written (a flush reads its columns in place);
  * a table file is never modified; a local table stays on disk while a snapshot that lists it is
- * being persisted (pinned as it joins the snapshot, before the flush is over); level-0 tables leave oldest first, so for any key the
- * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
+ * being persisted (pinned as it joins the snapshot, before the flush is over); level-0 tables
+ * leave oldest first, so for any key the newest level-0 table holding it holds its newest version
+ * (or level 1 does, when none holds it).
  * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts,
  * test/lsm-memtable.test.ts, test/keyed-backend.test.ts.
  */
@@ -69,7 +70,6 @@ import { acquireCompactionThread } from './compaction-pool.js'
 import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
 import { persistSectionStream, sectionGroups } from './sections.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
-
 
 export interface LsmOptions {
   /** This instance's memory budget in bytes; unset: an equal share of the process-wide managed memory. */
