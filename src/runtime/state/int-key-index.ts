@@ -33,6 +33,11 @@ export class IntKeyIndex {
     return this.count
   }
 
+  /** Bytes of the table (outside V8's heap). */
+  get bytes(): number {
+    return this.table.byteLength
+  }
+
   /** The slot of `key` (an int32), or -1. */
   get(key: number): number {
     const i = this.find(key)

@@ -3,7 +3,8 @@
  * over SharedArrayBuffers (one slot per key) so that a snapshot's encoding can run on another
  * thread, reading the columns where they are. Counts, sums and other numeric reductions (the bulk
  * of keyed state in practice) take this path; any other value lives in a StateTable
- * (heap-keyed-backend.ts decides per entry).
+ * (heap-keyed-backend.ts decides per entry). The LSM backend's memtables hold their number
+ * values in it too (lsm/memtable.ts), and read a frozen one's columns in place to flush it.
  *
  * The columns are cut into chunks of CHUNK slots (a small table has one smaller chunk), each in two
  * parts: keys (with tags and key groups) and values. `image()` pins every chunk in use and hands
@@ -21,7 +22,7 @@
  *
  * Architecture Invariant: a pinned part and a written arena byte are never changed; a freed slot
  * is tagged FREE, so an image never encodes a key deleted before it was taken.
- * Pure. Tests: test/numeric-columns.test.ts, test/section-encoder.test.ts.
+ * Pure. Tests: test/numeric-columns.test.ts, test/section-encoder.test.ts, test/lsm-memtable.test.ts.
  */
 import { keyGroupForKey, type StateKey } from '../core/key-groups.js'
 import { IntKeyIndex, isIndexKey } from './int-key-index.js'
@@ -159,6 +160,16 @@ export class NumericColumns {
 
   get size(): number {
     return this.ints.size + this.index.size
+  }
+
+  /**
+   * An estimate of the memory held: the columns' slots (23 bytes each, free ones too), the int
+   * index's table, ~80 bytes per Map entry of the other keys, and the string arena. O(chunks).
+   */
+  get bytes(): number {
+    let n = this.ints.bytes + this.index.size * 80 + this.arenaBytes + this.arenaGarbage
+    for (const c of this.chunks) n += c.k.bytes.length + c.v.bytes.length
+    return n
   }
 
   /**

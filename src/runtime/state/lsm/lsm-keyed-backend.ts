@@ -3,7 +3,8 @@
  * tables on local disk (sstable.ts), with memtables in front, as RocksDB keeps it, within a memory
  * budget (memory.ts) and with leveled compaction in bounded steps.
  *
- * Memory. Writes go to the active memtable (one Map per state). When the memtables reach half the
+ * Memory. Writes go to the active memtable (one per state, memtable.ts: number values in numeric
+ * columns, everything else and deletions in a Map). When the memtables reach half the
  * instance's write-buffer budget (`maintain()`, between batches) or a checkpoint starts, they are
  * frozen as one layer and flushed in the background as level-0 tables. A flushed layer stays
  * readable in memory as a cache while the read budget allows (at most 4; oldest dropped first, so the layers
@@ -37,11 +38,13 @@
  * at any parallelism, table by table or key group by key group into local level-0 tables (never
  * all keys in memory).
  *
- * Architecture Invariant: a table file is never modified; a local table stays on disk while a
- * snapshot that lists it is being persisted; level-0 tables leave oldest first, so for any key the
- * newest level-0 table holding it holds its newest version (or level 1 does, when none holds it).
+ * Architecture Invariant: a frozen memtable is never written (a flush reads its columns in place);
+ * a table file is never modified; a local table stays on disk while a snapshot that lists it is
+ * being persisted (pinned as it joins the snapshot, before the flush is over); level-0 tables
+ * leave oldest first, so for any key the newest level-0 table holding it holds its newest version
+ * (or level 1 does, when none holds it).
  * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memory.test.ts,
- * test/keyed-backend.test.ts.
+ * test/lsm-memtable.test.ts, test/keyed-backend.test.ts.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
@@ -61,14 +64,12 @@ import {
   KeyedStateBackend, readKeyGroupSections, readStateFile, serializeSections, type KeyValueTable, type KeyedSnapshotJob,
   type TimerEntry,
 } from '../keyed-backend.js'
-import { ENTRY_OVERHEAD, MemoryShare, keyBytes } from './memory.js'
+import { MemoryShare, keyBytes } from './memory.js'
+import { FlushPlan, Memtable, TOMBSTONE } from './memtable.js'
 import { acquireCompactionThread } from './compaction-pool.js'
 import { MergeHeap, mergeSteps, type MergeOutput, type MergeRequest } from './merge.js'
 import { persistSectionStream, sectionGroups } from './sections.js'
 import { BlockCache, SstReader, SstWriter, bloomHash, encodeKey, sstEntriesFromBuffer, type SstEntry, type SstMeta } from './sstable.js'
-
-const TOMBSTONE: unique symbol = Symbol('deleted')
-type Memtable = Map<StateKey, unknown>
 
 export interface LsmOptions {
   /** This instance's memory budget in bytes; unset: an equal share of the process-wide managed memory. */
@@ -164,6 +165,10 @@ function valueBytes(sample: unknown[]): number {
   return Math.ceil(n / sample.length)
 }
 
+/** Table uploads of a checkpoint in flight at once, at most, and their bytes (at least one upload runs). */
+const UPLOADS = 8
+const UPLOAD_BYTES = 32 << 20
+
 /** Flushed memtables kept as read caches, at most. */
 const MAX_CACHED_LAYERS = 4
 
@@ -258,7 +263,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   /** Estimated bytes of the active memtables. */
   get memtableBytes(): number {
     let n = 0
-    for (const d of this.data.values()) n += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
+    for (const d of this.data.values()) n += d.dirty.bytes(d.valueBytes)
     return n
   }
 
@@ -284,7 +289,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
 
   private stateData(name: string): StateData {
     let d = this.data.get(name)
-    if (d === undefined) this.data.set(name, (d = { name, dirty: new Map(), frozen: [], valueBytes: 32 }))
+    if (d === undefined) this.data.set(name, (d = { name, dirty: new Memtable(this.maxParallelism), frozen: [], valueBytes: 32 }))
     return d
   }
 
@@ -303,18 +308,20 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       if (v !== undefined) return v === TOMBSTONE ? undefined : v
     }
     const kg = keyGroupForKey(key, this.maxParallelism)
-    const enc = encodeKey(kg, d.name, key)
-    const hash = bloomHash(enc)
     // Only level-0 tables whose data of this key group is not merged yet: what a table held of it
     // once merged is in level 1, older than every table still pending for it.
     const pending = this.pendingIn[kg - this.keyGroupRange.start]
+    const t = this.l1For(kg)
+    // No table to probe (a new key before the first flush): no encoded key, no hash.
+    if ((pending === undefined || pending.length === 0) && t === undefined) return undefined
+    const enc = encodeKey(kg, d.name, key)
+    const hash = bloomHash(enc)
     this.tableReads++
     if (pending !== undefined) for (let i = pending.length - 1; i >= 0; i--) {
       this.tableProbes++
       const e = pending[i]!.r.get(enc, hash)
       if (e !== undefined) return e[4] === 1 ? undefined : e[5]
     }
-    const t = this.l1For(kg)
     if (t === undefined) return undefined
     this.tableProbes++
     const e = t.r.get(enc, hash)
@@ -377,9 +384,9 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     for (const d of this.data.values()) {
       if (d.dirty.size === 0) continue
       parts.push([d, d.dirty])
-      bytes += d.dirty.size * (ENTRY_OVERHEAD + d.valueBytes)
+      bytes += d.dirty.bytes(d.valueBytes)
       d.frozen.unshift(d.dirty)
-      d.dirty = new Map()
+      d.dirty = new Memtable(this.maxParallelism)
     }
     if (parts.length === 0) return undefined
     const layer: Layer = { parts, bytes, flushed: false }
@@ -388,46 +395,32 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
   }
 
   /** Writes a frozen layer as level-0 tables (split by size at key-group boundaries); keeps it as a cache. */
-  private async flush(layer: Layer | undefined): Promise<void> {
+  private async flush(layer: Layer | undefined, onTable?: (r: SstReader) => void): Promise<void> {
     if (layer === undefined || this.disposed) return
-    const maxP = this.maxParallelism
-    // Keys by key group (flat [state, key, value, …] per group: no object per entry), then one key
-    // group at a time as sorted entries.
-    const byGroup = new Map<number, unknown[]>()
-    let deadline = performance.now() + this.sliceMs()
-    let n = 0
-    for (const [d, mem] of layer.parts) {
-      const sample: unknown[] = []
-      let sampledKeys = 0
-      for (const [k, v] of mem) {
-        const kg = keyGroupForKey(k, maxP)
-        let bucket = byGroup.get(kg)
-        if (bucket === undefined) byGroup.set(kg, (bucket = []))
-        bucket.push(d, k, v)
-        if (sample.length < 32 && (n & 7) === 0) {
-          sample.push(v)
-          sampledKeys += keyBytes(k)
-        }
-        if ((++n & 1023) === 0 && performance.now() > deadline) {
+    const plan = new FlushPlan(layer.parts.map(([d, mem]) => ({ name: d.name, mem })), this.maxParallelism)
+    let tables: SstReader[]
+    try {
+      let deadline = performance.now() + this.sliceMs()
+      for (const _ of plan.prepare()) {
+        if (performance.now() > deadline) {
           await yieldNow()
           deadline = performance.now() + this.sliceMs()
         }
       }
-      // An entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
-      if (sample.length > 0) d.valueBytes = valueBytes(sample) + Math.ceil(sampledKeys / sample.length)
-    }
-    const tables = await this.writeRun([...byGroup.keys()].sort((a, b) => a - b), (kg) => {
-      const flat = byGroup.get(kg)!
-      byGroup.delete(kg)
-      const entries: SstEntry[] = new Array(flat.length / 3)
-      for (let i = 0, j = 0; i < flat.length; i += 3, j++) {
-        const d = flat[i] as StateData
-        const k = flat[i + 1] as StateKey
-        const v = flat[i + 2]
-        entries[j] = v === TOMBSTONE ? [encodeKey(kg, d.name, k), kg, d.name, k, 1, null] : [encodeKey(kg, d.name, k), kg, d.name, k, 0, v]
+      // A Map entry's memory beyond ENTRY_OVERHEAD: its value and (a string) its key.
+      for (const [d] of layer.parts) {
+        const s = plan.samples.get(d.name)
+        if (s === undefined) continue
+        let keys = 0
+        for (const k of s.keys) keys += keyBytes(k)
+        d.valueBytes = valueBytes(s.values) + Math.ceil(keys / s.keys.length)
       }
-      return entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    }, { level: 0 })
+      tables = await this.writeGroups((function* () {
+        for (const [, write] of plan.groups()) yield write
+      })(), { level: 0 }, onTable)
+    } finally {
+      plan.release()
+    }
     if (this.disposed) return
     for (const r of tables) {
       this.addL0(r)
@@ -442,15 +435,11 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     this.trimCaches()
   }
 
-  /** Writes the entries of groups (each group's entries sorted) as tables split at group boundaries. */
-  private writeRun(groups: number[], entriesOf: (kg: number) => SstEntry[], meta: SstMeta): Promise<SstReader[]> {
-    return this.writeGroups((function* () {
-      for (const kg of groups) yield entriesOf(kg)
-    })(), meta)
-  }
-
-  /** Writes key groups (ascending, each one's entries sorted) as tables split at group boundaries. */
-  private async writeGroups(groups: Iterable<SstEntry[]>, meta: SstMeta): Promise<SstReader[]> {
+  /**
+   * Writes key groups (ascending; each one's entries sorted, or a function adding them in order to
+   * a writer) as tables split at group boundaries.
+   */
+  private async writeGroups(groups: Iterable<SstEntry[] | ((w: SstWriter) => void)>, meta: SstMeta, onTable?: (r: SstReader) => void): Promise<SstReader[]> {
     const out: SstReader[] = []
     const target = this.targetFileBytes()
     let w: SstWriter | undefined
@@ -460,12 +449,17 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
         if (w !== undefined && w.bytes >= target) {
           w.finish()
           out.push(new SstReader(w.path, this.cache))
+          onTable?.(out[out.length - 1]!)
           w = undefined
         }
-        for (const e of entries) {
+        if (typeof entries === 'function') {
           w ??= new SstWriter(this.newPath(), meta)
-          w.add(e)
-          if (w.needsDrain) w.drain()
+          entries(w)
+        } else {
+          for (const e of entries) {
+            w ??= new SstWriter(this.newPath(), meta)
+            w.add(e)
+          }
         }
         if (performance.now() > deadline) {
           await yieldNow()
@@ -475,6 +469,7 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       if (w !== undefined) {
         w.finish()
         out.push(new SstReader(w.path, this.cache))
+        onTable?.(out[out.length - 1]!)
       }
       return out
     } catch (e) {
@@ -762,35 +757,80 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
     const layer = this.freeze()
     // The uploads this snapshot may reuse: decided now, in barrier order, not when it persists.
     const base = this.confirmed
-    // The tables once every earlier job and this flush ran: exactly the state at this barrier.
+    // The tables once every earlier job ran, then this flush's tables as it writes them: exactly
+    // the state at this barrier, in write order. Each is pinned as it joins (compaction may retire
+    // one meanwhile: its file stays until this snapshot is persisted), so uploads start while the
+    // flush is still writing.
+    const live: SstReader[] = []
+    let complete = false
+    let wake: (() => void) | undefined
+    const joined = (): void => {
+      wake?.()
+      wake = undefined
+    }
     const tables = this.enqueue(async () => {
-      await this.flush(layer)
-      const live = this.liveTables()
-      this.pin(live)
-      return live
+      const before = this.liveTables()
+      this.pin(before)
+      live.push(...before)
+      joined()
+      await this.flush(layer, (r) => {
+        this.pin([r])
+        live.push(r)
+        joined()
+      })
+    }).finally(() => {
+      complete = true
+      joined()
     })
+    tables.catch(() => {}) // persist() rethrows it
     const { keyGroupRange: range, maxParallelism } = this
     return {
       persist: async (ctx) => {
-        const live = await tables
         try {
           if (barrier.type === 'savepoint' && barrier.format === 'canonical') {
+            await tables
             return await persistSectionStream(ctx, mergedEntries(live), timers, range, maxParallelism, joinPath(this.dir, `savepoint-${this.seq++}.tmp`), this.opts.sectionLimits)
           }
           const incremental = barrier.type === 'checkpoint' && barrier.incremental
-          const sstables: string[] = []
-          const files: FileReference[] = []
-          const uploads = new Map<string, FileReference>()
-          for (const r of live) {
-            let ref = incremental ? base.get(r.path) : undefined
-            if (ref === undefined) {
+          // Uploads run side by side (each is a write and an fsync: one after the other, a flush's
+          // hundred small tables waited on a hundred fsyncs), within a count and a bytes bound.
+          const refs: FileReference[] = []
+          const uploading = new Set<Promise<void>>()
+          let inFlight = 0
+          try {
+            for (let i = 0; ; i++) {
+              // The next table of the snapshot, once it has joined; none when the flush is done.
+              while (i >= live.length && !complete) await new Promise<void>((r) => { wake = r })
+              if (i >= live.length) break
+              const r = live[i]!
+              const reused = incremental ? base.get(r.path) : undefined
+              if (reused !== undefined) {
+                refs[i] = reused
+                continue
+              }
               const rel = incremental ? `../shared/${randomBytes(8).toString('hex')}.sst` : `${ctx.fileName('sst')}.sst`
-              ref = await writeStateFile(ctx.storage, ctx.location, rel, readFileSync(r.path))
+              while (uploading.size >= UPLOADS || (uploading.size > 0 && inFlight + r.size > UPLOAD_BYTES)) await Promise.race(uploading)
+              const data = readFileSync(r.path)
+              inFlight += data.length
+              const upload: Promise<void> = writeStateFile(ctx.storage, ctx.location, rel, data).then((ref) => {
+                refs[i] = ref
+              }).finally(() => {
+                inFlight -= data.length
+                uploading.delete(upload)
+              })
+              upload.catch(() => {}) // awaited below; this only keeps a failure from being unhandled meanwhile
+              uploading.add(upload)
             }
-            uploads.set(r.path, ref)
-            sstables.push(ref.path)
-            files.push(ref)
+            await tables
+            await Promise.all(uploading)
+          } catch (e) {
+            await Promise.allSettled(uploading)
+            throw e
           }
+          const sstables = refs.map((ref) => ref.path)
+          const files: FileReference[] = [...refs]
+          const uploads = new Map<string, FileReference>()
+          live.forEach((r, i) => uploads.set(r.path, refs[i]!))
           if (incremental) this.uploadsOf.set(barrier.id, uploads)
           const handle: SstStateHandle = { type: 'sst', keyGroupRange: [range.start, range.end], sstables }
           if (timers.length > 0) {
@@ -801,6 +841,8 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
           }
           return { handle: sstables.length === 0 && handle.timers === undefined ? undefined : handle, files }
         } finally {
+          // Tables still joining after a failure are unpinned too, once the flush is over.
+          await tables.catch(() => {})
           this.unpin(live)
         }
       },

@@ -8,8 +8,9 @@
  * `state.backend.rocksdb.memory.write-buffer-ratio` between memtables (active and being flushed)
  * and the read side (flushed memtables kept as caches, decoded blocks, table indexes and blooms).
  *
- * Memory of JavaScript values is estimated, not measured: a memtable entry is charged a fixed
- * overhead plus its value's serialized size as last seen by a flush of that state.
+ * Memory of JavaScript values is estimated, not measured: a memtable entry in a Map is charged a
+ * fixed overhead plus its value's serialized size as last seen by a flush of that state; entries
+ * in numeric columns are charged what the columns' typed arrays hold (memtable.ts).
  * Does nothing when imported; must not import the task or the CLI. Tests: test/lsm-memory.test.ts.
  */
 import type { Configuration } from '../../config/configuration.js'

@@ -13,9 +13,13 @@
  *
  * An entry is [encodedKey, keyGroup, stateName, key, deleted (0|1), value]. Encoded keys start with
  * the key group (4 hex digits), so a key-group range is one contiguous run of the file.
+ * The writer takes entries as arrays (blocks go through v8.serialize) or, for the common entry of a
+ * flush (an int32 key with a number value, `addInt`), as parts it writes directly in v8's
+ * serialization format: the same bytes v8.serialize writes for that entry, without building the
+ * entry, its encoded key or the block array first.
  * Pure file format: a streaming writer (memory bounded by one block), a reader with a shared block
  * cache, range scans. Must not import the task, the checkpoint coordinator or the CLI.
- * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts.
+ * Tests: test/lsm.test.ts, test/lsm-compaction.test.ts, test/lsm-memtable.test.ts.
  */
 import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'
 import { deserialize, serialize } from 'node:v8'
@@ -32,6 +36,23 @@ const FOOTER_V1 = 16
 export const BLOCK_ENTRIES = 32
 const BLOOM_BITS_PER_KEY = 10
 
+// v8's serialization format, as far as SstWriter.addInt writes it (the tags of v8's
+// ValueSerializer): a dense array is 'A' length elements '$' 0 length, a one-byte string '"'
+// length bytes, a Smi 'I' zig-zag varint, a double 'N' 8 bytes (little endian).
+const TAG_ARRAY = 0x41
+const TAG_END_ARRAY = 0x24
+const TAG_ONE_BYTE_STRING = 0x22
+const TAG_INT = 0x49
+const TAG_DOUBLE = 0x4e
+/** v8.serialize's header (version tag and version), as this Node writes it. */
+const V8_HEADER = serialize(0).subarray(0, 2)
+/** A block's bytes before its entries: the header, 'A' and a one-byte entry count (at most BLOCK_ENTRIES). */
+const BLOCK_HEAD = V8_HEADER.length + 2
+/** The most bytes addInt writes for an entry beyond its prefix and name. */
+const MAX_DIRECT_BYTES = 48
+const scratch = new Float64Array(1)
+const scratchBytes = new Uint8Array(scratch.buffer)
+
 /** The sort key of a state entry: key group, state name, typed key. */
 export function encodeKey(keyGroup: number, name: string, key: StateKey): string {
   const tag = typeof key === 'string' ? 's' : typeof key === 'number' ? 'n' : typeof key === 'boolean' ? 'b' : 'i'
@@ -41,6 +62,45 @@ export function encodeKey(keyGroup: number, name: string, key: StateKey): string
 /** The first characters of every encoded key of a key group; encoded keys of key group g sort before those of g+1. */
 export function keyGroupPrefix(keyGroup: number): string {
   return keyGroup.toString(16).padStart(4, '0')
+}
+
+/**
+ * The order of int32 keys' encoded forms (`String(key)` compared as strings: "-…" before digits,
+ * "10" before "9") as a number below 2^41: the decimal digits right-padded with zeros to 10, times
+ * 16, plus the digit count (a prefix sorts first); non-negative keys above all negative ones.
+ */
+export function intKeyOrder(k: number): number {
+  const u = k < 0 ? -k : k
+  const d = u < 1e5 ? (u < 100 ? (u < 10 ? 1 : 2) : u < 1e3 ? 3 : u < 1e4 ? 4 : 5) : u < 1e7 ? (u < 1e6 ? 6 : 7) : u < 1e8 ? 8 : u < 1e9 ? 9 : 10
+  return (k < 0 ? 0 : 2 ** 40) + u * POW10[10 - d]! * 16 + d
+}
+
+const POW10 = Array.from({ length: 11 }, (_, i) => 10 ** i)
+
+/**
+ * What every entry of one state and key group shares, for SstWriter.addInt: its encoded key's
+ * prefix (up to the key's tag), that prefix's hash and bytes, the state name as v8 writes it.
+ */
+export interface DirectPrefix {
+  keyGroup: number
+  name: string
+  /** The encoded key without the key's digits: key group, state name, tag 'n'. */
+  prefix: string
+  /** stringHash of `prefix` (the hash of an encoded key continues from it). */
+  hash: number
+  prefixBytes: Uint8Array
+  /** The name as a v8 one-byte string ('"', length, bytes). */
+  nameBytes: Uint8Array
+}
+
+/** A DirectPrefix, or undefined when the name is not a one-byte (Latin-1) string v8 writes as such. */
+export function directPrefix(keyGroup: number, name: string): DirectPrefix | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (/[^\u0000-\u00ff]/.test(name)) return undefined
+  const prefix = `${keyGroupPrefix(keyGroup)}\u0000${name}\u0000n`
+  const nameBytes = serialize(name).subarray(2)
+  if (nameBytes[0] !== TAG_ONE_BYTE_STRING) return undefined
+  return { keyGroup, name, prefix, hash: stringHash(prefix), prefixBytes: Buffer.from(prefix, 'latin1'), nameBytes: Uint8Array.from(nameBytes) }
 }
 
 /** The two hashes of a key a bloom filter probes with; computed once per lookup, for every table. */
@@ -345,7 +405,17 @@ export function* sstEntriesFromBuffer(data: Buffer, file = 'state table'): Gener
  */
 export class SstWriter {
   private fd: number | undefined
+  /** The block being filled, when its entries came as arrays (empty while `direct` holds the block). */
   private block: SstEntry[] = []
+  /** The block being filled as bytes (after BLOCK_HEAD reserved bytes), when it began with addInt. */
+  private direct = new Uint8Array(0)
+  private directAt = BLOCK_HEAD
+  private directCount = 0
+  private directFirstKey = ''
+  /** The entries of the bytes block, to rebuild it as arrays when an array entry joins it. */
+  private readonly directPrefixes: DirectPrefix[] = []
+  private readonly directKeys = new Int32Array(BLOCK_ENTRIES)
+  private readonly directValues = new Float64Array(BLOCK_ENTRIES)
   private pending: Buffer[] = []
   private pendingBytes = 0
   private offset = 0
@@ -353,11 +423,17 @@ export class SstWriter {
   private readonly offsets: number[] = []
   private readonly crcs: number[] = []
   private readonly groups: [number, number][] = []
-  private hashes: number[] = []
+  /** stringHash of every encoded key added (the bloom filter is built from them at finish). */
+  private hashes = new Uint32Array(1024)
   private count = 0
+  /** The last key added: its encoded form, or (after addInt) its prefix and int key, encoded when needed. */
   private lastKey: string | undefined
+  private lastPrefix: DirectPrefix | undefined
+  private lastInt = 0
+  private lastOrder = 0
   private minKg = Number.POSITIVE_INFINITY
   private maxKg = Number.NEGATIVE_INFINITY
+  private readonly digits = new Uint8Array(11)
 
   constructor(
     readonly path: string,
@@ -370,25 +446,140 @@ export class SstWriter {
 
   /** Bytes written or buffered so far. */
   get bytes(): number {
-    return this.offset + this.pendingBytes
+    return this.offset + this.pendingBytes + (this.directCount > 0 ? this.directAt : 0)
   }
 
   get lastKeyGroup(): number {
     return this.maxKg
   }
 
+  private lastKeyString(): string | undefined {
+    if (this.lastPrefix !== undefined) {
+      this.lastKey = this.lastPrefix.prefix + String(this.lastInt)
+      this.lastPrefix = undefined
+    }
+    return this.lastKey
+  }
+
+  private hash(h: number): void {
+    if (this.count > this.hashes.length) {
+      const more = new Uint32Array(2 * this.hashes.length)
+      more.set(this.hashes)
+      this.hashes = more
+    }
+    this.hashes[this.count - 1] = h
+  }
+
+  /** Bookkeeping of every entry: key groups, count. */
+  private counted(kg: number): void {
+    // A new key group starts in the block being filled, whose number is the count of blocks cut.
+    if (this.groups.length === 0 || this.groups[this.groups.length - 1]![0] !== kg) this.groups.push([kg, this.firstKeys.length])
+    if (kg < this.minKg) this.minKg = kg
+    if (kg > this.maxKg) this.maxKg = kg
+    this.count++
+  }
+
   /** Appends an entry (keys strictly ascending); await `drain()` when `needsDrain`. */
   add(e: SstEntry): void {
-    if (this.lastKey !== undefined && e[0] <= this.lastKey) throw new Error(`${this.path}: entries out of order (${JSON.stringify(e[0])} after ${JSON.stringify(this.lastKey)})`)
+    const last = this.lastKeyString()
+    if (last !== undefined && e[0] <= last) throw new Error(`${this.path}: entries out of order (${JSON.stringify(e[0])} after ${JSON.stringify(last)})`)
     this.lastKey = e[0]
-    // A new key group starts in the block being filled, whose number is the count of blocks cut.
-    if (this.groups.length === 0 || this.groups[this.groups.length - 1]![0] !== e[1]) this.groups.push([e[1], this.firstKeys.length])
-    if (e[1] < this.minKg) this.minKg = e[1]
-    if (e[1] > this.maxKg) this.maxKg = e[1]
-    this.hashes.push(stringHash(e[0]) >>> 0)
+    this.counted(e[1])
+    this.hash(stringHash(e[0]))
+    if (this.directCount > 0) {
+      // A block begun as bytes becomes a block of arrays (as one v8.serialize of the block writes
+      // it: alignment of two-byte strings, for one, depends on where they fall in the block).
+      for (let i = 0; i < this.directCount; i++) {
+        const p = this.directPrefixes[i]!
+        const k = this.directKeys[i]!
+        this.block.push([p.prefix + String(k), p.keyGroup, p.name, k, 0, smiIfInt(this.directValues[i]!)])
+      }
+      this.directCount = 0
+      this.directAt = BLOCK_HEAD
+    }
     this.block.push(e)
-    this.count++
     if (this.block.length >= BLOCK_ENTRIES) this.cut()
+  }
+
+  /**
+   * Appends the live entry [p.prefix + String(key), p.keyGroup, p.name, key, 0, value] for an int32
+   * `key` (keys strictly ascending, as add(); `order` is intKeyOrder(key) when the caller has it).
+   * Written as v8.serialize would write it, straight into the block's bytes: no entry array, and its
+   * encoded key is a string only when it starts a block.
+   */
+  addInt(p: DirectPrefix, key: number, value: number, order = intKeyOrder(key)): void {
+    if ((key | 0) !== key) throw new Error(`${this.path}: addInt takes int32 keys, not ${key}`)
+    key |= 0 // -0 is the key 0, as in a Map
+    if (this.lastPrefix === p) {
+      if (order <= this.lastOrder) throw new Error(`${this.path}: entries out of order (${JSON.stringify(p.prefix + String(key))} after ${JSON.stringify(p.prefix + String(this.lastInt))})`)
+    } else {
+      const last = this.lastKeyString()
+      const enc = p.prefix + String(key)
+      if (last !== undefined && enc <= last) throw new Error(`${this.path}: entries out of order (${JSON.stringify(enc)} after ${JSON.stringify(last)})`)
+    }
+    this.lastPrefix = p
+    this.lastInt = key
+    this.lastOrder = order
+    this.counted(p.keyGroup)
+    // The key's decimal digits (reversed into `digits`), and the encoded key's hash continued over them.
+    const digits = this.digits
+    let u = key < 0 ? -key : key
+    let nd = 0
+    do {
+      const q = (u / 10) | 0 // u may be 2^31 (key -2^31): u / 10 is an int32 all the same
+      digits[nd++] = 48 + u - 10 * q
+      u = q
+    } while (u > 0)
+    let h = p.hash
+    if (key < 0) h = (Math.imul(31, h) + 45) | 0
+    for (let i = nd - 1; i >= 0; i--) h = (Math.imul(31, h) + digits[i]!) | 0
+    this.hash(h)
+    if (this.block.length > 0) {
+      // A block begun with arrays stays one.
+      this.block.push([p.prefix + String(key), p.keyGroup, p.name, key, 0, smiIfInt(value)])
+      if (this.block.length >= BLOCK_ENTRIES) this.cut()
+      return
+    }
+    if (this.directCount === 0) {
+      this.directAt = BLOCK_HEAD
+      this.directFirstKey = p.prefix + String(key)
+    }
+    this.directPrefixes[this.directCount] = p
+    this.directKeys[this.directCount] = key
+    this.directValues[this.directCount] = value
+    this.reserve(p.prefixBytes.length + p.nameBytes.length + MAX_DIRECT_BYTES)
+    const out = this.direct
+    let at = this.directAt
+    out[at++] = TAG_ARRAY
+    out[at++] = 6
+    // The encoded key: a one-byte string.
+    out[at++] = TAG_ONE_BYTE_STRING
+    at = writeVarint(out, at, p.prefixBytes.length + nd + (key < 0 ? 1 : 0))
+    // Byte loops: for a few bytes they beat a call to set().
+    const pb = p.prefixBytes
+    for (let i = 0; i < pb.length; i++) out[at++] = pb[i]!
+    if (key < 0) out[at++] = 45
+    for (let i = nd - 1; i >= 0; i--) out[at++] = digits[i]!
+    out[at++] = TAG_INT
+    at = writeVarint(out, at, p.keyGroup << 1)
+    const nb = p.nameBytes
+    for (let i = 0; i < nb.length; i++) out[at++] = nb[i]!
+    at = writeSmi(out, at, key)
+    out[at++] = TAG_INT
+    out[at++] = 0
+    at = writeNumber(out, at, value)
+    out[at++] = TAG_END_ARRAY
+    out[at++] = 0
+    out[at++] = 6
+    this.directAt = at
+    if (++this.directCount >= BLOCK_ENTRIES) this.cut()
+  }
+
+  private reserve(n: number): void {
+    if (this.directAt + n <= this.direct.length) return
+    const next = new Uint8Array(Math.max(4096, 2 * (this.directAt + n)))
+    next.set(this.direct.subarray(0, this.directAt))
+    this.direct = next
   }
 
   get needsDrain(): boolean {
@@ -396,14 +587,33 @@ export class SstWriter {
   }
 
   private cut(): void {
-    if (this.block.length === 0) return
-    const data = serialize(this.block)
-    this.firstKeys.push(this.block[0]![0])
+    let data: Buffer
+    if (this.directCount > 0) {
+      this.reserve(3)
+      const out = this.direct
+      const n = this.directCount
+      out.set(V8_HEADER, 0)
+      out[V8_HEADER.length] = TAG_ARRAY
+      out[V8_HEADER.length + 1] = n
+      let at = this.directAt
+      out[at++] = TAG_END_ARRAY
+      out[at++] = 0
+      out[at++] = n
+      data = Buffer.from(out.subarray(0, at))
+      this.firstKeys.push(this.directFirstKey)
+      this.directCount = 0
+      this.directAt = BLOCK_HEAD
+    } else {
+      if (this.block.length === 0) return
+      data = serialize(this.block)
+      this.firstKeys.push(this.block[0]![0])
+      this.block = []
+    }
     this.offsets.push(this.offset + this.pendingBytes)
     this.crcs.push(crc32(data))
     this.pending.push(data)
     this.pendingBytes += data.length
-    this.block = []
+    if (this.needsDrain) this.drain()
   }
 
   /**
@@ -427,11 +637,21 @@ export class SstWriter {
     this.drain()
     const bits = Math.max(64, this.count * BLOOM_BITS_PER_KEY)
     const bloom = new Uint8Array(Math.ceil(bits / 8))
-    for (const h1 of this.hashes) {
-      const h2 = murmurHash(h1) >>> 0
-      for (const p of [h1 % bits, (h1 + h2) % bits, (h1 + 2 * h2) % bits]) bloom[p >> 3]! |= 1 << (p & 7)
+    const hashes = this.hashes
+    for (let i = 0; i < this.count; i++) {
+      const h1 = hashes[i]!
+      // The three probes of mayContain, (h1 + i * h2) % bits, in 32-bit integer arithmetic.
+      const step = (murmurHash(h1) >>> 0) % bits
+      const p0 = h1 % bits
+      let p1 = p0 + step
+      if (p1 >= bits) p1 -= bits
+      let p2 = p1 + step
+      if (p2 >= bits) p2 -= bits
+      bloom[p0 >> 3]! |= 1 << (p0 & 7)
+      bloom[p1 >> 3]! |= 1 << (p1 & 7)
+      bloom[p2 >> 3]! |= 1 << (p2 & 7)
     }
-    this.hashes = []
+    this.hashes = new Uint32Array(0)
     const offsets = Float64Array.from([...this.offsets, this.offset])
     const index: SstIndex = {
       firstKeys: this.firstKeys, offsets, crcs: Uint32Array.from(this.crcs), count: this.count, bloom, bits,
@@ -468,6 +688,39 @@ export class SstWriter {
       // never created
     }
   }
+}
+
+function writeVarint(out: Uint8Array, at: number, u: number): number {
+  while (u >= 0x80) {
+    out[at++] = (u & 0x7f) | 0x80
+    u >>>= 7
+  }
+  out[at++] = u
+  return at
+}
+
+/**
+ * `x` represented as v8 represents an int32 it computed (a Smi), so that v8.serialize writes it as
+ * addInt does: a number read from a typed array is a double to v8, even when it is integral.
+ */
+export function smiIfInt(x: number): number {
+  return (x | 0) === x && (x !== 0 || 1 / x > 0) ? x | 0 : x
+}
+
+/** An int32 as a Smi: 'I' and its zig-zag varint. */
+function writeSmi(out: Uint8Array, at: number, n: number): number {
+  out[at++] = TAG_INT
+  return writeVarint(out, at, ((n << 1) ^ (n >> 31)) >>> 0)
+}
+
+/** A number as v8 writes an array element: a Smi for int32 values (not -0), else a double. */
+function writeNumber(out: Uint8Array, at: number, x: number): number {
+  const n = x | 0
+  if (n === x && (n !== 0 || 1 / x > 0)) return writeSmi(out, at, n)
+  out[at++] = TAG_DOUBLE
+  scratch[0] = x
+  for (let b = 0; b < 8; b++) out[at + b] = scratchBytes[b]!
+  return at + 8
 }
 
 /** Writes sorted entries as one table (tests, small tables). */
