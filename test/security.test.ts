@@ -297,8 +297,11 @@ describe('authentication none: confinement, as user nobody', { skip: otherUserUn
       symlinkSync(target, dir + '/p.link')
       const end = Date.now() + Number(ms)
       let swaps = 0
+      // Each state is held a while (p the link up to ~1 ms, p the real folder up to ~4 ms), so
+      // that disposals see both on a busy machine too, and the link still changes thousands of times.
+      const hold = (ms) => { const until = performance.now() + Math.random() * ms; while (performance.now() < until); }
       while (Date.now() < end) {
-        try { renameSync(dir + '/p', dir + '/p.real'); renameSync(dir + '/p.link', dir + '/p'); renameSync(dir + '/p', dir + '/p.link'); renameSync(dir + '/p.real', dir + '/p'); swaps++ } catch {}
+        try { renameSync(dir + '/p', dir + '/p.real'); renameSync(dir + '/p.link', dir + '/p'); hold(1); renameSync(dir + '/p', dir + '/p.link'); renameSync(dir + '/p.real', dir + '/p'); hold(4); swaps++ } catch {}
       }
       console.log(swaps)
     `)
