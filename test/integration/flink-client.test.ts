@@ -47,6 +47,9 @@ describe('Flink\'s own CLI against a tsflink job', { skip }, () => {
     assert.equal(r.code, 0, r.stderr)
     const jobId = /^Job has been submitted with JobID ([0-9a-f]{32})$/m.exec(r.stdout)?.[1]
     assert.ok(jobId, r.stdout)
+    // A detached job is submitted once it is CREATED; on a busy machine its tasks deploy a while later.
+    for (let i = 0; i < 240 && (await tsflinkState(jobId)) !== 'RUNNING'; i++) await sleep(250)
+    assert.equal(await tsflinkState(jobId), 'RUNNING', `job ${jobId} did not start running`)
     return { jobId, address: `127.0.0.1:${port}` }
   }
   const tsflinkState = async (jobId: string): Promise<string | undefined> => {
