@@ -962,8 +962,24 @@ export class LsmKeyedStateBackend extends KeyedStateBackend {
       }
     }
     // A merge on the compaction thread may still be writing into the folder: its files appear
-    // while it is removed (retried), and once it is gone the merge fails and is ignored.
-    rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 5 })
+    // while it is removed (retried), and once it is gone the merge fails and is ignored. On a busy
+    // machine the merge can outlast the retries: the folder is then removed a little later, never
+    // failing the job that ended (and a folder a process left behind is removed by the next one,
+    // local-dirs.ts).
+    if (!removeTree(this.dir, 5)) {
+      const later = setTimeout(() => removeTree(this.dir, 50), 1000)
+      later.unref()
+    }
+  }
+}
+
+/** Removes a folder and what is in it, retrying while files appear in it; false when it could not. */
+function removeTree(dir: string, retryDelay: number): boolean {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay })
+    return true
+  } catch {
+    return false
   }
 }
 
