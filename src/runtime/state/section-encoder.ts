@@ -9,6 +9,7 @@
  */
 import { deserialize, serialize } from 'node:v8'
 import { UPPER_BOUND_MAX_PARALLELISM } from '../core/key-groups.js'
+import { MAX_NUMBER_BYTES, TAG_ARRAY, TAG_END_ARRAY, TAG_END_OBJECT, TAG_OBJECT, V8_HEADER, writeNumber, writeVarint } from '../core/v8-wire.js'
 import { crcChecksum } from '../checkpoint/metadata.js'
 import { NODE_FS_OPS, writeDurablySync, type SyncFsOps } from '../storage/durable-write.js'
 import { CHUNK, CHUNK_BITS, FREE, NUMBER_KEY, arenaBuffers, keyString, type NumericImage } from './numeric-columns.js'
@@ -170,27 +171,14 @@ function* sectionParts(images: readonly NumericImage[], other: EncodedSections |
 // ---- Sections written directly in v8's serialization format ----
 //
 // The common snapshot (number keys, numeric values, no other entries or timers) is written byte
-// by byte as v8.serialize would write `{ s: { [state]: [k0, v0, …] }, t: [] }`: the wire format's
-// tags for objects ('o' … '{' count), dense arrays ('A' length … '$' 0 length), one-byte strings
-// ('"' length bytes), Smis ('I' zig-zag varint) and doubles ('N' 8 bytes). No JavaScript array is
-// built and nothing is serialized twice: ~10x less work per entry. The bytes are the same as
+// by byte as v8.serialize would write `{ s: { [state]: [k0, v0, …] }, t: [] }`, with the wire
+// format's pieces in core/v8-wire.ts. No JavaScript array is built and nothing is serialized
+// twice: ~10x less work per entry. The bytes are the same as
 // v8.serialize's (test/section-encoder.test.ts compares them), so readers are unchanged.
 
-const TAG_OBJECT = 0x6f
-const TAG_END_OBJECT = 0x7b
-const TAG_ARRAY = 0x41
-const TAG_END_ARRAY = 0x24
-const TAG_INT = 0x49
-const TAG_DOUBLE = 0x4e
-/** v8.serialize's header (version tag and version), as this Node writes it. */
-const HEADER = serialize(0).subarray(0, 2)
 const KEY_S = serialize('s').subarray(2)
 /** `t: []` and the end of the section object (two properties). */
 const TAIL = Uint8Array.from([...serialize('t').subarray(2), TAG_ARRAY, 0, TAG_END_ARRAY, 0, 0, TAG_END_OBJECT, 2])
-/** At most what one number takes: a tag and 8 bytes. */
-const MAX_NUMBER_BYTES = 9
-const scratch = new Float64Array(1)
-const scratchBytes = new Uint8Array(scratch.buffer)
 
 /**
  * Each image's state name as a property key in v8's format, when every image can be written
@@ -206,28 +194,6 @@ function directNames(all: readonly Counted[]): Uint8Array[] | undefined {
     names.push(bytes)
   }
   return names
-}
-
-function writeVarint(out: Uint8Array, at: number, u: number): number {
-  while (u >= 0x80) {
-    out[at++] = (u & 0x7f) | 0x80
-    u >>>= 7
-  }
-  out[at++] = u
-  return at
-}
-
-/** Writes number `x` as v8 writes an array element: a Smi for int32 values (not -0), else a double. */
-function writeNumber(out: Uint8Array, at: number, x: number): number {
-  const n = x | 0
-  if (n === x && (n !== 0 || 1 / x > 0)) {
-    out[at++] = TAG_INT
-    return writeVarint(out, at, ((n << 1) ^ (n >> 31)) >>> 0)
-  }
-  out[at++] = TAG_DOUBLE
-  scratch[0] = x
-  for (let b = 0; b < 8; b++) out[at + b] = scratchBytes[b]!
-  return at + 8
 }
 
 /** One image's entries of key groups [from, to), written as array elements per group (one sequential pass). */
@@ -278,12 +244,12 @@ function* directSectionParts(all: readonly Counted[], names: readonly Uint8Array
     }
     const g = kg - passFrom
     const present = all.map((c, i) => i).filter((i) => all[i]!.count[kg]! > 0)
-    let size = HEADER.length + 1 + KEY_S.length + 1 + 6 + TAIL.length
+    let size = V8_HEADER.length + 1 + KEY_S.length + 1 + 6 + TAIL.length
     for (const i of present) size += names[i]!.length + 1 + 5 + (regions[i]!.end[g]! - regions[i]!.start[g]!) + 2 + 5
     const out = new Uint8Array(size)
     let at = 0
-    out.set(HEADER, at)
-    at += HEADER.length
+    out.set(V8_HEADER, at)
+    at += V8_HEADER.length
     out[at++] = TAG_OBJECT
     out.set(KEY_S, at)
     at += KEY_S.length

@@ -9,6 +9,7 @@
  * Pure. Tests: test/batch-codec.test.ts, test/workers.test.ts (batches across slots).
  */
 import { deserialize, serialize } from 'node:v8'
+import { smiIfInt } from '../core/v8-wire.js'
 
 /** `form` of a v8-serialized batch; a numeric batch's form is NUMERIC plus the parts it carries. */
 export const V8_FORM = 0
@@ -64,11 +65,7 @@ export function encodeBatch({ records, keys, timestamps }: BatchParts): EncodedB
  */
 function numbers(f: Float64Array, from: number, n: number): number[] {
   const out = new Array<number>(n)
-  for (let i = 0; i < n; i++) {
-    const x = f[from + i]!
-    const s = x | 0
-    out[i] = s === x && (s !== 0 || 1 / x > 0) ? s : x
-  }
+  for (let i = 0; i < n; i++) out[i] = smiIfInt(f[from + i]!)
   return out
 }
 

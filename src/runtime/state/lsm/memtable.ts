@@ -23,7 +23,8 @@
 import { keyGroupForKey, type StateKey } from '../../core/key-groups.js'
 import { CHUNK, NUMBER_KEY, NumericColumns, STRING_KEY, arenaBuffers, columnKey, keyString } from '../numeric-columns.js'
 import { ENTRY_OVERHEAD } from './memory.js'
-import { directPrefix, encodeKey, intKeyOrder, smiIfInt, type SstEntry, type SstWriter } from './sstable.js'
+import { smiIfInt } from '../../core/v8-wire.js'
+import { directPrefix, encodeKey, intKeyOrder, type SstEntry, type SstWriter } from './sstable.js'
 
 export const TOMBSTONE: unique symbol = Symbol('deleted')
 

@@ -25,6 +25,7 @@ import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 
 import { deserialize, serialize } from 'node:v8'
 import { crc32 } from 'node:zlib'
 import { murmurHash, stringHash, type StateKey } from '../../core/key-groups.js'
+import { TAG_ARRAY, TAG_END_ARRAY, TAG_INT, TAG_ONE_BYTE_STRING, V8_HEADER, smiIfInt, writeNumber, writeSmi, writeVarint } from '../../core/v8-wire.js'
 
 export type SstEntry = [enc: string, keyGroup: number, name: string, key: StateKey, deleted: 0 | 1, value: unknown]
 
@@ -36,22 +37,10 @@ const FOOTER_V1 = 16
 export const BLOCK_ENTRIES = 32
 const BLOOM_BITS_PER_KEY = 10
 
-// v8's serialization format, as far as SstWriter.addInt writes it (the tags of v8's
-// ValueSerializer): a dense array is 'A' length elements '$' 0 length, a one-byte string '"'
-// length bytes, a Smi 'I' zig-zag varint, a double 'N' 8 bytes (little endian).
-const TAG_ARRAY = 0x41
-const TAG_END_ARRAY = 0x24
-const TAG_ONE_BYTE_STRING = 0x22
-const TAG_INT = 0x49
-const TAG_DOUBLE = 0x4e
-/** v8.serialize's header (version tag and version), as this Node writes it. */
-const V8_HEADER = serialize(0).subarray(0, 2)
 /** A block's bytes before its entries: the header, 'A' and a one-byte entry count (at most BLOCK_ENTRIES). */
 const BLOCK_HEAD = V8_HEADER.length + 2
 /** The most bytes addInt writes for an entry beyond its prefix and name. */
 const MAX_DIRECT_BYTES = 48
-const scratch = new Float64Array(1)
-const scratchBytes = new Uint8Array(scratch.buffer)
 
 /** The sort key of a state entry: key group, state name, typed key. */
 export function encodeKey(keyGroup: number, name: string, key: StateKey): string {
@@ -688,39 +677,6 @@ export class SstWriter {
       // never created
     }
   }
-}
-
-function writeVarint(out: Uint8Array, at: number, u: number): number {
-  while (u >= 0x80) {
-    out[at++] = (u & 0x7f) | 0x80
-    u >>>= 7
-  }
-  out[at++] = u
-  return at
-}
-
-/**
- * `x` represented as v8 represents an int32 it computed (a Smi), so that v8.serialize writes it as
- * addInt does: a number read from a typed array is a double to v8, even when it is integral.
- */
-export function smiIfInt(x: number): number {
-  return (x | 0) === x && (x !== 0 || 1 / x > 0) ? x | 0 : x
-}
-
-/** An int32 as a Smi: 'I' and its zig-zag varint. */
-function writeSmi(out: Uint8Array, at: number, n: number): number {
-  out[at++] = TAG_INT
-  return writeVarint(out, at, ((n << 1) ^ (n >> 31)) >>> 0)
-}
-
-/** A number as v8 writes an array element: a Smi for int32 values (not -0), else a double. */
-function writeNumber(out: Uint8Array, at: number, x: number): number {
-  const n = x | 0
-  if (n === x && (n !== 0 || 1 / x > 0)) return writeSmi(out, at, n)
-  out[at++] = TAG_DOUBLE
-  scratch[0] = x
-  for (let b = 0; b < 8; b++) out[at + b] = scratchBytes[b]!
-  return at + 8
 }
 
 /** Writes sorted entries as one table (tests, small tables). */
