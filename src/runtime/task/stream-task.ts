@@ -11,6 +11,7 @@
 import type { CheckpointBarrier } from '../checkpoint/options.js'
 import type { OperatorSubtaskSnapshot } from '../checkpoint/snapshot.js'
 import type { Cancellable, Clock } from '../clock.js'
+import { objectArray } from '../core/shapes.js'
 import type { TaskServices, TimestampContext } from '../operators/operator.js'
 import type { Storage } from '../storage/storage.js'
 import { END_OF_PARTITION, type InputChannel, type RecordBatch } from './channel.js'
@@ -55,7 +56,11 @@ export class StreamTask {
   private readonly processor: StreamInputProcessor | undefined
   private readonly checkpoints: SubtaskCheckpoint
   private readonly writers: RecordWriter[]
-  private mails: (() => void)[] = []
+  /**
+   * One array for the task's life, an array of functions from the start (core/shapes.ts): the
+   * source loop checks its length after every poll.
+   */
+  private readonly mails = objectArray<() => void>()
   private waitingForSource = false
   private readonly scheduled: Cancellable[] = []
   /** Records the source may emit per poll; adapts so that a poll takes about a quarter of a millisecond. */
@@ -135,8 +140,7 @@ export class StreamTask {
   step(deadline: number): boolean {
     let worked = false
     if (this.mails.length > 0) {
-      const mails = this.mails
-      this.mails = []
+      const mails = this.mails.splice(0)
       for (const mail of mails) mail()
       worked = true
     }
@@ -245,7 +249,7 @@ export class StreamTask {
   async cancel(): Promise<void> {
     if (this.state === 'CANCELED') return
     this.state = 'CANCELED'
-    this.mails = []
+    this.mails.length = 0
     for (const s of this.scheduled) s.cancel()
     this.checkpoints.cancel()
     await this.chain.close(true)
