@@ -2,8 +2,10 @@
  * Benchmark job: a keyed count of `records` records over `keys` keys (record i has key i mod
  * keys), hashmap state. The sink notes the time at every 1024th record; when the job ends it
  * writes the gaps between those marks (processing pauses), the time from the first mark to the
- * last (`span`: processing alone, without start-up and the final checkpoint) and the task
- * thread's heap to `<statsFile>` as JSON.
+ * last (`span`: processing alone, without start-up and the final checkpoint), the first mark's
+ * wall-clock time (`firstEpoch`, ms since 1970 with a fraction, comparable across threads: marks
+ * are at `firstEpoch` plus the running sum of the gaps) and the task thread's heap to
+ * `<statsFile>` as JSON.
  *   keyed-count.ts <records> <keys> <statsFile>
  */
 import { writeFileSync } from 'node:fs'
@@ -40,7 +42,7 @@ class Marks extends RichSinkFunction<number> {
     if ((this.n & 0xfffff) === 0) this.heapMb = Math.max(this.heapMb, getHeapStatistics().used_heap_size / 2 ** 20)
   }
   override close(): void {
-    if (statsFile !== undefined) writeFileSync(statsFile, JSON.stringify({ gaps: this.gaps, span: this.last - this.first, heapMb: this.heapMb }))
+    if (statsFile !== undefined) writeFileSync(statsFile, JSON.stringify({ gaps: this.gaps, span: this.last - this.first, firstEpoch: performance.timeOrigin + this.first, heapMb: this.heapMb }))
   }
 }
 
