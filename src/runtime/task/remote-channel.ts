@@ -105,7 +105,13 @@ export class RemoteInputChannel implements InputChannel {
     if (this.head >= this.items.length) return undefined
     const item = this.decode(this.head)
     this.items[this.head++] = undefined as unknown as Queued
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    // Drained (the usual case): the array is reused from its start. Otherwise the consumed front
+    // is dropped once it is most of a long queue. (Checking the drained case first, on every
+    // poll, keeps the compiled poll from meeting a branch it never took when a long queue forms.)
+    if (this.head === this.items.length) {
+      this.items.length = 0
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
