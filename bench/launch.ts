@@ -5,7 +5,7 @@
  * bench` builds first), as `tsflink run` does: the JobMaster, the task slots and their helper
  * threads load compiled modules; only the job file goes through tsx, as a user's job file does.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { Configuration } from '../dist/runtime/config/configuration.js'
 import { currentContext, installContext, type ExecutionContext } from '../dist/runtime/job/context.js'
@@ -65,12 +65,17 @@ export function spread(xs: readonly number[], unit = ''): string {
  * thread that ends is counted up to its last sample (it may lose up to 20 ms). `stop()` gives the
  * CPU milliseconds each thread used since `start()` (or since it began), largest first. CPU time
  * does not grow while a thread waits for a core, so these figures hold on a busy machine where
- * wall times do not. Empty where /proc is missing.
+ * wall times do not. Empty where /proc is missing. Sampling must not take the CPU it measures
+ * (at -p 2 every core runs a slot): each thread's stat file stays open and is re-read in place,
+ * and the folder is listed for new threads only every 10th sample.
  */
 export function threadCpu(): { start(): void; stop(): number[] } {
   const seen = new Map<string, number>()
+  const files = new Map<string, number>()
+  const buf = Buffer.alloc(1024)
   let base = new Map<string, number>()
-  const sample = (): void => {
+  let samples = 0
+  const list = (): void => {
     let tids: string[]
     try {
       tids = readdirSync('/proc/self/task')
@@ -78,25 +83,41 @@ export function threadCpu(): { start(): void; stop(): number[] } {
       return
     }
     for (const tid of tids) {
+      if (files.has(tid)) continue
       try {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+        files.set(tid, openSync(`/proc/self/task/${tid}/stat`, 'r'))
+      } catch {
+        // The thread ended between the listing and the open.
+      }
+    }
+  }
+  const sample = (): void => {
+    if (samples++ % 10 === 0) list()
+    for (const [tid, fd] of files) {
+      try {
+        const stat = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0))
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
         // utime and stime, in clock ticks of 10 ms.
         seen.set(tid, Math.max(seen.get(tid) ?? 0, (Number(f[11]) + Number(f[12])) * 10))
       } catch {
-        // The thread ended between the listing and the read.
+        // The thread ended: its last sample stands.
+        closeSync(fd)
+        files.delete(tid)
       }
     }
   }
   const timer = setInterval(sample, 20)
   return {
     start(): void {
+      list()
       sample()
       base = new Map(seen)
     },
     stop(): number[] {
       clearInterval(timer)
       sample()
+      for (const fd of files.values()) closeSync(fd)
+      files.clear()
       return [...seen].map(([tid, ms]) => ms - (base.get(tid) ?? 0)).filter((ms) => ms > 0).sort((a, b) => b - a)
     },
   }
