@@ -2,11 +2,13 @@
  * A local channel's contract, which flow control and unaligned checkpoints rely on: FIFO order
  * with events in band, capacity by credit in records (events never count), batch hints from the
  * credit, a barrier announced when it enters the queue, and the items in front of a barrier; a
- * record writer's room (what a producer emitting in bulk may still emit).
+ * record writer's room (what a producer emitting in bulk may still emit). The FIFO queue under both
+ * channel kinds, against an array as the model: drained and refilled, long with its front dropped,
+ * read and replaced in place.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BATCH_SIZE, END_OF_PARTITION, LocalChannel, batchHintFor, itemsBeforeBarrier, type ChannelItem, type RecordBatch } from '../src/runtime/task/channel.js'
+import { BATCH_SIZE, END_OF_PARTITION, Fifo, LocalChannel, batchHintFor, itemsBeforeBarrier, type ChannelItem, type RecordBatch } from '../src/runtime/task/channel.js'
 import type { CheckpointBarrier } from '../src/runtime/checkpoint/options.js'
 import { RecordWriter } from '../src/runtime/task/record-writer.js'
 
@@ -112,5 +114,38 @@ describe('room for a producer', () => {
     assert.equal(spread.room(), 2 * 10, 'the fullest channel (10 left) times two channels')
     b.send(batch(...Array.from({ length: 15 }, (_, i) => i)))
     assert.equal(spread.room(), 0, 'a channel over its credit leaves no room')
+  })
+})
+
+describe('fifo', () => {
+  it('matches an array used as a queue: drained and refilled, long, read and replaced in place', () => {
+    const q = new Fifo<number>()
+    const model: number[] = []
+    let seed = 7
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n)
+    let next = 0
+    for (let step = 0; step < 20_000; step++) {
+      // Phases: mostly drained (pushes and shifts even), then a queue thousands long.
+      const long = (step >> 12) % 2 === 1
+      const r = rnd(10)
+      if (r < (long ? 6 : 5)) {
+        q.push(next)
+        model.push(next++)
+      } else if (r < 9) {
+        assert.equal(q.shift(), model.shift())
+      } else if (model.length > 0) {
+        const i = rnd(model.length)
+        assert.equal(q.at(i), model[i])
+        q.set(i, -model[i]! - 1)
+        model[i] = -model[i]! - 1
+      }
+      assert.equal(q.size, model.length)
+    }
+    assert.ok(next > 10_000)
+    assert.deepEqual(q.toArray(), model)
+    while (model.length > 0) assert.equal(q.shift(), model.shift())
+    assert.equal(q.shift(), undefined)
+    q.push(1)
+    assert.deepEqual([q.size, q.shift(), q.size], [1, 1, 0])
   })
 })

@@ -87,16 +87,62 @@ export function batchHintFor(credit: number): number {
   return Math.max(1, Math.min(BATCH_SIZE, credit >> 1))
 }
 
+/**
+ * The FIFO queue behind both kinds of input channel: an array read from `head`, reused from its
+ * start once drained (the usual case); a long queue drops its consumed front once that is most of
+ * it. The drained case is checked first, on every poll, so the compiled poll never meets a branch
+ * it had not taken when a long queue first forms (that threw the input loop's code away mid-run).
+ */
+export class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+
+  get size(): number {
+    return this.items.length - this.head
+  }
+
+  push(item: T): void {
+    this.items.push(item)
+  }
+
+  /** The item `i` places from the front (0: the next one polled); `i` < size. */
+  at(i: number): T {
+    return this.items[this.head + i]!
+  }
+
+  set(i: number, item: T): void {
+    this.items[this.head + i] = item
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]!
+    this.items[this.head++] = undefined as unknown as T
+    if (this.head === this.items.length) {
+      this.items.length = 0
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  /** The items queued now, oldest first (a copy). */
+  toArray(): T[] {
+    return this.items.slice(this.head)
+  }
+}
+
 /** A channel between two tasks of the same thread: a FIFO queue with a credit in records. */
 export class LocalChannel implements InputChannel, OutputChannel {
-  private items: ChannelItem[] = []
-  private head = 0
+  private readonly queue = new Fifo<ChannelItem>()
   private records = 0
   private credit = INITIAL_CREDIT
   private arrival: ((barrier: CheckpointBarrier) => void) | undefined
 
   send(item: ChannelItem): void {
-    this.items.push(item)
+    this.queue.push(item)
     if (item.kind === 'batch') this.records += item.records.length
     else if (item.kind === 'barrier' && this.arrival !== undefined) this.arrival(item.barrier)
   }
@@ -106,25 +152,14 @@ export class LocalChannel implements InputChannel, OutputChannel {
   }
 
   poll(): ChannelItem | undefined {
-    const item = this.items[this.head]
+    const item = this.queue.shift()
     if (item === undefined) return undefined
-    this.items[this.head++] = undefined as unknown as ChannelItem
-    // Drained (the usual case): the array is reused from its start. Otherwise the consumed front
-    // is dropped once it is most of a long queue. (Checking the drained case first, on every
-    // poll, keeps the compiled poll from meeting a branch it never took when a long queue forms.)
-    if (this.head === this.items.length) {
-      this.items.length = 0
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
     if (item.kind === 'batch') this.records -= item.records.length
     return item
   }
 
   queuedItems(): readonly ChannelItem[] {
-    return this.items.slice(this.head)
+    return this.queue.toArray()
   }
 
   get queuedRecords(): number {
@@ -132,7 +167,7 @@ export class LocalChannel implements InputChannel, OutputChannel {
   }
 
   get size(): number {
-    return this.items.length - this.head
+    return this.queue.size
   }
 
   setCredit(records: number): void {

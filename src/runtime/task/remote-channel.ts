@@ -15,7 +15,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import { decodeBatch, encodeBatch } from './batch-codec.js'
 import type { CheckpointBarrier } from '../checkpoint/options.js'
-import { INITIAL_CREDIT, batchHintFor, type ChannelEvent, type ChannelItem, type InputChannel, type OutputChannel, type RecordBatch } from './channel.js'
+import { Fifo, INITIAL_CREDIT, batchHintFor, type ChannelEvent, type ChannelItem, type InputChannel, type OutputChannel, type RecordBatch } from './channel.js'
 
 /** Bytes a channel may have in flight at most, whatever its credit. */
 export const MAX_IN_FLIGHT_BYTES = 4 << 20
@@ -71,8 +71,7 @@ export class RemoteOutputChannel implements OutputChannel {
 }
 
 export class RemoteInputChannel implements InputChannel {
-  private items: Queued[] = []
-  private head = 0
+  private readonly queue = new Fifo<Queued>()
   private records = 0
   private credit = INITIAL_CREDIT
   private arrival: ((barrier: CheckpointBarrier) => void) | undefined
@@ -83,38 +82,29 @@ export class RemoteInputChannel implements InputChannel {
   ) {}
 
   onData(data: Uint8Array, n: number, form: number): void {
-    this.items.push({ kind: 'raw', data, n, form })
+    this.queue.push({ kind: 'raw', data, n, form })
     this.records += n
   }
 
   onEvent(e: ChannelEvent): void {
-    this.items.push(e)
+    this.queue.push(e)
     if (e.kind === 'barrier' && this.arrival !== undefined) this.arrival(e.barrier)
   }
 
+  /** The item `i` places from the front, decoded (once: it replaces the raw one in the queue). */
   private decode(i: number): ChannelItem {
-    const q = this.items[i]!
+    const q = this.queue.at(i)
     if (q.kind !== 'raw') return q
     const { records, keys, timestamps } = decodeBatch(q.data, q.form, q.n)
     const b: RecordBatch & { bytes: number } = { kind: 'batch', records, keys, timestamps, bytes: q.data.byteLength }
-    this.items[i] = b
+    this.queue.set(i, b)
     return b
   }
 
   poll(): ChannelItem | undefined {
-    if (this.head >= this.items.length) return undefined
-    const item = this.decode(this.head)
-    this.items[this.head++] = undefined as unknown as Queued
-    // Drained (the usual case): the array is reused from its start. Otherwise the consumed front
-    // is dropped once it is most of a long queue. (Checking the drained case first, on every
-    // poll, keeps the compiled poll from meeting a branch it never took when a long queue forms.)
-    if (this.head === this.items.length) {
-      this.items.length = 0
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
+    if (this.queue.size === 0) return undefined
+    const item = this.decode(0)
+    this.queue.shift()
     if (item.kind === 'batch') {
       const n = item.records.length
       this.records -= n
@@ -125,7 +115,7 @@ export class RemoteInputChannel implements InputChannel {
 
   queuedItems(): readonly ChannelItem[] {
     const out: ChannelItem[] = []
-    for (let i = this.head; i < this.items.length; i++) out.push(this.decode(i))
+    for (let i = 0; i < this.queue.size; i++) out.push(this.decode(i))
     return out
   }
 
